@@ -1,0 +1,19 @@
+# Finds libtorch. Without Torch_DIR or CMAKE_PREFIX_PATH pointing at it, asks
+# the Python interpreter on PATH (or Python_EXECUTABLE) where its torch wheel
+# keeps the CMake config, so `cmake -S . -B build` works inside a venv.
+find_package(Torch QUIET CONFIG)
+if(NOT Torch_FOUND)
+  find_package(Python REQUIRED COMPONENTS Interpreter)
+  execute_process(
+    COMMAND "${Python_EXECUTABLE}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+    OUTPUT_VARIABLE _nsa_torch_prefix
+    OUTPUT_STRIP_TRAILING_WHITESPACE
+    RESULT_VARIABLE _nsa_torch_result)
+  if(NOT _nsa_torch_result EQUAL 0)
+    message(FATAL_ERROR "libtorch not found: install torch into ${Python_EXECUTABLE}'s "
+                        "environment, or pass -DCMAKE_PREFIX_PATH=<torch cmake prefix>")
+  endif()
+  list(APPEND CMAKE_PREFIX_PATH "${_nsa_torch_prefix}")
+  find_package(Torch REQUIRED CONFIG)
+endif()
+message(STATUS "nsa_metadata: libtorch ${Torch_VERSION} from ${Torch_DIR}")

@@ -1,0 +1,15 @@
+// Opt-in checked mode for the CUDA kernels, a debugging aid in the spirit of
+// CUDA_LAUNCH_BLOCKING: with NSA_METADATA_CHECKED=1 in the environment, a CUDA
+// call synchronizes after its launch and raises the error the CPU kernel
+// would raise for the same data, instead of writing the device's defined
+// result silently. It costs a host synchronization per call and cannot be
+// used while a CUDA graph is being captured.
+#pragma once
+
+namespace nsa_metadata {
+
+// Read at every call (a getenv, tens of nanoseconds), so that a process can
+// switch it on and off, as tests do.
+bool checked_mode_enabled();
+
+}  // namespace nsa_metadata

@@ -1,0 +1,56 @@
+#include "common/checks.h"
+
+#include <ATen/MemoryOverlap.h>
+#include <c10/util/Exception.h>
+
+namespace nsa_metadata::checks {
+
+void check_index_vector(const at::Tensor& tensor, const char* name) {
+  TORCH_CHECK(tensor.dim() == 1, name, " should be a 1-D tensor, got ", tensor.dim(), "-D");
+  const auto dtype = tensor.scalar_type();
+  TORCH_CHECK(dtype == at::kInt || dtype == at::kLong, name,
+              " should have dtype int32 or int64, got ", dtype);
+}
+
+void check_same_device(const at::Tensor& tensor, const char* name,
+                       const at::Tensor& reference, const char* reference_name) {
+  TORCH_CHECK(tensor.device() == reference.device(), name,
+              " should be on the same device as ", reference_name, " (",
+              reference.device(), "), got ", tensor.device());
+}
+
+void check_same_length(const at::Tensor& tensor, const char* name,
+                       const at::Tensor& reference, const char* reference_name) {
+  TORCH_CHECK(tensor.sym_size(0) == reference.sym_size(0), name,
+              " should have the same length as ", reference_name, " (",
+              reference.sym_size(0), "), got ", tensor.sym_size(0));
+}
+
+void check_int32_buffer(const at::Tensor& tensor, const char* name) {
+  TORCH_CHECK(tensor.dim() == 1, name, " should be a 1-D tensor, got ", tensor.dim(), "-D");
+  TORCH_CHECK(tensor.scalar_type() == at::kInt, name, " should have dtype int32, got ",
+              tensor.scalar_type());
+  TORCH_CHECK(tensor.is_contiguous(), name,
+              " should be contiguous, got a tensor with stride ", tensor.sym_stride(0));
+}
+
+void check_counter(const at::Tensor& tensor, const char* name) {
+  const auto dtype = tensor.scalar_type();
+  TORCH_CHECK(dtype == at::kInt || dtype == at::kLong, name,
+              " should have dtype int32 or int64, got ", dtype);
+  TORCH_CHECK(tensor.sym_numel() == 1, name, " should have exactly 1 element, got ",
+              tensor.sym_numel());
+}
+
+void check_no_overlap(const at::Tensor& written, const char* written_name,
+                      const at::Tensor& other, const char* other_name) {
+  // TooHard (a strided input) is let through: it cannot be proven either way
+  // cheaply, and strided inputs come from slicing, not from our outputs.
+  const auto status = at::get_overlap_status(written, other);
+  TORCH_CHECK(status != at::MemOverlapStatus::Full && status != at::MemOverlapStatus::Partial,
+              written_name,
+              " should not share memory with ", other_name,
+              ", got tensors that overlap");
+}
+
+}  // namespace nsa_metadata::checks

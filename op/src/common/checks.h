@@ -1,0 +1,36 @@
+// Host-side argument checks shared by every operator of the library. Each one
+// raises a c10::Error whose message names the argument, what was expected and
+// what came, in the style of torchvision's checks.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+
+namespace nsa_metadata::checks {
+
+// A 1-D tensor of request lengths or indices: int32 or int64, any stride.
+void check_index_vector(const at::Tensor& tensor, const char* name);
+
+// `tensor` lives on the same device as `reference` (named `reference_name`).
+void check_same_device(const at::Tensor& tensor, const char* name,
+                       const at::Tensor& reference, const char* reference_name);
+
+// `tensor` has as many elements along dim 0 as `reference`.
+void check_same_length(const at::Tensor& tensor, const char* name,
+                       const at::Tensor& reference, const char* reference_name);
+
+// A preallocated output row buffer: 1-D, contiguous, int32.
+void check_int32_buffer(const at::Tensor& tensor, const char* name);
+
+// A one-element int32 or int64 counter written by the device.
+void check_counter(const at::Tensor& tensor, const char* name);
+
+// Outputs must not share memory with each other or with the inputs: the
+// kernels read inputs while they write outputs, and a partial overlap would
+// make the result depend on thread scheduling. Only meaningful for tensors
+// with real storage, so the Meta kernels do not call it.
+void check_no_overlap(const at::Tensor& written, const char* written_name,
+                      const at::Tensor& other, const char* other_name);
+
+}  // namespace nsa_metadata::checks

@@ -1,0 +1,75 @@
+#include "draft_extend/checks.h"
+
+#include "common/checks.h"
+#include "common/dispatch.h"
+#include "draft_extend/token_math.h"
+
+#include <c10/util/Exception.h>
+
+namespace nsa_metadata::draft_extend {
+
+void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
+                     int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
+                     const at::Tensor& nsa_cache_seqlens,
+                     const std::optional<at::Tensor>& num_tokens) {
+  checks::check_index_vector(extend_seq_lens, "extend_seq_lens");
+  checks::check_index_vector(seq_lens, "seq_lens");
+  checks::check_same_device(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
+  checks::check_same_length(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
+  TORCH_CHECK(nsa_index_topk >= 1, "nsa_index_topk should be >= 1, got ", nsa_index_topk);
+
+  checks::check_same_device(seqlens_expanded, "seqlens_expanded", extend_seq_lens,
+                            "extend_seq_lens");
+  checks::check_int32_buffer(seqlens_expanded, "seqlens_expanded");
+  checks::check_same_device(nsa_cache_seqlens, "nsa_cache_seqlens", extend_seq_lens,
+                            "extend_seq_lens");
+  checks::check_int32_buffer(nsa_cache_seqlens, "nsa_cache_seqlens");
+  if (num_tokens.has_value()) {
+    checks::check_same_device(*num_tokens, "num_tokens", extend_seq_lens, "extend_seq_lens");
+    checks::check_counter(*num_tokens, "num_tokens");
+  }
+}
+
+void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
+                       const at::Tensor& seqlens_expanded,
+                       const at::Tensor& nsa_cache_seqlens,
+                       const std::optional<at::Tensor>& num_tokens) {
+  checks::check_no_overlap(seqlens_expanded, "seqlens_expanded", nsa_cache_seqlens,
+                           "nsa_cache_seqlens");
+  for (const auto& [output, output_name] :
+       {std::pair{&seqlens_expanded, "seqlens_expanded"},
+        std::pair{&nsa_cache_seqlens, "nsa_cache_seqlens"}}) {
+    checks::check_no_overlap(*output, output_name, extend_seq_lens, "extend_seq_lens");
+    checks::check_no_overlap(*output, output_name, seq_lens, "seq_lens");
+  }
+  if (num_tokens.has_value()) {
+    checks::check_no_overlap(*num_tokens, "num_tokens", seqlens_expanded, "seqlens_expanded");
+    checks::check_no_overlap(*num_tokens, "num_tokens", nsa_cache_seqlens, "nsa_cache_seqlens");
+    checks::check_no_overlap(*num_tokens, "num_tokens", extend_seq_lens, "extend_seq_lens");
+    checks::check_no_overlap(*num_tokens, "num_tokens", seq_lens, "seq_lens");
+  }
+}
+
+int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu, int64_t expanded_capacity,
+                            int64_t cache_capacity) {
+  int64_t total = 0;
+  dispatch_index_type(extend_seq_lens_cpu.scalar_type(), [&](auto type_tag) {
+    using extend_t = decltype(type_tag);
+    const extend_t* extend = extend_seq_lens_cpu.const_data_ptr<extend_t>();
+    const int64_t stride = extend_seq_lens_cpu.stride(0);
+    const int64_t batch_size = extend_seq_lens_cpu.size(0);
+    for (int64_t i = 0; i < batch_size; ++i) {
+      const int64_t extend_seq_len = extend[i * stride];
+      TORCH_CHECK(extend_seq_len >= 0, "extend_seq_lens[", i, "] should be >= 0, got ",
+                  extend_seq_len);
+      total = saturating_add(total, extend_seq_len);
+    }
+  });
+  TORCH_CHECK(total <= expanded_capacity, "seqlens_expanded should hold the ", total,
+              " tokens of the batch, got capacity ", expanded_capacity);
+  TORCH_CHECK(total <= cache_capacity, "nsa_cache_seqlens should hold the ", total,
+              " tokens of the batch, got capacity ", cache_capacity);
+  return total;
+}
+
+}  // namespace nsa_metadata::draft_extend

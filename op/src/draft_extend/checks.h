@@ -1,0 +1,33 @@
+// Checks of fill_draft_extend_metadata's arguments, shared by the CPU, CUDA
+// and Meta kernels (host-visible properties) and by the CPU kernel and the
+// CUDA checked mode (host-visible data).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <optional>
+
+namespace nsa_metadata::draft_extend {
+
+// Dtypes, devices, dimensions, lengths, contiguity, nsa_index_topk >= 1.
+// Works on tensors with symbolic sizes, so the Meta kernel can call it under
+// torch.compile with dynamic shapes.
+void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
+                     int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
+                     const at::Tensor& nsa_cache_seqlens,
+                     const std::optional<at::Tensor>& num_tokens);
+
+// Outputs share no memory with each other or with the inputs (real tensors only).
+void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
+                       const at::Tensor& seqlens_expanded,
+                       const at::Tensor& nsa_cache_seqlens,
+                       const std::optional<at::Tensor>& num_tokens);
+
+// Reads extend_seq_lens (a CPU tensor) and raises on the data problems the
+// device can only give a defined result for: a negative extend length, or a
+// total that does not fit a buffer. Returns the total number of tokens.
+int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu, int64_t expanded_capacity,
+                            int64_t cache_capacity);
+
+}  // namespace nsa_metadata::draft_extend
