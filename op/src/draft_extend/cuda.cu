@@ -183,13 +183,10 @@ int64_t grid_size(int64_t batch_size, int64_t row_limit, c10::DeviceIndex device
   return std::clamp<int64_t>(std::max(for_requests, for_rows), 1, most);
 }
 
-void check_values_on_host(const at::Tensor& extend_seq_lens,
-                                      int64_t expanded_capacity, int64_t cache_capacity,
-                                      cudaStream_t stream) {
-  TORCH_CHECK(c10::cuda::currentStreamCaptureStatusMayInitCtx() ==
-                  c10::cuda::CaptureStatus::None,
-              "NSA_METADATA_CHECKED is set, but checked mode synchronizes and cannot be "
-              "used during CUDA graph capture; unset it to capture");
+// Checked mode's second half: once the kernel has run, the same data checks
+// as the CPU kernel, raising the same error.
+void check_values_on_host(const at::Tensor& extend_seq_lens, int64_t expanded_capacity,
+                          int64_t cache_capacity, cudaStream_t stream) {
   C10_CUDA_CHECK(cudaStreamSynchronize(stream));
   checked_token_total(extend_seq_lens.cpu(), expanded_capacity, cache_capacity);
 }
@@ -205,6 +202,12 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
                     num_tokens);
   const c10::cuda::CUDAGuard device_guard(extend_seq_lens.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const bool checked = checked_mode_enabled();
+  // Refused before the launch, so that a capture is never left half-recorded.
+  TORCH_CHECK(!checked || c10::cuda::currentStreamCaptureStatusMayInitCtx() ==
+                              c10::cuda::CaptureStatus::None,
+              "NSA_METADATA_CHECKED is set, but checked mode synchronizes and cannot be "
+              "used during CUDA graph capture; unset it to capture");
 
   KernelArgs args{};
   args.batch_size = extend_seq_lens.size(0);
@@ -239,7 +242,7 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
     });
   });
 
-  if (checked_mode_enabled()) {
+  if (checked) {
     check_values_on_host(extend_seq_lens, args.expanded_capacity,
                                      args.cache_capacity, stream);
   }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test on a machine with a GPU and no network, such as the GPU
+# machine the `device` tool lends: builds against that machine's own Python
+# torch, with GoogleTest and Catch2 unpacked from Debian packages carried in
+# .debs/ (see docs/testing.md), then runs CTest and pytest.
+# Logs go to $OUT (or build-gpu/) as ctest.log and pytest.log.
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="$repo/build-gpu"
+logs="${OUT:-$build}"
+mkdir -p "$logs"
+python="${PYTHON:-python3}"
+
+debroot=/tmp/nsa-debroot
+mkdir -p "$debroot"
+for package in "$repo"/.debs/*.deb; do dpkg -x "$package" "$debroot"; done
+
+"$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+torch_prefix="$("$python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
+cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNSA_METADATA_BUILD_TESTS=ON \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$debroot/usr" -DPython_EXECUTABLE="$(command -v "$python")" \
+  "$@" 2>&1 | tee "$logs/configure.log" | grep -E "nsa_metadata|Error|error" || true
+cmake --build "$build" --parallel 2>&1 | tee "$logs/build.log" | grep -E "error|FAILED|ptxas info" || true
+[[ -f "$build/op/libnsa_metadata.so" ]] || { echo "build failed"; tail -50 "$logs/build.log"; exit 1; }
+
+status=0
+ctest --test-dir "$build" --output-on-failure >"$logs/ctest.log" 2>&1 || status=1
+tail -5 "$logs/ctest.log"
+# An op library loaded into that machine's Python (torch 2.11, GCC 13.3)
+# segfaults when it formats an integer unless the system libstdc++ is
+# preloaded; plain C++ programs do not need it.
+LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
+  "$python" -m pytest "$repo/tests/python" -q -rs -p no:cacheprovider >"$logs/pytest.log" 2>&1 || status=1
+grep -E "passed|failed|error" "$logs/pytest.log" | tail -3
+exit $status

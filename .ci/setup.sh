@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what building and testing need and is missing, and nothing twice:
+#   - Debian packages: a C++ compiler, python3-venv, GoogleTest, Catch2;
+#   - .venv/ in the repository, with the pinned Python packages
+#     (torch 2.14.1 among them) from .ci/requirements.txt.
+# The CUDA kernels are built when nvcc is found (PATH, CUDACXX or
+# /usr/local/cuda); without it the library is CPU-only and CMake says so.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+debian_packages=(g++ python3-venv libgtest-dev catch2)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+venv="$repo/.venv"
+requirements="$repo/.ci/requirements.txt"
+stamp="$venv/.requirements.sha256"
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "setup: creating $venv"
+  python3 -m venv "$venv"
+fi
+if ! sha256sum --status -c "$stamp" 2>/dev/null; then
+  echo "setup: installing Python packages from .ci/requirements.txt (torch is several GB)"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"
+  sha256sum "$requirements" >"$stamp"
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds everything, then
+# runs every test (C++ through CTest, Python through pytest). Tests that need a
+# GPU report themselves skipped where none is present; run them on one as
+# docs/testing.md shows. Exits non-zero when any test fails.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$repo/.ci/setup.sh"
+"$repo/.ci/build.sh"
+
+status=0
+echo "== C++ tests (CTest) =="
+"$repo/.venv/bin/ctest" --test-dir "$repo/build" --output-on-failure || status=1
+echo "== Python tests (pytest) =="
+"$repo/.venv/bin/python" -m pytest "$repo/tests/python" -q -rs || status=1
+exit $status

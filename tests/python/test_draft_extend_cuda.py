@@ -1,0 +1,205 @@
+"""What only the CUDA kernel must show: no host synchronization, CUDA-graph
+capture and replay with new values, the current stream, the documented result
+for bad values only the device sees (never a write outside the buffers), and
+the opt-in checked mode."""
+import re
+
+import pytest
+import torch
+
+from conftest import requires_cuda
+from helpers import POISON, assert_equal, assert_matches_reference, expected
+from inputs import random_inputs
+from reference import INT32_MAX
+
+pytestmark = requires_cuda
+
+fill = torch.ops.nsa_metadata.fill_draft_extend_metadata
+functional = torch.ops.nsa_metadata.draft_extend_metadata
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+
+
+def test_no_host_synchronization():
+    extend_seq_lens, seq_lens = random_inputs(128, "draft_1_to_8", "padded", 0, device="cuda")
+    seqlens_expanded = torch.empty(2048, dtype=torch.int32, device="cuda")
+    nsa_cache_seqlens = torch.empty(2048, dtype=torch.int32, device="cuda")
+    num_tokens = torch.empty(1, dtype=torch.int32, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        fill(extend_seq_lens, seq_lens, 2048, seqlens_expanded, nsa_cache_seqlens,
+             num_tokens=num_tokens)
+        functional(extend_seq_lens, seq_lens, 2048, 2048)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    want_expanded, _, total = expected(extend_seq_lens, seq_lens, 2048, 2048, 2048)
+    assert_equal(seqlens_expanded.cpu(), want_expanded, "seqlens_expanded")
+    assert num_tokens.item() == total
+
+
+@pytest.mark.parametrize("batch_size", [1, 32, 128, 4096])
+def test_graph_capture_then_replay_with_new_values(batch_size):
+    capacity = batch_size * 8 + 64
+    static_extend = torch.zeros(batch_size, dtype=torch.int32, device="cuda")
+    static_seq = torch.zeros(batch_size, dtype=torch.int64, device="cuda")
+    seqlens_expanded = torch.full((capacity,), POISON, dtype=torch.int32, device="cuda")
+    nsa_cache_seqlens = torch.full((capacity,), POISON, dtype=torch.int32, device="cuda")
+    num_tokens = torch.zeros(1, dtype=torch.int64, device="cuda")
+
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fill(static_extend, static_seq, 2048, seqlens_expanded, nsa_cache_seqlens,
+             num_tokens=num_tokens)
+
+    for seed, (extend_kind, seq_kind) in enumerate([("draft_1_to_8", "up_to_context"),
+                                                    ("zeros_to_8", "padded"),
+                                                    ("draft_1_to_8", "near_int32_max"),
+                                                    ("zeros_to_8", "up_to_context")]):
+        extend_seq_lens, seq_lens = random_inputs(batch_size, extend_kind, seq_kind, seed)
+        static_extend.copy_(extend_seq_lens)
+        static_seq.copy_(seq_lens)
+        graph.replay()
+        want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, 2048,
+                                                    capacity, capacity)
+        assert_equal(seqlens_expanded.cpu(), want_expanded, "seqlens_expanded")
+        assert_equal(nsa_cache_seqlens.cpu(), want_cache, "nsa_cache_seqlens")
+        assert num_tokens.item() == total
+
+
+def test_graph_capture_of_the_functional_form():
+    static_extend = torch.zeros(64, dtype=torch.int64, device="cuda")
+    static_seq = torch.zeros(64, dtype=torch.int32, device="cuda")
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        seqlens_expanded, nsa_cache_seqlens = functional(static_extend, static_seq, 2048, 600)
+    for seed in range(3):
+        extend_seq_lens, seq_lens = random_inputs(64, "zeros_to_8", "padded", seed)
+        static_extend.copy_(extend_seq_lens)
+        static_seq.copy_(seq_lens)
+        graph.replay()
+        want_expanded, want_cache, _ = expected(extend_seq_lens, seq_lens, 2048, 600, 600)
+        assert_equal(seqlens_expanded.cpu(), want_expanded, "seqlens_expanded")
+        assert_equal(nsa_cache_seqlens.cpu(), want_cache, "nsa_cache_seqlens")
+
+
+def test_runs_on_the_current_stream():
+    """A kernel on the wrong stream would read the inputs before the side
+    stream's copy (held back by a sleep) has written them."""
+    extend_seq_lens, seq_lens = random_inputs(512, "draft_1_to_8", "up_to_context", 3)
+    device_extend = torch.zeros(512, dtype=torch.int32, device="cuda")
+    device_seq = torch.zeros(512, dtype=torch.int32, device="cuda")
+    pinned_extend = extend_seq_lens.to(torch.int32).pin_memory()
+    pinned_seq = seq_lens.to(torch.int32).pin_memory()
+    capacity = 512 * 8
+    seqlens_expanded = torch.zeros(capacity, dtype=torch.int32, device="cuda")
+    nsa_cache_seqlens = torch.zeros(capacity, dtype=torch.int32, device="cuda")
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(50_000_000)  # tens of milliseconds of GPU time
+        device_extend.copy_(pinned_extend, non_blocking=True)
+        device_seq.copy_(pinned_seq, non_blocking=True)
+        fill(device_extend, device_seq, 2048, seqlens_expanded, nsa_cache_seqlens)
+    side.synchronize()
+    want_expanded, want_cache, _ = expected(extend_seq_lens, seq_lens, 2048, capacity, capacity)
+    assert_equal(seqlens_expanded.cpu(), want_expanded, "seqlens_expanded")
+    assert_equal(nsa_cache_seqlens.cpu(), want_cache, "nsa_cache_seqlens")
+
+
+def test_large_capacity_tail_is_zeroed():
+    extend_seq_lens, seq_lens = random_inputs(5, "draft_1_to_8", "up_to_context", 9,
+                                              device="cuda")
+    assert_matches_reference(extend_seq_lens, seq_lens, 2048, 3_000_000, 2_000_001)
+
+
+# Bad values only the device sees, with their documented result (the
+# reference implements it): (extend_seq_lens, seq_lens, dtype, capacity).
+BAD_DEVICE_VALUES = {
+    "negative_extend": ([3, -2, 4, -7, 1], [10, 10, 2, 5, 1], torch.int32, 12),
+    "int32_min_extend": ([-2**31, 5, 2], [3, 4, 9], torch.int32, 10),
+    "total_over_capacity": ([4, 4, 4, 4], [100, 3, 50, 7], torch.int32, 9),
+    "total_over_one_capacity": ([4, 4], [100, 3], torch.int32, (8, 5)),
+    "int64_extremes": ([2**62, 2**62, 5, INT64_MAX], [INT64_MAX, INT64_MIN, 1, 0],
+                       torch.int64, 64),
+    "int64_min_extend": ([INT64_MIN, 3], [INT64_MAX, 2**40], torch.int64, 6),
+    "seq_lens_past_int32": ([3, 2], [2**40, 2**31 + 1], torch.int64, 5),
+    "negative_seq_lens": ([3, 2], [-5, INT64_MIN], torch.int64, 5),
+}
+GUARD = 4096  # int32 elements on each side of each buffer
+
+
+@pytest.mark.parametrize("count_dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("case", list(BAD_DEVICE_VALUES))
+def test_bad_device_values_give_the_documented_result(case, count_dtype):
+    extend_values, seq_values, dtype, capacity = BAD_DEVICE_VALUES[case]
+    expanded_capacity, cache_capacity = (capacity if isinstance(capacity, tuple)
+                                         else (capacity, capacity))
+    extend_seq_lens = torch.tensor(extend_values, dtype=dtype, device="cuda")
+    seq_lens = torch.tensor(seq_values, dtype=dtype, device="cuda")
+    # Each output lives in the middle of a larger allocation whose guard
+    # regions must come out untouched.
+    expanded_storage = torch.full((GUARD + expanded_capacity + GUARD,), POISON,
+                                  dtype=torch.int32, device="cuda")
+    cache_storage = torch.full((GUARD + cache_capacity + GUARD,), POISON, dtype=torch.int32,
+                               device="cuda")
+    counter_storage = torch.full((3,), -1, dtype=count_dtype, device="cuda")
+    fill(extend_seq_lens, seq_lens, 2048, expanded_storage[GUARD:GUARD + expanded_capacity],
+         cache_storage[GUARD:GUARD + cache_capacity], num_tokens=counter_storage[1:2])
+    torch.cuda.synchronize()
+
+    want_expanded, want_cache, total = expected(extend_seq_lens.cpu(), seq_lens.cpu(), 2048,
+                                                expanded_capacity, cache_capacity)
+    expanded_storage, cache_storage = expanded_storage.cpu(), cache_storage.cpu()
+    for storage, capacity_of in ((expanded_storage, expanded_capacity),
+                                 (cache_storage, cache_capacity)):
+        assert storage[:GUARD].eq(POISON).all(), "write before the buffer"
+        assert storage[GUARD + capacity_of:].eq(POISON).all(), "write past the buffer"
+    assert_equal(expanded_storage[GUARD:GUARD + expanded_capacity], want_expanded,
+                 "seqlens_expanded")
+    assert_equal(cache_storage[GUARD:GUARD + cache_capacity], want_cache, "nsa_cache_seqlens")
+    counter = counter_storage.cpu().tolist()
+    assert counter[0] == -1 and counter[2] == -1, "write beside num_tokens"
+    assert counter[1] == min(total, torch.iinfo(count_dtype).max)
+
+
+@pytest.fixture
+def checked_mode(monkeypatch):
+    monkeypatch.setenv("NSA_METADATA_CHECKED", "1")
+
+
+def test_checked_mode_raises_what_the_cpu_raises(checked_mode):
+    for extend_values, capacity in (([2, -1, 3], 16), ([4, 4, 4], 11)):
+        messages = []
+        for device in ("cpu", "cuda"):
+            extend_seq_lens = torch.tensor(extend_values, dtype=torch.int32, device=device)
+            seq_lens = torch.tensor([9, 9, 9], dtype=torch.int32, device=device)
+            buffers = [torch.zeros(capacity, dtype=torch.int32, device=device) for _ in "ab"]
+            with pytest.raises(RuntimeError) as error:
+                fill(extend_seq_lens, seq_lens, 2048, *buffers)
+            messages.append(str(error.value).splitlines()[0])
+        assert messages[0] == messages[1]
+
+
+def test_checked_mode_passes_valid_data(checked_mode):
+    extend_seq_lens, seq_lens = random_inputs(100, "zeros_to_8", "padded", 4, device="cuda")
+    assert_matches_reference(extend_seq_lens, seq_lens, 2048, 900)
+
+
+def test_checked_mode_refuses_graph_capture(checked_mode):
+    extend_seq_lens = torch.ones(4, dtype=torch.int32, device="cuda")
+    buffers = [torch.zeros(8, dtype=torch.int32, device="cuda") for _ in "ab"]
+    graph = torch.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match=re.escape(
+            "checked mode synchronizes and cannot be used during CUDA graph capture")):
+        with torch.cuda.graph(graph):
+            fill(extend_seq_lens, extend_seq_lens + 3, 2048, *buffers)
+
+
+def test_int32_num_tokens_saturates():
+    extend_seq_lens = torch.tensor([2**40, 5], dtype=torch.int64, device="cuda")
+    seq_lens = torch.tensor([1, 1], dtype=torch.int64, device="cuda")
+    buffers = [torch.zeros(4, dtype=torch.int32, device="cuda") for _ in "ab"]
+    num_tokens = torch.zeros(1, dtype=torch.int32, device="cuda")
+    fill(extend_seq_lens, seq_lens, 2048, *buffers, num_tokens=num_tokens)
+    assert num_tokens.item() == INT32_MAX
