@@ -16,12 +16,12 @@ def random_extend_seq_lens(batch_size, kind, generator):
     if kind == "zeros_to_8":
         return torch.randint(0, 9, (batch_size,), generator=generator)
     if kind == "some_large":
+        # Draft-sized lengths with a few long prefills among them.
         lens = torch.randint(0, 9, (batch_size,), generator=generator)
-        large = torch.rand(batch_size, generator=generator) < 0.01
         if batch_size:
-            large[torch.randint(0, batch_size, (1,), generator=generator)] = True
-        sizes = torch.randint(1000, 20000, (batch_size,), generator=generator)
-        return torch.where(large, sizes, lens)
+            long_rows = torch.randint(0, batch_size, (3,), generator=generator)
+            lens[long_rows] = torch.randint(1000, 20000, (3,), generator=generator)
+        return lens
     raise ValueError(kind)
 
 
