@@ -6,11 +6,12 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/.ci/setup.sh"
+export PATH="$repo/.venv/bin:$PATH"  # the venv's CMake, CTest and Ninja
 "$repo/.ci/build.sh"
 
 status=0
 echo "== C++ tests (CTest) =="
-"$repo/.venv/bin/ctest" --test-dir "$repo/build" --output-on-failure || status=1
+ctest --test-dir "$repo/build" --output-on-failure || status=1
 echo "== Python tests (pytest) =="
 "$repo/.venv/bin/python" -m pytest "$repo/tests/python" -q -rs || status=1
 exit $status

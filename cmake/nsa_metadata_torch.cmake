@@ -17,3 +17,5 @@ if(NOT Torch_FOUND)
   find_package(Torch REQUIRED CONFIG)
 endif()
 message(STATUS "nsa_metadata: libtorch ${Torch_VERSION} from ${Torch_DIR}")
+# Where libtorch's shared libraries are, for the installed library's RUNPATH.
+get_filename_component(NSA_METADATA_TORCH_LIBRARY_DIR "${TORCH_LIBRARY}" DIRECTORY)

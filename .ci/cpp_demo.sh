@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the built library into build/install (as a user would install it),
+# then builds cpp_demo/ as a separate CMake project against that *installed*
+# package, and runs the C++ demo; with --test, runs its Catch2 tests too.
+# Expects build/ (from .ci/build.sh) and build/demo/ (from python_demo/demo.py).
+#   PYTHON   the interpreter whose torch the library was built against
+#   CMAKE, CTEST  the CMake 3.26+ to use (default: the ones on PATH)
+#   EXTRA_PREFIX_PATH  more CMake prefixes (Catch2 unpacked somewhere, say)
+#   LDFLAGS  extra link flags for the demo (the tests pass -Wl,--as-needed to
+#            prove the package needs none of its own)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${NSA_BUILD_DIR:-$repo/build}"
+python="${PYTHON:-$repo/.venv/bin/python}"
+models="$build/demo"
+prefix="$build/install"
+cmake="${CMAKE:-cmake}"
+ctest="${CTEST:-ctest}"
+demo_build="$build/cpp_demo"
+
+"$cmake" --install "$build" --prefix "$prefix" >/dev/null
+torch_prefix="$("$python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
+"$cmake" -S "$repo/cpp_demo" -B "$demo_build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix;$torch_prefix;${EXTRA_PREFIX_PATH:-}" \
+  -DCMAKE_EXE_LINKER_FLAGS="${LDFLAGS:-}" -DCPP_DEMO_MODELS="$models" >/dev/null
+"$cmake" --build "$demo_build" --parallel
+if [[ "${1:-}" == "--test" ]]; then
+  # The TorchScript-only app calls no function of the library; it must still
+  # record it as needed (even under --as-needed), or the ops its model calls
+  # would not be registered.
+  readelf -d "$demo_build/run_torchscript_model" | grep -q 'NEEDED.*libnsa_metadata' ||
+    { echo "libnsa_metadata.so is not a NEEDED entry of run_torchscript_model"; exit 1; }
+  "$ctest" --test-dir "$demo_build" --output-on-failure
+else
+  "$demo_build/nsa_metadata_cpp_demo" "$models"
+fi
