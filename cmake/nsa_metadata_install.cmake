@@ -28,6 +28,7 @@ write_basic_package_version_file(
   "${PROJECT_BINARY_DIR}/nsa_metadataConfigVersion.cmake"
   COMPATIBILITY SameMinorVersion)
 install(FILES
+  "${CMAKE_CURRENT_LIST_DIR}/nsa_metadata_torch_without_cuda.cmake"
   "${PROJECT_BINARY_DIR}/nsa_metadataConfig.cmake"
   "${PROJECT_BINARY_DIR}/nsa_metadataConfigVersion.cmake"
   DESTINATION "${NSA_METADATA_CMAKE_DIR}")

@@ -1,6 +1,9 @@
 # Finds libtorch. Without Torch_DIR or CMAKE_PREFIX_PATH pointing at it, asks
 # the Python interpreter on PATH (or Python_EXECUTABLE) where its torch wheel
 # keeps the CMake config, so `cmake -S . -B build` works inside a venv.
+if(NOT NSA_METADATA_WITH_CUDA)
+  include(nsa_metadata_torch_without_cuda)
+endif()
 find_package(Torch QUIET CONFIG)
 if(NOT Torch_FOUND)
   find_package(Python REQUIRED COMPONENTS Interpreter)
@@ -14,6 +17,9 @@ if(NOT Torch_FOUND)
                         "environment, or pass -DCMAKE_PREFIX_PATH=<torch cmake prefix>")
   endif()
   list(APPEND CMAKE_PREFIX_PATH "${_nsa_torch_prefix}")
+  if(NOT NSA_METADATA_WITH_CUDA)
+    include(nsa_metadata_torch_without_cuda)
+  endif()
   find_package(Torch REQUIRED CONFIG)
 endif()
 message(STATUS "nsa_metadata: libtorch ${Torch_VERSION} from ${Torch_DIR}")

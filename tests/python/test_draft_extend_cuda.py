@@ -20,25 +20,30 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 
 
-def test_no_host_synchronization():
-    extend_seq_lens, seq_lens = random_inputs(128, "draft_1_to_8", "padded", 0, device="cuda")
-    seqlens_expanded = torch.empty(2048, dtype=torch.int32, device="cuda")
-    nsa_cache_seqlens = torch.empty(2048, dtype=torch.int32, device="cuda")
+@pytest.mark.parametrize("batch_size", [128, 20000])
+def test_no_host_synchronization(batch_size):
+    extend_seq_lens, seq_lens = random_inputs(batch_size, "draft_1_to_8", "padded", 0,
+                                              device="cuda")
+    capacity = batch_size * 8
+    seqlens_expanded = torch.empty(capacity, dtype=torch.int32, device="cuda")
+    nsa_cache_seqlens = torch.empty(capacity, dtype=torch.int32, device="cuda")
     num_tokens = torch.empty(1, dtype=torch.int32, device="cuda")
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         fill(extend_seq_lens, seq_lens, 2048, seqlens_expanded, nsa_cache_seqlens,
              num_tokens=num_tokens)
-        functional(extend_seq_lens, seq_lens, 2048, 2048)
+        functional(extend_seq_lens, seq_lens, 2048, capacity)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    want_expanded, _, total = expected(extend_seq_lens, seq_lens, 2048, 2048, 2048)
+    want_expanded, _, total = expected(extend_seq_lens, seq_lens, 2048, capacity, capacity)
     assert_equal(seqlens_expanded.cpu(), want_expanded, "seqlens_expanded")
     assert num_tokens.item() == total
 
 
-@pytest.mark.parametrize("batch_size", [1, 32, 128, 4096])
+# 20000 takes the two-pass path (past 8192 requests), whose workspace comes
+# from the caching allocator during capture.
+@pytest.mark.parametrize("batch_size", [1, 32, 128, 4096, 20000])
 def test_graph_capture_then_replay_with_new_values(batch_size):
     capacity = batch_size * 8 + 64
     static_extend = torch.zeros(batch_size, dtype=torch.int32, device="cuda")
@@ -105,6 +110,20 @@ def test_runs_on_the_current_stream():
     want_expanded, want_cache, _ = expected(extend_seq_lens, seq_lens, 2048, capacity, capacity)
     assert_equal(seqlens_expanded.cpu(), want_expanded, "seqlens_expanded")
     assert_equal(nsa_cache_seqlens.cpu(), want_cache, "nsa_cache_seqlens")
+
+
+@pytest.mark.parametrize("batch_size,extend_kind", [(1_048_576, "zeros_to_15"),
+                                                    (262_144, "draft_1_to_8")])
+def test_scale_to_a_million_requests_and_8m_tokens(batch_size, extend_kind):
+    generator = torch.Generator().manual_seed(batch_size)
+    high = 16 if extend_kind == "zeros_to_15" else 9
+    low = 0 if extend_kind == "zeros_to_15" else 1
+    extend_seq_lens = torch.randint(low, high, (batch_size,), generator=generator,
+                                    dtype=torch.int32)
+    seq_lens = extend_seq_lens + torch.randint(0, 163840, (batch_size,), generator=generator,
+                                               dtype=torch.int32)
+    total = int(extend_seq_lens.sum())
+    assert_matches_reference(extend_seq_lens.cuda(), seq_lens.cuda(), 2048, total + 1000)
 
 
 def test_large_capacity_tail_is_zeroed():

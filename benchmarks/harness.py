@@ -1,0 +1,138 @@
+"""Timing helpers shared by every benchmark of the repo.
+
+Conventions (docs/benchmarks.md): inputs are fresh random data rotated among
+several sets (never zeros, never one buffer timed over and over); every figure
+is a median; device work is timed with CUDA events or after a synchronize.
+"""
+import statistics
+import time
+
+import torch
+
+
+def median_us(samples_s):
+    return statistics.median(samples_s) * 1e6
+
+
+def latency_with_sync(call, input_sets, repeats=300, warmup=30):
+    """Median wall time of one call followed by torch.cuda.synchronize()."""
+    synchronize = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    for k in range(warmup):
+        call(*input_sets[k % len(input_sets)])
+    synchronize()
+    samples = []
+    for k in range(repeats):
+        inputs = input_sets[k % len(input_sets)]
+        start = time.perf_counter()
+        call(*inputs)
+        synchronize()
+        samples.append(time.perf_counter() - start)
+    return median_us(samples)
+
+
+def issue_cost(call, input_sets, repeats=300, warmup=30, drain_every=32):
+    """Median host time to issue one call, without synchronizing after it.
+
+    The queue is drained (outside the timed region) every few calls so that a
+    full launch queue never blocks the host inside the measurement.
+    """
+    for k in range(warmup):
+        call(*input_sets[k % len(input_sets)])
+    torch.cuda.synchronize()
+    samples = []
+    for k in range(repeats):
+        inputs = input_sets[k % len(input_sets)]
+        start = time.perf_counter()
+        call(*inputs)
+        samples.append(time.perf_counter() - start)
+        if k % drain_every == drain_every - 1:
+            torch.cuda.synchronize()
+    torch.cuda.synchronize()
+    return median_us(samples)
+
+
+def gpu_time_in_graph(call, inputs, launches=100, replays=20):
+    """GPU time of one call: `launches` calls captured in one CUDA graph, the
+    graph replayed between CUDA events, the median replay divided by `launches`."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        call(*inputs)  # warm-up outside the capture
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(launches):
+            call(*inputs)
+    return _median_replay_us(graph, replays) / launches
+
+
+def graph_replay_cost(call, inputs, replays=200):
+    """Median time of replaying a graph that holds one call (events around it)."""
+    graph = torch.cuda.CUDAGraph()
+    call(*inputs)
+    torch.cuda.synchronize()
+    with torch.cuda.graph(graph):
+        call(*inputs)
+    return _median_replay_us(graph, replays)
+
+
+def _median_replay_us(graph, replays):
+    graph.replay()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(replays):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) * 1e-3)
+    return median_us(samples)
+
+
+def device_copy_bandwidth(nbytes=2 * 1024**3, repeats=20):
+    """Device-to-device copy bandwidth, counting bytes read plus bytes written."""
+    source = torch.empty(nbytes // 4, dtype=torch.int32, device="cuda").random_()
+    target = torch.empty_like(source)
+    target.copy_(source)
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        target.copy_(source)
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) * 1e-3)
+    return 2 * nbytes / statistics.median(samples)
+
+
+def kernel_time_us(call, inputs, repeats=20):
+    """Median time of one call between CUDA events (for calls long enough that
+    launch overhead does not matter)."""
+    call(*inputs)
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call(*inputs)
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) * 1e-3)
+    return median_us(samples)
+
+
+def format_table(headers, rows):
+    """A Markdown table, columns padded so it reads in a terminal too."""
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[c]) for row in cells) for c in range(len(headers))]
+    lines = ["| " + " | ".join(v.rjust(w) for v, w in zip(row, widths)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return str(value)

@@ -1,0 +1,92 @@
+// Benchmark-only operators, registered exactly like nsa_metadata's (same
+// schema, TORCH_LIBRARY, a CUDA kernel behind a device guard on the current
+// stream), in their own namespace and library so nothing ships with them.
+//
+//   nsa_metadata_bench::floor_fill       launches an empty kernel: the floor
+//                                        any one-launch op can reach.
+//   nsa_metadata_bench::one_sync_fill    the earlier CUDA approach engines
+//                                        tried: cumsum, one host sync for the
+//                                        total, then a thread per request.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/cumsum.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+namespace {
+
+__global__ void empty_kernel() {}
+
+// One thread per request writes its rows; threads past the batch zero the tail.
+__global__ void one_sync_kernel(const int32_t* extend_seq_lens, const int32_t* seq_lens,
+                                const int64_t* row_ends, int64_t batch_size, int64_t total,
+                                int64_t nsa_index_topk, int32_t* seqlens_expanded,
+                                int32_t* nsa_cache_seqlens, int64_t capacity) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < batch_size) {
+    const int64_t extend = extend_seq_lens[i];
+    const int64_t seq = seq_lens[i];
+    const int64_t first = row_ends[i] - extend;
+    for (int64_t j = 0; j < extend; ++j) {
+      const int64_t value = seq - extend + 1 + j > 0 ? seq - extend + 1 + j : 0;
+      seqlens_expanded[first + j] = static_cast<int32_t>(value);
+      nsa_cache_seqlens[first + j] =
+          static_cast<int32_t>(value < nsa_index_topk ? value : nsa_index_topk);
+    }
+  }
+  const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t row = total + i; row < capacity; row += threads) {
+    seqlens_expanded[row] = 0;
+    nsa_cache_seqlens[row] = 0;
+  }
+}
+
+void floor_fill(const at::Tensor& extend_seq_lens, const at::Tensor&, int64_t,
+                const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&) {
+  const c10::cuda::CUDAGuard device_guard(extend_seq_lens.device());
+  empty_kernel<<<1, 32, 0, c10::cuda::getCurrentCUDAStream()>>>();
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Valid int32 inputs only: a peer, not a product.
+void one_sync_fill(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
+                   int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
+                   const at::Tensor& nsa_cache_seqlens,
+                   const std::optional<at::Tensor>& num_tokens) {
+  const c10::cuda::CUDAGuard device_guard(extend_seq_lens.device());
+  const at::Tensor row_ends = at::cumsum(extend_seq_lens, 0, at::kLong);
+  const int64_t batch_size = extend_seq_lens.size(0);
+  const int64_t total = batch_size ? row_ends[-1].item<int64_t>() : 0;  // the host sync
+  const int64_t capacity = seqlens_expanded.numel();
+  const int64_t threads = 256;
+  const int64_t blocks = std::max<int64_t>(1, (std::max(batch_size, capacity - total) + 255) / 256);
+  one_sync_kernel<<<static_cast<unsigned>(std::min<int64_t>(blocks, 65535)), threads, 0,
+                    c10::cuda::getCurrentCUDAStream()>>>(
+      extend_seq_lens.const_data_ptr<int32_t>(), seq_lens.const_data_ptr<int32_t>(),
+      row_ends.const_data_ptr<int64_t>(), batch_size, total, nsa_index_topk,
+      seqlens_expanded.mutable_data_ptr<int32_t>(), nsa_cache_seqlens.mutable_data_ptr<int32_t>(),
+      capacity);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (num_tokens.has_value()) num_tokens->fill_(total);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(nsa_metadata_bench, m) {
+  const std::string arguments =
+      "(Tensor extend_seq_lens, Tensor seq_lens, int nsa_index_topk, "
+      "Tensor(a!) seqlens_expanded, Tensor(b!) nsa_cache_seqlens, *, "
+      "Tensor(c!)? num_tokens=None) -> ()";
+  m.def(("floor_fill" + arguments).c_str());
+  m.def(("one_sync_fill" + arguments).c_str());
+}
+
+TORCH_LIBRARY_IMPL(nsa_metadata_bench, CUDA, m) {
+  m.impl("floor_fill", &floor_fill);
+  m.impl("one_sync_fill", &one_sync_fill);
+}

@@ -1,0 +1,140 @@
+"""Property-based tests: hypothesis draws shapes, dtypes, capacities and
+adversarial values, and every output element is compared with the reference.
+
+On CPU, valid data must match the reference and bad data (a negative extend
+length, a total over a capacity) must raise and leave the buffers untouched.
+On CUDA every draw must give the reference's documented result, with guard
+regions around every buffer left untouched. NSA_FUZZ_EXAMPLES sets the number
+of examples per test (CI: 150; the GPU run uses more);
+`--hypothesis-show-statistics` prints how many ran.
+"""
+import os
+import re
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import requires_cuda
+from helpers import POISON, expected
+
+fill = torch.ops.nsa_metadata.fill_draft_extend_metadata
+EXAMPLES = int(os.environ.get("NSA_FUZZ_EXAMPLES", "150"))
+fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
+                         suppress_health_check=[HealthCheck.too_slow])
+GUARD = 64
+TOPKS = st.sampled_from([1, 2, 2047, 2048, 2049, 163840, 2**31 - 1, 2**40])
+DTYPES = st.sampled_from([torch.int32, torch.int64])
+
+
+def extreme_values(dtype):
+    info = torch.iinfo(dtype)
+    return [0, 1, -1, info.min, info.max, info.max - 1, info.min + 1, 2**31 - 1, -(2**31)]
+
+
+@st.composite
+def batches(draw, allow_bad_values):
+    """(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count dtype)."""
+    batch_size = draw(st.integers(0, 80))
+    extend_dtype, seq_dtype, count_dtype = draw(DTYPES), draw(DTYPES), draw(DTYPES)
+    small_extend = st.integers(0, 9)
+    if allow_bad_values:
+        extend = st.one_of(small_extend, small_extend,
+                           st.sampled_from(extreme_values(extend_dtype)),
+                           st.integers(-5, -1), st.integers(100, 3000))
+    else:
+        extend = st.one_of(small_extend, small_extend, st.integers(100, 3000))
+    seq = st.one_of(st.integers(0, 4), st.integers(0, 163840),
+                    st.sampled_from([v for v in extreme_values(seq_dtype)
+                                     if allow_bad_values or v >= 0]))
+    extend_values = draw(st.lists(extend, min_size=batch_size, max_size=batch_size))
+    seq_values = draw(st.lists(seq, min_size=batch_size, max_size=batch_size))
+    total = sum(max(e, 0) for e in extend_values)
+    # Capacities just under, at and over the total, bounded so that a total
+    # of 2**62 still gives small buffers.
+    def capacity():
+        return draw(st.sampled_from([0, 1, max(total - 1, 0), total, total + 1, total + 37]))
+    expanded_capacity, cache_capacity = min(capacity(), 20000), min(capacity(), 20000)
+    return (torch.tensor(extend_values, dtype=extend_dtype),
+            torch.tensor(seq_values, dtype=seq_dtype), draw(TOPKS), expanded_capacity,
+            cache_capacity, count_dtype)
+
+
+def guarded(capacity, dtype, device, fill_value):
+    storage = torch.full((GUARD + capacity + GUARD,), fill_value, dtype=dtype, device=device)
+    return storage, storage[GUARD:GUARD + capacity]
+
+
+def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity,
+                count_dtype, device):
+    expanded_storage, seqlens_expanded = guarded(expanded_capacity, torch.int32, device, POISON)
+    cache_storage, nsa_cache_seqlens = guarded(cache_capacity, torch.int32, device, POISON)
+    counter_storage, num_tokens = guarded(1, count_dtype, device, -7)
+    error = None
+    try:
+        fill(extend_seq_lens.to(device), seq_lens.to(device), topk, seqlens_expanded,
+             nsa_cache_seqlens, num_tokens=num_tokens)
+    except RuntimeError as raised:
+        error = raised
+    for storage, capacity, poison in ((expanded_storage, expanded_capacity, POISON),
+                                      (cache_storage, cache_capacity, POISON),
+                                      (counter_storage, 1, -7)):
+        storage = storage.cpu()
+        assert storage[:GUARD].eq(poison).all(), "write before a buffer"
+        assert storage[GUARD + capacity:].eq(poison).all(), "write past a buffer"
+    return error, seqlens_expanded.cpu(), nsa_cache_seqlens.cpu(), num_tokens.item()
+
+
+@fuzz_settings
+@given(batches(allow_bad_values=True))
+def test_cpu_matches_the_reference_or_raises(batch):
+    extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
+    error, got_expanded, got_cache, got_count = run_guarded(*batch, device="cpu")
+    negative = [i for i, e in enumerate(extend_seq_lens.tolist()) if e < 0]
+    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, topk,
+                                                expanded_capacity, cache_capacity)
+    if negative:
+        assert error is not None and re.search(
+            rf"extend_seq_lens\[{negative[0]}\] should be >= 0", str(error))
+    elif total > min(expanded_capacity, cache_capacity):
+        assert error is not None and "tokens of the batch, got capacity" in str(error)
+    else:
+        assert error is None, error
+        assert torch.equal(got_expanded, want_expanded)
+        assert torch.equal(got_cache, want_cache)
+        assert got_count == min(total, torch.iinfo(count_dtype).max)
+        return
+    # An error leaves every buffer as it was.
+    assert got_expanded.eq(POISON).all() and got_cache.eq(POISON).all() and got_count == -7
+
+
+@requires_cuda
+@fuzz_settings
+@given(batches(allow_bad_values=True))
+def test_cuda_gives_the_documented_result(batch):
+    extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
+    error, got_expanded, got_cache, got_count = run_guarded(*batch, device="cuda")
+    assert error is None, error
+    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, topk,
+                                                expanded_capacity, cache_capacity)
+    assert torch.equal(got_expanded, want_expanded)
+    assert torch.equal(got_cache, want_cache)
+    assert got_count == min(total, torch.iinfo(count_dtype).max)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
+@fuzz_settings
+@given(batch=batches(allow_bad_values=False))
+def test_valid_batches_match_on_every_device(device, batch):
+    extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
+    total = sum(extend_seq_lens.tolist())
+    expanded_capacity, cache_capacity = max(expanded_capacity, total), max(cache_capacity, total)
+    error, got_expanded, got_cache, got_count = run_guarded(
+        extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype, device)
+    assert error is None, error
+    want_expanded, want_cache, _ = expected(extend_seq_lens, seq_lens, topk,
+                                            expanded_capacity, cache_capacity)
+    assert torch.equal(got_expanded, want_expanded)
+    assert torch.equal(got_cache, want_cache)
+    assert got_count == min(total, torch.iinfo(count_dtype).max)
