@@ -13,5 +13,8 @@ status=0
 echo "== C++ tests (CTest) =="
 ctest --test-dir "$repo/build" --output-on-failure || status=1
 echo "== Python tests (pytest) =="
-"$repo/.venv/bin/python" -m pytest "$repo/tests/python" -q -rs || status=1
+"$repo/.venv/bin/python" -m pytest "$repo/tests/python" -q -rs --hypothesis-show-statistics \
+  || status=1
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer (CPU) =="
+"$repo/.ci/sanitize_cpu.sh" || status=1
 exit $status
