@@ -4,6 +4,8 @@
 # torch, with GoogleTest and Catch2 unpacked from Debian packages carried in
 # .debs/ (see docs/testing.md), then runs CTest and pytest.
 # Logs go to $OUT (or build-gpu/) as ctest.log and pytest.log.
+#   NSA_DEVICE_CTEST=<regex>   run only the CTest tests it matches
+#   NSA_DEVICE_SKIP_PYTEST=1   stop after CTest
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$repo/build-gpu"
@@ -28,11 +30,13 @@ cmake --build "$build" --parallel 2>&1 | tee "$logs/build.log" | grep -E "error|
 status=0
 # The preload (see below) also serves the demos' Python step under CTest.
 LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 EXTRA_PREFIX_PATH="$debroot/usr" \
-  ctest --test-dir "$build" --output-on-failure >"$logs/ctest.log" 2>&1 || status=1
+  ctest --test-dir "$build" --output-on-failure -R "${NSA_DEVICE_CTEST:-.}" >"$logs/ctest.log" 2>&1 \
+  || status=1
 tail -5 "$logs/ctest.log"
 # An op library loaded into that machine's Python (torch 2.11, GCC 13.3)
 # segfaults when it formats an integer unless the system libstdc++ is
 # preloaded; plain C++ programs do not need it.
+[[ -n "${NSA_DEVICE_SKIP_PYTEST:-}" ]] && exit $status
 LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
   NSA_FUZZ_EXAMPLES="${NSA_FUZZ_EXAMPLES:-1000}" \
   "$python" -m pytest "$repo/tests/python" -q -rs -p no:cacheprovider --hypothesis-show-statistics \
