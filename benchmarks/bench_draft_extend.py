@@ -180,14 +180,39 @@ def goal_lines(goals, scale_rows, cpu):
     return lines
 
 
+def kernel_only_report(args):
+    fill = torch.ops.nsa_metadata.fill_draft_extend_metadata
+    rows = []
+    for extend_max in (4, 8):
+        for batch_size in BATCH_SIZES:
+            sets = input_sets(batch_size, extend_max, "cuda", seed=batch_size * 10 + extend_max)
+            check_against_reference("ours", fill, sets[0])
+            rows.append([f"1..{extend_max}", batch_size, harness.gpu_time_in_graph(fill, sets[1]),
+                         harness.latency_with_sync(fill, sets)])
+    scale_rows = []
+    bandwidth = scale_sweep(scale_rows)
+    return "\n\n".join([
+        f"Build: {args.build}",
+        harness.format_table(["extend", "bs", "GPU us", "latency us"], rows),
+        f"copy bandwidth {bandwidth / 1e9:.0f} GB/s",
+        harness.format_table(["bs", "tokens", "time us", "ns/token", "GB/s", "of copy"],
+                             scale_rows)])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=str(HERE.parent / "build"), type=pathlib.Path)
     parser.add_argument("--markdown", type=pathlib.Path, help="also write the tables here")
+    parser.add_argument("--kernel-only", action="store_true",
+                        help="only ours: GPU time at serving sizes and the scale sweep "
+                             "(to compare builds of the kernel quickly)")
     args = parser.parse_args()
     torch.ops.load_library(str(args.build / "op" / "libnsa_metadata.so"))
     torch.ops.load_library(str(args.build / "benchmarks" / "libnsa_metadata_bench_peers.so"))
 
+    if args.kernel_only:
+        print(kernel_only_report(args))
+        return
     serving_rows, goals, scale_rows = [], [], []
     serving_sweep(args, serving_rows, goals)
     bandwidth = scale_sweep(scale_rows)

@@ -37,8 +37,8 @@ using cuda::kThreads;
 constexpr int64_t kSinglePassMaxRequests = 8192;
 // Rows of zeroed tail one block takes on before the grid grows by a block.
 constexpr int64_t kTailRowsPerBlock = 16 * 1024;
-// 512 threads of ~100 registers each: one block fits a multiprocessor.
-constexpr int64_t kBlocksPerSM = 1;
+// Blocks of ~100 registers per thread that fit one multiprocessor.
+constexpr int64_t kBlocksPerSM = kThreads <= 256 ? 2 : 1;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

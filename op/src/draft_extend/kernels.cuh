@@ -25,7 +25,12 @@
 
 namespace nsa_metadata::draft_extend::cuda {
 
-constexpr int kThreads = 512;
+// Threads per block, which is also the requests per tile. A build option so
+// that variants can be timed side by side (docs/benchmarks.md).
+#ifndef NSA_METADATA_DRAFT_EXTEND_THREADS
+#define NSA_METADATA_DRAFT_EXTEND_THREADS 512
+#endif
+constexpr int kThreads = NSA_METADATA_DRAFT_EXTEND_THREADS;
 
 struct Launch {
   int64_t batch_size;
