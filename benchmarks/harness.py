@@ -107,10 +107,12 @@ def device_copy_bandwidth(nbytes=2 * 1024**3, repeats=20):
     return 2 * nbytes / statistics.median(samples)
 
 
-def kernel_time_us(call, inputs, repeats=20):
+def kernel_time_us(call, inputs, repeats=20, warmup=50):
     """Median time of one call between CUDA events (for calls long enough that
-    launch overhead does not matter)."""
-    call(*inputs)
+    launch overhead does not matter). The warm-up also brings the clocks back
+    up after host-side work left the GPU idle."""
+    for _ in range(warmup):
+        call(*inputs)
     torch.cuda.synchronize()
     samples = []
     for _ in range(repeats):

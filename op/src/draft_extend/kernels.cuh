@@ -25,10 +25,11 @@
 
 namespace nsa_metadata::draft_extend::cuda {
 
-// Threads per block, which is also the requests per tile. A build option so
-// that variants can be timed side by side (docs/benchmarks.md).
+// Threads per block, which is also the requests per tile. 256 measured
+// faster than 512 at every serving size (docs/benchmarks.md); a build option
+// so that variants can be timed side by side (benchmarks/compare_variants.sh).
 #ifndef NSA_METADATA_DRAFT_EXTEND_THREADS
-#define NSA_METADATA_DRAFT_EXTEND_THREADS 512
+#define NSA_METADATA_DRAFT_EXTEND_THREADS 256
 #endif
 constexpr int kThreads = NSA_METADATA_DRAFT_EXTEND_THREADS;
 
