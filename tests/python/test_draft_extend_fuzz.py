@@ -86,6 +86,18 @@ def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capaci
     return error, seqlens_expanded.cpu(), nsa_cache_seqlens.cpu(), num_tokens.item()
 
 
+def assert_reference_result(batch, device):
+    """Runs a batch (any values) on `device` and expects the reference's result."""
+    extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
+    error, got_expanded, got_cache, got_count = run_guarded(*batch, device=device)
+    assert error is None, error
+    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, topk,
+                                                expanded_capacity, cache_capacity)
+    assert torch.equal(got_expanded, want_expanded)
+    assert torch.equal(got_cache, want_cache)
+    assert got_count == min(total, torch.iinfo(count_dtype).max)
+
+
 @fuzz_settings
 @given(batches(allow_bad_values=True))
 def test_cpu_matches_the_reference_or_raises(batch):
@@ -113,14 +125,7 @@ def test_cpu_matches_the_reference_or_raises(batch):
 @fuzz_settings
 @given(batches(allow_bad_values=True))
 def test_cuda_gives_the_documented_result(batch):
-    extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
-    error, got_expanded, got_cache, got_count = run_guarded(*batch, device="cuda")
-    assert error is None, error
-    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, topk,
-                                                expanded_capacity, cache_capacity)
-    assert torch.equal(got_expanded, want_expanded)
-    assert torch.equal(got_cache, want_cache)
-    assert got_count == min(total, torch.iinfo(count_dtype).max)
+    assert_reference_result(batch, "cuda")
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
@@ -129,12 +134,6 @@ def test_cuda_gives_the_documented_result(batch):
 def test_valid_batches_match_on_every_device(device, batch):
     extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
     total = sum(extend_seq_lens.tolist())
-    expanded_capacity, cache_capacity = max(expanded_capacity, total), max(cache_capacity, total)
-    error, got_expanded, got_cache, got_count = run_guarded(
-        extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype, device)
-    assert error is None, error
-    want_expanded, want_cache, _ = expected(extend_seq_lens, seq_lens, topk,
-                                            expanded_capacity, cache_capacity)
-    assert torch.equal(got_expanded, want_expanded)
-    assert torch.equal(got_cache, want_cache)
-    assert got_count == min(total, torch.iinfo(count_dtype).max)
+    # Valid means every row fits.
+    assert_reference_result((extend_seq_lens, seq_lens, topk, max(expanded_capacity, total),
+                             max(cache_capacity, total), count_dtype), device)
