@@ -25,6 +25,16 @@ torch_prefix="$("$python" -c 'import torch.utils; print(torch.utils.cmake_prefix
   -DCMAKE_EXE_LINKER_FLAGS="${LDFLAGS:-}" -DCPP_DEMO_MODELS="$models" >/dev/null
 "$cmake" --build "$demo_build" --parallel
 if [[ "${1:-}" == "--test" ]]; then
+  # A consumer with another libtorch gets a clear error from the package.
+  mismatch_log="$build/torch_version_mismatch.log"
+  if "$cmake" -S "$repo/tests/cmake/torch_version_mismatch" -B "$build/torch_version_mismatch" \
+       -DCMAKE_PREFIX_PATH="$prefix" >"$mismatch_log" 2>&1; then
+    echo "find_package(nsa_metadata) accepted a mismatched libtorch"; exit 1
+  fi
+  # CMake wraps long messages: compare with the line breaks taken out.
+  tr -s ' \n' ' ' <"$mismatch_log" |
+    grep -q "nsa_metadata was built against libtorch .*, but this project found libtorch 1.0.0" || { echo "unclear error for a mismatched libtorch:"; cat "$mismatch_log"; exit 1; }
+  echo "a mismatched libtorch is refused with a clear message"
   # The TorchScript-only app calls no function of the library; it must still
   # record it as needed (even under --as-needed), or the ops its model calls
   # would not be registered.
