@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need and is missing, and nothing twice:
-#   - Debian packages: a C++ compiler, python3-venv, GoogleTest, Catch2;
+#   - Debian packages: a C++ compiler, python3-venv, GoogleTest, Catch2, and
+#     python3-dev where the interpreter has no headers;
 #   - .venv/ in the repository, with the pinned Python packages
 #     (torch 2.14.1 among them) from .ci/requirements.txt.
 # The CUDA kernels are built when nvcc is found (PATH, CUDACXX or
@@ -14,6 +15,9 @@ for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
     missing+=("$package")
 done
+# torch.compile's CPU backend compiles kernels against Python.h.
+python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(
+    os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || missing+=(python3-dev)
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo=""
