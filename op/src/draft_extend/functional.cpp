@@ -1,7 +1,7 @@
 // draft_extend_metadata: the functional form, written once over the fill op so
 // that the CPU, CUDA and Meta backends (and FakeTensor) all get it: it
 // allocates the two outputs and lets the dispatcher pick the fill kernel.
-#include "common/operator_handle.h"
+#include <nsa_metadata/nsa_metadata.h>
 
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
@@ -21,12 +21,9 @@ std::tuple<at::Tensor, at::Tensor> draft_extend_metadata(const at::Tensor& exten
   at::Tensor seqlens_expanded = at::empty_symint({capacity}, options);
   at::Tensor nsa_cache_seqlens = at::empty_symint({capacity}, options);
 
-  static const auto fill =
-      find_operator<void(const at::Tensor&, const at::Tensor&, int64_t, const at::Tensor&,
-                         const at::Tensor&, const std::optional<at::Tensor>&)>(
-          "nsa_metadata::fill_draft_extend_metadata");
-  fill.call(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded, nsa_cache_seqlens,
-            std::nullopt);
+  // The public API's call through the dispatcher picks the fill kernel.
+  nsa_metadata::fill_draft_extend_metadata(extend_seq_lens, seq_lens, nsa_index_topk,
+                                           seqlens_expanded, nsa_cache_seqlens);
   return {seqlens_expanded, nsa_cache_seqlens};
 }
 
