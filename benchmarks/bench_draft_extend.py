@@ -28,21 +28,13 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import harness  # noqa: E402
 import reference  # noqa: E402
+from inputs import draft_batch  # noqa: E402
 from peers import python_peers  # noqa: E402
 
 TOPK = 2048
-SEQ_LEN_MAX = 163840
 BATCH_SIZES = [1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 SCALE_BATCH_SIZES = [16384, 65536, 262144, 1048576]
 INPUT_SETS = 8
-
-
-def random_inputs(batch_size, extend_max, device, generator):
-    extend = torch.randint(1, extend_max + 1, (batch_size,), generator=generator,
-                           dtype=torch.int32)
-    seq = extend + torch.randint(0, SEQ_LEN_MAX, (batch_size,), generator=generator,
-                                 dtype=torch.int32)
-    return extend.to(device), seq.to(device)
 
 
 def input_sets(batch_size, extend_max, device, seed):
@@ -50,7 +42,7 @@ def input_sets(batch_size, extend_max, device, seed):
     capacity = batch_size * extend_max
     sets = []
     for _ in range(INPUT_SETS):
-        extend, seq = random_inputs(batch_size, extend_max, device, generator)
+        extend, seq = (t.to(device) for t in draft_batch(batch_size, 1, extend_max, generator))
         sets.append((extend, seq, TOPK,
                      torch.empty(capacity, dtype=torch.int32, device=device),
                      torch.empty(capacity, dtype=torch.int32, device=device)))
@@ -126,9 +118,7 @@ def scale_sweep(rows):
     fill = torch.ops.nsa_metadata.fill_draft_extend_metadata
     for batch_size in SCALE_BATCH_SIZES:
         generator = torch.Generator().manual_seed(batch_size)
-        extend = torch.randint(1, 16, (batch_size,), generator=generator, dtype=torch.int32)
-        seq = extend + torch.randint(0, SEQ_LEN_MAX, (batch_size,), generator=generator,
-                                     dtype=torch.int32)
+        extend, seq = draft_batch(batch_size, 1, 15, generator)
         total = int(extend.sum())
         arguments = (extend.cuda(), seq.cuda(), TOPK,
                      torch.empty(total, dtype=torch.int32, device="cuda"),

@@ -79,15 +79,21 @@ def graph_replay_cost(call, inputs, replays=200):
 def _median_replay_us(graph, replays):
     graph.replay()
     torch.cuda.synchronize()
+    return median_us(_event_times_s(graph.replay, replays))
+
+
+def _event_times_s(work, repeats):
+    """Seconds each of `repeats` runs of work() took on the GPU, timed with
+    CUDA events recorded around it on the current stream."""
     samples = []
-    for _ in range(replays):
+    for _ in range(repeats):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        graph.replay()
+        work()
         end.record()
         end.synchronize()
         samples.append(start.elapsed_time(end) * 1e-3)
-    return median_us(samples)
+    return samples
 
 
 def device_copy_bandwidth(nbytes=2 * 1024**3, repeats=20):
@@ -96,15 +102,7 @@ def device_copy_bandwidth(nbytes=2 * 1024**3, repeats=20):
     target = torch.empty_like(source)
     target.copy_(source)
     torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        target.copy_(source)
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) * 1e-3)
-    return 2 * nbytes / statistics.median(samples)
+    return 2 * nbytes / statistics.median(_event_times_s(lambda: target.copy_(source), repeats))
 
 
 def kernel_time_us(call, inputs, repeats=20, warmup=50):
@@ -114,15 +112,7 @@ def kernel_time_us(call, inputs, repeats=20, warmup=50):
     for _ in range(warmup):
         call(*inputs)
     torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        call(*inputs)
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) * 1e-3)
-    return median_us(samples)
+    return median_us(_event_times_s(lambda: call(*inputs), repeats))
 
 
 def format_table(headers, rows):

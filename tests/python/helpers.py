@@ -17,6 +17,41 @@ def expected(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity)
             torch.tensor(nsa_cache_seqlens, dtype=torch.int32), total)
 
 
+def guarded(capacity, dtype, device, fill_value, guard):
+    """A buffer of `capacity` inside an allocation with `guard` elements of
+    `fill_value` on each side: (whole allocation, the buffer)."""
+    storage = torch.full((guard + capacity + guard,), fill_value, dtype=dtype, device=device)
+    return storage, storage[guard:guard + capacity]
+
+
+def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity,
+                count_dtype, device, guard):
+    """Runs the fill op with every output, num_tokens included, inside guard
+    regions, and asserts that no guard element changed, whatever the call did.
+    Returns (the error raised or None, seqlens_expanded, nsa_cache_seqlens,
+    num_tokens), outputs on the CPU."""
+    counter_poison = -7
+    expanded_storage, seqlens_expanded = guarded(expanded_capacity, torch.int32, device,
+                                                 POISON, guard)
+    cache_storage, nsa_cache_seqlens = guarded(cache_capacity, torch.int32, device, POISON,
+                                               guard)
+    counter_storage, num_tokens = guarded(1, count_dtype, device, counter_poison, guard)
+    error = None
+    try:
+        torch.ops.nsa_metadata.fill_draft_extend_metadata(
+            extend_seq_lens.to(device), seq_lens.to(device), topk, seqlens_expanded,
+            nsa_cache_seqlens, num_tokens=num_tokens)
+    except RuntimeError as raised:
+        error = raised
+    for storage, capacity, poison in ((expanded_storage, expanded_capacity, POISON),
+                                      (cache_storage, cache_capacity, POISON),
+                                      (counter_storage, 1, counter_poison)):
+        storage = storage.cpu()
+        assert storage[:guard].eq(poison).all(), "write before a buffer"
+        assert storage[guard + capacity:].eq(poison).all(), "write past a buffer"
+    return error, seqlens_expanded.cpu(), nsa_cache_seqlens.cpu(), num_tokens.item()
+
+
 def fill(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity=None,
          count_dtype=torch.int64):
     """Runs the fill op into poisoned buffers; returns them and num_tokens on the CPU."""

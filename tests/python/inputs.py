@@ -43,6 +43,16 @@ def random_seq_lens(extend_seq_lens, kind, generator):
     raise ValueError(kind)
 
 
+def draft_batch(batch_size, extend_min, extend_max, generator, dtype=torch.int32):
+    """A draft-extend step as an engine sees it: extend lengths uniform in
+    [extend_min, extend_max], each cache holding its new tokens and up to a
+    context's worth more. Used by the tests and the benchmarks alike."""
+    extend_seq_lens = torch.randint(extend_min, extend_max + 1, (batch_size,),
+                                    generator=generator)
+    seq_lens = random_seq_lens(extend_seq_lens, "up_to_context", generator)
+    return extend_seq_lens.to(dtype), seq_lens.to(dtype)
+
+
 def random_inputs(batch_size, extend_kind, seq_kind, seed, extend_dtype=torch.int32,
                   seq_dtype=torch.int32, device="cpu"):
     generator = torch.Generator().manual_seed(seed)

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from conftest import requires_cuda
-from helpers import POISON, assert_equal, assert_matches_reference, expected
-from inputs import random_inputs
+from helpers import (assert_equal, assert_matches_reference, expected, poisoned_buffer,
+                     run_guarded)
+from inputs import draft_batch, random_inputs
 from reference import INT32_MAX
 
 pytestmark = requires_cuda
@@ -48,8 +49,8 @@ def test_graph_capture_then_replay_with_new_values(batch_size):
     capacity = batch_size * 8 + 64
     static_extend = torch.zeros(batch_size, dtype=torch.int32, device="cuda")
     static_seq = torch.zeros(batch_size, dtype=torch.int64, device="cuda")
-    seqlens_expanded = torch.full((capacity,), POISON, dtype=torch.int32, device="cuda")
-    nsa_cache_seqlens = torch.full((capacity,), POISON, dtype=torch.int32, device="cuda")
+    seqlens_expanded = poisoned_buffer(capacity, "cuda")
+    nsa_cache_seqlens = poisoned_buffer(capacity, "cuda")
     num_tokens = torch.zeros(1, dtype=torch.int64, device="cuda")
 
     graph = torch.cuda.CUDAGraph()
@@ -112,16 +113,11 @@ def test_runs_on_the_current_stream():
     assert_equal(nsa_cache_seqlens.cpu(), want_cache, "nsa_cache_seqlens")
 
 
-@pytest.mark.parametrize("batch_size,extend_kind", [(1_048_576, "zeros_to_15"),
-                                                    (262_144, "draft_1_to_8")])
-def test_scale_to_a_million_requests_and_8m_tokens(batch_size, extend_kind):
+@pytest.mark.parametrize("batch_size,extend_min,extend_max", [(1_048_576, 0, 15),
+                                                              (262_144, 1, 8)])
+def test_scale_to_a_million_requests_and_8m_tokens(batch_size, extend_min, extend_max):
     generator = torch.Generator().manual_seed(batch_size)
-    high = 16 if extend_kind == "zeros_to_15" else 9
-    low = 0 if extend_kind == "zeros_to_15" else 1
-    extend_seq_lens = torch.randint(low, high, (batch_size,), generator=generator,
-                                    dtype=torch.int32)
-    seq_lens = extend_seq_lens + torch.randint(0, 163840, (batch_size,), generator=generator,
-                                               dtype=torch.int32)
+    extend_seq_lens, seq_lens = draft_batch(batch_size, extend_min, extend_max, generator)
     total = int(extend_seq_lens.sum())
     assert_matches_reference(extend_seq_lens.cuda(), seq_lens.cuda(), 2048, total + 1000)
 
@@ -145,7 +141,7 @@ BAD_DEVICE_VALUES = {
     "seq_lens_past_int32": ([3, 2], [2**40, 2**31 + 1], torch.int64, 5),
     "negative_seq_lens": ([3, 2], [-5, INT64_MIN], torch.int64, 5),
 }
-GUARD = 4096  # int32 elements on each side of each buffer
+GUARD = 4096  # elements on each side of each buffer, num_tokens included
 
 
 @pytest.mark.parametrize("count_dtype", [torch.int32, torch.int64])
@@ -154,32 +150,19 @@ def test_bad_device_values_give_the_documented_result(case, count_dtype):
     extend_values, seq_values, dtype, capacity = BAD_DEVICE_VALUES[case]
     expanded_capacity, cache_capacity = (capacity if isinstance(capacity, tuple)
                                          else (capacity, capacity))
-    extend_seq_lens = torch.tensor(extend_values, dtype=dtype, device="cuda")
-    seq_lens = torch.tensor(seq_values, dtype=dtype, device="cuda")
-    # Each output lives in the middle of a larger allocation whose guard
-    # regions must come out untouched.
-    expanded_storage = torch.full((GUARD + expanded_capacity + GUARD,), POISON,
-                                  dtype=torch.int32, device="cuda")
-    cache_storage = torch.full((GUARD + cache_capacity + GUARD,), POISON, dtype=torch.int32,
-                               device="cuda")
-    counter_storage = torch.full((3,), -1, dtype=count_dtype, device="cuda")
-    fill(extend_seq_lens, seq_lens, 2048, expanded_storage[GUARD:GUARD + expanded_capacity],
-         cache_storage[GUARD:GUARD + cache_capacity], num_tokens=counter_storage[1:2])
-    torch.cuda.synchronize()
-
-    want_expanded, want_cache, total = expected(extend_seq_lens.cpu(), seq_lens.cpu(), 2048,
+    extend_seq_lens = torch.tensor(extend_values, dtype=dtype)
+    seq_lens = torch.tensor(seq_values, dtype=dtype)
+    # Each output, num_tokens included, lives in the middle of a larger
+    # allocation whose guard regions run_guarded checks.
+    error, got_expanded, got_cache, got_count = run_guarded(
+        extend_seq_lens, seq_lens, 2048, expanded_capacity, cache_capacity, count_dtype, "cuda",
+        guard=GUARD)
+    assert error is None, error
+    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, 2048,
                                                 expanded_capacity, cache_capacity)
-    expanded_storage, cache_storage = expanded_storage.cpu(), cache_storage.cpu()
-    for storage, capacity_of in ((expanded_storage, expanded_capacity),
-                                 (cache_storage, cache_capacity)):
-        assert storage[:GUARD].eq(POISON).all(), "write before the buffer"
-        assert storage[GUARD + capacity_of:].eq(POISON).all(), "write past the buffer"
-    assert_equal(expanded_storage[GUARD:GUARD + expanded_capacity], want_expanded,
-                 "seqlens_expanded")
-    assert_equal(cache_storage[GUARD:GUARD + cache_capacity], want_cache, "nsa_cache_seqlens")
-    counter = counter_storage.cpu().tolist()
-    assert counter[0] == -1 and counter[2] == -1, "write beside num_tokens"
-    assert counter[1] == min(total, torch.iinfo(count_dtype).max)
+    assert_equal(got_expanded, want_expanded, "seqlens_expanded")
+    assert_equal(got_cache, want_cache, "nsa_cache_seqlens")
+    assert got_count == min(total, torch.iinfo(count_dtype).max)
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import requires_cuda
+import helpers
 from helpers import POISON, expected
 
-fill = torch.ops.nsa_metadata.fill_draft_extend_metadata
 EXAMPLES = int(os.environ.get("NSA_FUZZ_EXAMPLES", "150"))
 fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                          suppress_health_check=[HealthCheck.too_slow])
@@ -61,29 +61,8 @@ def batches(draw, allow_bad_values):
             cache_capacity, count_dtype)
 
 
-def guarded(capacity, dtype, device, fill_value):
-    storage = torch.full((GUARD + capacity + GUARD,), fill_value, dtype=dtype, device=device)
-    return storage, storage[GUARD:GUARD + capacity]
-
-
-def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity,
-                count_dtype, device):
-    expanded_storage, seqlens_expanded = guarded(expanded_capacity, torch.int32, device, POISON)
-    cache_storage, nsa_cache_seqlens = guarded(cache_capacity, torch.int32, device, POISON)
-    counter_storage, num_tokens = guarded(1, count_dtype, device, -7)
-    error = None
-    try:
-        fill(extend_seq_lens.to(device), seq_lens.to(device), topk, seqlens_expanded,
-             nsa_cache_seqlens, num_tokens=num_tokens)
-    except RuntimeError as raised:
-        error = raised
-    for storage, capacity, poison in ((expanded_storage, expanded_capacity, POISON),
-                                      (cache_storage, cache_capacity, POISON),
-                                      (counter_storage, 1, -7)):
-        storage = storage.cpu()
-        assert storage[:GUARD].eq(poison).all(), "write before a buffer"
-        assert storage[GUARD + capacity:].eq(poison).all(), "write past a buffer"
-    return error, seqlens_expanded.cpu(), nsa_cache_seqlens.cpu(), num_tokens.item()
+def run_guarded(*batch, device):
+    return helpers.run_guarded(*batch, device, guard=GUARD)
 
 
 def assert_reference_result(batch, device):
@@ -117,7 +96,7 @@ def test_cpu_matches_the_reference_or_raises(batch):
         assert torch.equal(got_cache, want_cache)
         assert got_count == min(total, torch.iinfo(count_dtype).max)
         return
-    # An error leaves every buffer as it was.
+    # An error leaves every buffer as it was (num_tokens keeps its poison, -7).
     assert got_expanded.eq(POISON).all() and got_cache.eq(POISON).all() and got_count == -7
 
 
