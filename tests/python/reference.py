@@ -7,6 +7,8 @@ not fit a buffer are not written, values saturate at INT32_MAX, the total
 saturates at INT64_MAX.
 """
 
+import torch
+
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 
@@ -44,3 +46,102 @@ def fill_draft_extend_metadata(extend_seq_lens, seq_lens, nsa_index_topk,
         if row < cache_capacity:
             nsa_cache_seqlens[row] = cached
     return seqlens_expanded, nsa_cache_seqlens, draft_extend_total(extend_seq_lens)
+
+
+# ---- The rest of the per-step family (docs/step_metadata.md) ---------------
+
+MODES = ("decode", "target_verify", "draft_extend")
+
+
+def clamp_int32(value):
+    """The documented device result for a length outside [0, INT32_MAX]."""
+    return min(max(value, 0), INT32_MAX)
+
+
+def step_requests(mode, seq_lens, extend_seq_lens=None, num_draft_tokens=None):
+    """Yields, per request, (its KV length, its number of query rows, the KV
+    length of its row j as a function of j), in the issue's words."""
+    for i, seq_len in enumerate(seq_lens):
+        if mode == "decode":
+            yield seq_len, 1, lambda j, seq_len=seq_len: seq_len
+        elif mode == "target_verify":
+            yield (seq_len + num_draft_tokens, num_draft_tokens,
+                   lambda j, seq_len=seq_len: seq_len + j + 1)
+        else:
+            extend = num_draft_tokens if extend_seq_lens is None else extend_seq_lens[i]
+            yield (seq_len, max(extend, 0),
+                   lambda j, seq_len=seq_len, extend=extend: max(0, seq_len - extend + 1 + j))
+
+
+def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index_topk,
+                       page_size, outputs, extend_seq_lens=None, num_draft_tokens=None):
+    """Writes the expected contents into `outputs` (name -> CPU tensor holding
+    the buffer's prior contents) and returns the number of rows (num_tokens).
+
+    Rows past a vector's capacity are not written; past the batch's rows the
+    vectors are 0 and nsa_cu_seqlens_k repeats its last value. Page-table
+    columns past a row's KV length, rows past the batch's and rows of a
+    request whose pool index is outside req_to_token keep their contents.
+    """
+    seq_lens = [int(s) for s in seq_lens]
+    req_pool_indices = [int(p) for p in req_pool_indices]
+    if extend_seq_lens is not None:
+        extend_seq_lens = [int(e) for e in extend_seq_lens]
+    cache_seqlens = outputs.get("cache_seqlens")
+    cu_seqlens_k = outputs.get("cu_seqlens_k")
+    seqlens_expanded = outputs.get("seqlens_expanded")
+    nsa_cache_seqlens = outputs.get("nsa_cache_seqlens")
+    nsa_cu_seqlens_k = outputs.get("nsa_cu_seqlens_k")
+    page_table_1 = outputs.get("page_table_1")
+    real_page_table = outputs.get("real_page_table")
+
+    def capacity(buffer, extra=0):
+        return 0 if buffer is None else buffer.shape[0] - extra
+
+    row_limit = max(capacity(seqlens_expanded), capacity(nsa_cache_seqlens),
+                    capacity(nsa_cu_seqlens_k, 1), capacity(page_table_1),
+                    capacity(real_page_table))
+    if cu_seqlens_k is not None:
+        cu_seqlens_k[0] = 0
+    if nsa_cu_seqlens_k is not None:
+        nsa_cu_seqlens_k[0] = 0
+    kv_sum = 0
+    topk_sum = 0
+    rows = 0
+    for i, (kv_len, row_count, row_kv_len_of) in enumerate(
+            step_requests(mode, seq_lens, extend_seq_lens, num_draft_tokens)):
+        kv_sum += clamp_int32(kv_len)
+        if cache_seqlens is not None:
+            cache_seqlens[i] = clamp_int32(kv_len)
+        if cu_seqlens_k is not None:
+            cu_seqlens_k[i + 1] = min(kv_sum, INT32_MAX)
+        # Rows past every buffer are counted, not listed.
+        for j in range(max(0, min(row_count, row_limit - rows))):
+            row = rows + j
+            row_kv_len = clamp_int32(row_kv_len_of(j))
+            topk_sum += min(row_kv_len, nsa_index_topk)
+            if row < capacity(seqlens_expanded):
+                seqlens_expanded[row] = row_kv_len
+            if row < capacity(nsa_cache_seqlens):
+                nsa_cache_seqlens[row] = min(row_kv_len, nsa_index_topk)
+            if row < capacity(nsa_cu_seqlens_k, 1):
+                nsa_cu_seqlens_k[row + 1] = min(topk_sum, INT32_MAX)
+            if not 0 <= req_pool_indices[i] < req_to_token.shape[0]:
+                continue
+            tokens = req_to_token[req_pool_indices[i]]
+            if row < capacity(page_table_1):
+                columns = min(row_kv_len, page_table_1.shape[1])
+                page_table_1[row, :columns] = tokens[:columns]
+            if row < capacity(real_page_table):
+                pages = min(-(-row_kv_len // page_size), real_page_table.shape[1])
+                real_page_table[row, :pages] = torch.div(
+                    tokens[0:pages * page_size:page_size], page_size, rounding_mode="floor")
+        rows += row_count
+    for position in range(rows, row_limit):
+        if position < capacity(seqlens_expanded):
+            seqlens_expanded[position] = 0
+        if position < capacity(nsa_cache_seqlens):
+            nsa_cache_seqlens[position] = 0
+        if position < capacity(nsa_cu_seqlens_k, 1):
+            nsa_cu_seqlens_k[position + 1] = min(topk_sum, INT32_MAX)
+    return min(rows, INT64_MAX)

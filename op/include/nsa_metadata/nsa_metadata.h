@@ -36,4 +36,46 @@ NSA_METADATA_API std::tuple<at::Tensor, at::Tensor> draft_extend_metadata(
     const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens, int64_t nsa_index_topk,
     int64_t capacity);
 
+// ---- The rest of the per-step family (docs/step_metadata.md) ----------------
+// Inputs: seq_lens[bs] and req_pool_indices[bs] (int32 or int64),
+// req_to_token[pool, width] (int32, unit stride along a row), nsa_index_topk
+// and page_size (>= 1). Request i's query rows are its last tokens: row j of
+// n rows sees kv = seq - (n - 1 - j) tokens, with seq = seq_lens[i] + N for
+// target-verify and seq_lens[i] otherwise. Each output is optional:
+struct StepMetadataBuffers {
+  std::optional<at::Tensor> cache_seqlens;      // [bs]: the request's KV length
+  std::optional<at::Tensor> cu_seqlens_k;       // [bs + 1]: cumsum0(cache_seqlens)
+  std::optional<at::Tensor> seqlens_expanded;   // per row: kv (not in decode)
+  std::optional<at::Tensor> nsa_cache_seqlens;  // per row: min(kv, nsa_index_topk)
+  std::optional<at::Tensor> nsa_cu_seqlens_k;   // rows + 1: cumsum0(nsa_cache_seqlens)
+  std::optional<at::Tensor> page_table_1;       // [rows, w]: req_to_token row, c < kv
+  std::optional<at::Tensor> real_page_table;    // [rows, w]: page_table_1[r, c*P] // P
+  std::optional<at::Tensor> num_tokens;         // draft-extend only: the number of rows
+};
+// Page-table columns past a row's kv are left untouched. On CUDA each call is
+// one kernel launch with no host synchronization and no allocation.
+
+// Decode: one row per request; seqlens_expanded and num_tokens must be absent.
+NSA_METADATA_API void fill_decode_metadata(const at::Tensor& seq_lens,
+                                           const at::Tensor& req_pool_indices,
+                                           const at::Tensor& req_to_token,
+                                           int64_t nsa_index_topk, int64_t page_size,
+                                           const StepMetadataBuffers& buffers);
+
+// Target-verify: num_draft_tokens rows per request; num_tokens must be absent.
+NSA_METADATA_API void fill_target_verify_metadata(
+    const at::Tensor& seq_lens, const at::Tensor& req_pool_indices,
+    const at::Tensor& req_to_token, int64_t num_draft_tokens, int64_t nsa_index_topk,
+    int64_t page_size, const StepMetadataBuffers& buffers);
+
+// Draft-extend: extend_seq_lens[i] rows per request (or num_draft_tokens for
+// every request, when extend_seq_lens is absent). Row buffers have a capacity:
+// rows past the batch's are 0, nsa_cu_seqlens_k repeats its last value there,
+// and page-table rows past the batch's are untouched.
+NSA_METADATA_API void fill_draft_extend_metadata_full(
+    const at::Tensor& seq_lens, const at::Tensor& req_pool_indices,
+    const at::Tensor& req_to_token, const std::optional<at::Tensor>& extend_seq_lens,
+    int64_t nsa_index_topk, int64_t page_size, const StepMetadataBuffers& buffers,
+    std::optional<int64_t> num_draft_tokens = std::nullopt);
+
 }  // namespace nsa_metadata

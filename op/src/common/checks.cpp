@@ -34,6 +34,21 @@ void check_int32_buffer(const at::Tensor& tensor, const char* name) {
               " should be contiguous, got a tensor with stride ", tensor.sym_stride(0));
 }
 
+void check_buffer_length(const at::Tensor& tensor, const char* name, const c10::SymInt& length,
+                         const char* meaning) {
+  check_int32_buffer(tensor, name);
+  TORCH_CHECK(tensor.sym_size(0) == length, name, " should have ", length, " elements (",
+              meaning, "), got ", tensor.sym_size(0));
+}
+
+void check_int32_table(const at::Tensor& tensor, const char* name) {
+  TORCH_CHECK(tensor.dim() == 2, name, " should be a 2-D tensor, got ", tensor.dim(), "-D");
+  TORCH_CHECK(tensor.scalar_type() == at::kInt, name, " should have dtype int32, got ",
+              tensor.scalar_type());
+  TORCH_CHECK(tensor.sym_size(1) <= 1 || tensor.sym_stride(1) == 1, name,
+              " should have stride 1 along dim 1, got stride ", tensor.sym_stride(1));
+}
+
 void check_counter(const at::Tensor& tensor, const char* name) {
   const auto dtype = tensor.scalar_type();
   TORCH_CHECK(dtype == at::kInt || dtype == at::kLong, name,

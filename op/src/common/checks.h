@@ -23,6 +23,15 @@ void check_same_length(const at::Tensor& tensor, const char* name,
 // A preallocated output row buffer: 1-D, contiguous, int32.
 void check_int32_buffer(const at::Tensor& tensor, const char* name);
 
+// A preallocated 1-D int32 buffer of exactly `length` elements; `meaning`
+// says where the length comes from, e.g. "batch size + 1".
+void check_buffer_length(const at::Tensor& tensor, const char* name, const c10::SymInt& length,
+                         const char* meaning);
+
+// A preallocated 2-D int32 table whose rows are read or written as runs of
+// columns: unit stride along dim 1, any row stride.
+void check_int32_table(const at::Tensor& tensor, const char* name);
+
 // A one-element int32 or int64 counter written by the device.
 void check_counter(const at::Tensor& tensor, const char* name);
 

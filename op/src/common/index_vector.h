@@ -1,0 +1,30 @@
+// A read-only view of a 1-D int32 or int64 tensor that reads either dtype as
+// int64, for kernels (CPU and CUDA) that take several index tensors of
+// independent dtypes: a runtime branch on a uniform flag costs less than the
+// compile time and binary size of a template per dtype combination.
+#pragma once
+
+#include "common/length_math.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace nsa_metadata {
+
+struct IndexVector {
+  const void* data = nullptr;
+  int64_t stride = 0;
+  bool is_int64 = false;
+
+  NSA_HOST_DEVICE int64_t operator[](int64_t i) const {
+    return is_int64 ? static_cast<const int64_t*>(data)[i * stride]
+                    : static_cast<int64_t>(static_cast<const int32_t*>(data)[i * stride]);
+  }
+};
+
+inline IndexVector index_vector_of(const at::Tensor& tensor) {
+  return {tensor.const_data_ptr(), tensor.stride(0), tensor.scalar_type() == at::kLong};
+}
+
+}  // namespace nsa_metadata

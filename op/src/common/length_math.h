@@ -1,0 +1,113 @@
+// Saturating length arithmetic shared by every kernel, CPU and CUDA alike, so
+// that both give bit-identical results on every input, including values only
+// the device can see (negative lengths, lengths whose results do not fit in
+// int32, sums that overflow int64).
+//
+// The model: a request's query rows are the last `rows` tokens of a KV cache
+// of `top` tokens, so the row with `later` rows after it sees
+// top - later tokens, clamped to [0, INT32_MAX]. Decode (rows 1, top seq_len),
+// target-verify (rows N, top seq_len + N) and draft-extend (rows extend_len,
+// top seq_len) are all this model.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#if defined(__CUDACC__)
+#define NSA_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define NSA_HOST_DEVICE inline
+#endif
+
+namespace nsa_metadata {
+
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+
+NSA_HOST_DEVICE int64_t clamp_to(int64_t value, int64_t low, int64_t high) {
+  return value < low ? low : (value > high ? high : value);
+}
+
+// Sums saturate at INT64_MAX instead of wrapping: a wrapped sum could land
+// back inside a buffer and silently pass for a valid one. Both arguments are
+// non-negative, which makes this associative, as a scan operator must be.
+NSA_HOST_DEVICE int64_t saturating_add(int64_t a, int64_t b) {
+  return a > kInt64Max - b ? kInt64Max : a + b;
+}
+
+// For non-negative a and b.
+NSA_HOST_DEVICE int64_t saturating_mul(int64_t a, int64_t b) {
+  return (b != 0 && a > kInt64Max / b) ? kInt64Max : a * b;
+}
+
+// a + b for any a and b >= 0, saturating at INT64_MAX.
+NSA_HOST_DEVICE int64_t saturating_offset(int64_t a, int64_t b) {
+  return a > 0 ? saturating_add(a, b) : a + b;
+}
+
+// A negative count of rows is bad data only the device sees: no rows, so it
+// can never move later requests' rows backwards.
+NSA_HOST_DEVICE int64_t rows_of(int64_t count) { return count > 0 ? count : 0; }
+
+// KV length of the row with `later` rows after it in its request (later >= 0).
+NSA_HOST_DEVICE int32_t row_kv_len(int64_t top, int64_t later) {
+  if (top <= later) {
+    return 0;  // Also covers a negative top; top - later cannot overflow here.
+  }
+  return static_cast<int32_t>(clamp_to(top - later, 0, kInt32Max));
+}
+
+// A per-request length written to an int32 buffer (cache_seqlens).
+NSA_HOST_DEVICE int32_t clamped_len(int64_t length) {
+  return static_cast<int32_t>(clamp_to(length, 0, kInt32Max));
+}
+
+// min(kv_len, nsa_index_topk): topk >= 1 is checked on the host, so the
+// result stays within [0, INT32_MAX].
+NSA_HOST_DEVICE int32_t topk_len(int32_t kv_len, int64_t nsa_index_topk) {
+  return static_cast<int64_t>(kv_len) < nsa_index_topk ? kv_len
+                                                        : static_cast<int32_t>(nsa_index_topk);
+}
+
+// The sum of topk_len(row_kv_len(top, later)) over later in
+// [later_begin, later_end), in closed form so that a request of any length
+// costs O(1): rows whose length reaches the cap contribute the cap, the ones
+// below it an arithmetic series, the rest nothing. Saturates at INT64_MAX.
+NSA_HOST_DEVICE int64_t topk_len_sum(int64_t top, int64_t later_begin, int64_t later_end,
+                                     int64_t nsa_index_topk) {
+  if (top <= 0 || later_begin >= later_end) {
+    return 0;
+  }
+  const int64_t cap = nsa_index_topk < kInt32Max ? nsa_index_topk : kInt32Max;
+  // Rows at the cap: top - later >= cap, i.e. later <= top - cap.
+  const int64_t capped_end = clamp_to(top - cap + 1, later_begin, later_end);
+  // Rows below the cap and above zero: later < top.
+  const int64_t linear_end = clamp_to(top, capped_end, later_end);
+  const int64_t linear_rows = linear_end - capped_end;
+  int64_t linear_sum = 0;
+  if (linear_rows > 0) {
+    // Both ends are below the cap (< 2^31) and so is the count: the product
+    // fits in 64 unsigned bits.
+    const uint64_t highest = static_cast<uint64_t>(top - capped_end);
+    const uint64_t lowest = static_cast<uint64_t>(top - (linear_end - 1));
+    linear_sum = static_cast<int64_t>((highest + lowest) * static_cast<uint64_t>(linear_rows) / 2);
+  }
+  return saturating_add(saturating_mul(capped_end - later_begin, cap), linear_sum);
+}
+
+// An int32 output cannot hold a sum past INT32_MAX, so it saturates there.
+template <typename count_t>
+NSA_HOST_DEVICE count_t narrow_count(int64_t value) {
+  constexpr int64_t count_max = std::numeric_limits<count_t>::max();
+  return value > count_max ? static_cast<count_t>(count_max) : static_cast<count_t>(value);
+}
+
+// Python's floor division, which real_page_table's `// page_size` means, also
+// for a negative slot (page_size >= 1 is checked on the host).
+NSA_HOST_DEVICE int32_t floor_div(int32_t value, int64_t page_size) {
+  const int64_t quotient = value / page_size;
+  return static_cast<int32_t>((value < 0 && quotient * page_size != value) ? quotient - 1
+                                                                           : quotient);
+}
+
+}  // namespace nsa_metadata

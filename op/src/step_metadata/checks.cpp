@@ -1,0 +1,216 @@
+#include "step_metadata/checks.h"
+
+#include "common/checks.h"
+#include "common/index_vector.h"
+#include "step_metadata/request_math.h"
+
+#include <c10/util/Exception.h>
+
+#include <utility>
+#include <vector>
+
+namespace nsa_metadata::step_metadata {
+namespace {
+
+using NamedTensor = std::pair<const at::Tensor*, const char*>;
+
+std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
+  std::vector<NamedTensor> present;
+  for (const auto& [output, name] :
+       {std::pair{&outputs.cache_seqlens, "cache_seqlens"},
+        std::pair{&outputs.cu_seqlens_k, "cu_seqlens_k"},
+        std::pair{&outputs.seqlens_expanded, "seqlens_expanded"},
+        std::pair{&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
+        std::pair{&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k"},
+        std::pair{&outputs.page_table_1, "page_table_1"},
+        std::pair{&outputs.real_page_table, "real_page_table"},
+        std::pair{&outputs.num_tokens, "num_tokens"}}) {
+    if (output->has_value()) {
+      present.emplace_back(&output->value(), name);
+    }
+  }
+  return present;
+}
+
+std::vector<NamedTensor> inputs_of(const Arguments& arguments) {
+  std::vector<NamedTensor> inputs{{&arguments.seq_lens, "seq_lens"},
+                                  {&arguments.req_pool_indices, "req_pool_indices"},
+                                  {&arguments.req_to_token, "req_to_token"}};
+  if (arguments.extend_seq_lens.has_value()) {
+    inputs.emplace_back(&arguments.extend_seq_lens.value(), "extend_seq_lens");
+  }
+  return inputs;
+}
+
+void check_inputs(const Arguments& arguments) {
+  checks::check_index_vector(arguments.seq_lens, "seq_lens");
+  checks::check_index_vector(arguments.req_pool_indices, "req_pool_indices");
+  checks::check_same_device(arguments.req_pool_indices, "req_pool_indices", arguments.seq_lens,
+                            "seq_lens");
+  checks::check_same_length(arguments.req_pool_indices, "req_pool_indices", arguments.seq_lens,
+                            "seq_lens");
+  checks::check_int32_table(arguments.req_to_token, "req_to_token");
+  checks::check_same_device(arguments.req_to_token, "req_to_token", arguments.seq_lens,
+                            "seq_lens");
+  if (arguments.extend_seq_lens.has_value()) {
+    checks::check_index_vector(*arguments.extend_seq_lens, "extend_seq_lens");
+    checks::check_same_device(*arguments.extend_seq_lens, "extend_seq_lens", arguments.seq_lens,
+                              "seq_lens");
+    checks::check_same_length(*arguments.extend_seq_lens, "extend_seq_lens",
+                              arguments.seq_lens, "seq_lens");
+  } else if (arguments.mode != Mode::kDecode) {
+    TORCH_CHECK(arguments.rows_per_request >= 1, "num_draft_tokens should be >= 1, got ",
+                arguments.rows_per_request);
+  }
+  TORCH_CHECK(arguments.nsa_index_topk >= 1, "nsa_index_topk should be >= 1, got ",
+              arguments.nsa_index_topk);
+  TORCH_CHECK(arguments.page_size >= 1 && arguments.page_size <= kInt32Max,
+              "page_size should be in [1, ", kInt32Max, "], got ", arguments.page_size);
+}
+
+void check_row_buffer(const at::Tensor& buffer, const char* name, const Arguments& arguments,
+                      const c10::SymInt& rows, int64_t extra) {
+  if (arguments.exact_rows()) {
+    checks::check_buffer_length(buffer, name, rows + extra,
+                                extra == 0 ? "one per query row" : "query rows + 1");
+    return;
+  }
+  checks::check_int32_buffer(buffer, name);
+  TORCH_CHECK(buffer.sym_size(0) >= extra, name, " should have at least ", extra,
+              " element, got 0");
+  if (arguments.fixed_rows()) {
+    TORCH_CHECK(buffer.sym_size(0) >= rows + extra, name, " should hold the ", rows + extra,
+                " elements of the batch's ", rows, " rows, got ", buffer.sym_size(0));
+  }
+}
+
+void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,
+                      const c10::SymInt& rows, const c10::SymInt& most_columns) {
+  checks::check_int32_table(table, name);
+  if (arguments.exact_rows()) {
+    TORCH_CHECK(table.sym_size(0) == rows, name, " should have ", rows,
+                " rows (one per query row), got ", table.sym_size(0));
+  } else if (arguments.fixed_rows()) {
+    TORCH_CHECK(table.sym_size(0) >= rows, name, " should have at least the batch's ", rows,
+                " rows, got ", table.sym_size(0));
+  }
+  // Columns are copied from req_to_token, so a wider table would read past it.
+  TORCH_CHECK(table.sym_size(1) <= most_columns, name, " should have at most ", most_columns,
+              " columns (req_to_token has ", arguments.req_to_token.sym_size(1), "), got ",
+              table.sym_size(1));
+}
+
+void check_outputs(const Arguments& arguments) {
+  const Outputs& outputs = arguments.outputs;
+  for (const auto& [output, name] : present_outputs(outputs)) {
+    checks::check_same_device(*output, name, arguments.seq_lens, "seq_lens");
+  }
+  const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
+  const c10::SymInt rows = batch_size * arguments.rows_per_request;
+  if (outputs.cache_seqlens.has_value()) {
+    checks::check_buffer_length(*outputs.cache_seqlens, "cache_seqlens", batch_size,
+                                "batch size");
+  }
+  if (outputs.cu_seqlens_k.has_value()) {
+    checks::check_buffer_length(*outputs.cu_seqlens_k, "cu_seqlens_k", batch_size + 1,
+                                "batch size + 1");
+  }
+  if (outputs.seqlens_expanded.has_value()) {
+    check_row_buffer(*outputs.seqlens_expanded, "seqlens_expanded", arguments, rows, 0);
+  }
+  if (outputs.nsa_cache_seqlens.has_value()) {
+    check_row_buffer(*outputs.nsa_cache_seqlens, "nsa_cache_seqlens", arguments, rows, 0);
+  }
+  if (outputs.nsa_cu_seqlens_k.has_value()) {
+    check_row_buffer(*outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k", arguments, rows, 1);
+  }
+  const c10::SymInt token_columns = arguments.req_to_token.sym_size(1);
+  if (outputs.page_table_1.has_value()) {
+    check_page_table(*outputs.page_table_1, "page_table_1", arguments, rows, token_columns);
+  }
+  if (outputs.real_page_table.has_value()) {
+    // Column c reads req_to_token[., c * page_size].
+    const c10::SymInt pages = (token_columns + arguments.page_size - 1) / arguments.page_size;
+    check_page_table(*outputs.real_page_table, "real_page_table", arguments, rows, pages);
+  }
+  if (outputs.num_tokens.has_value()) {
+    checks::check_counter(*outputs.num_tokens, "num_tokens");
+  }
+}
+
+}  // namespace
+
+void check_arguments(const Arguments& arguments) {
+  check_inputs(arguments);
+  check_outputs(arguments);
+}
+
+void check_no_aliasing(const Arguments& arguments) {
+  const std::vector<NamedTensor> outputs = present_outputs(arguments.outputs);
+  const std::vector<NamedTensor> inputs = inputs_of(arguments);
+  for (size_t a = 0; a < outputs.size(); ++a) {
+    const auto& [output, name] = outputs[a];
+    for (size_t b = a + 1; b < outputs.size(); ++b) {
+      checks::check_no_overlap(*output, name, *outputs[b].first, outputs[b].second);
+    }
+    for (const auto& [input, input_name] : inputs) {
+      checks::check_no_overlap(*output, name, *input, input_name);
+    }
+  }
+}
+
+int64_t checked_row_total(const Arguments& arguments) {
+  const Model model = model_of(arguments);
+  const IndexVector pool_indices = index_vector_of(arguments.req_pool_indices);
+  const int64_t pool_rows = arguments.req_to_token.size(0);
+  const bool reads_pool = arguments.outputs.has_page_table();
+  const int64_t batch_size = arguments.seq_lens.size(0);
+  Sums total{0, 0, 0};
+  for (int64_t i = 0; i < batch_size; ++i) {
+    const int64_t seq_len = model.seq_lens[i];
+    TORCH_CHECK(seq_len >= 0, "seq_lens[", i, "] should be >= 0, got ", seq_len);
+    if (model.extend_seq_lens.data != nullptr) {
+      const int64_t extend_seq_len = model.extend_seq_lens[i];
+      TORCH_CHECK(extend_seq_len >= 0, "extend_seq_lens[", i, "] should be >= 0, got ",
+                  extend_seq_len);
+    }
+    const RequestShape shape = request_shape(model, i);
+    TORCH_CHECK(shape.top <= kInt32Max, "the KV length of request ", i, " (seq_lens[", i,
+                "] = ", seq_len, arguments.top_offset() != 0 ? " + num_draft_tokens" : "",
+                ") should fit int32, got ", shape.top);
+    if (reads_pool) {
+      const int64_t pool_index = pool_indices[i];
+      TORCH_CHECK(pool_index >= 0 && pool_index < pool_rows, "req_pool_indices[", i,
+                  "] should be in [0, ", pool_rows, ") (the rows of req_to_token), got ",
+                  pool_index);
+    }
+    total = add(total, request_sums(shape, model.nsa_index_topk));
+  }
+  const Outputs& outputs = arguments.outputs;
+  TORCH_CHECK(!outputs.cu_seqlens_k.has_value() || total.kv <= kInt32Max,
+              "cu_seqlens_k's last element, the sum of the KV lengths, should fit int32, got ",
+              total.kv);
+  TORCH_CHECK(!outputs.nsa_cu_seqlens_k.has_value() || total.topk <= kInt32Max,
+              "nsa_cu_seqlens_k's last element, the sum of nsa_cache_seqlens, should fit int32, "
+              "got ",
+              total.topk);
+  if (!arguments.exact_rows()) {
+    for (const auto& [output, name, extra] :
+         {std::tuple{&outputs.seqlens_expanded, "seqlens_expanded", 0},
+          std::tuple{&outputs.nsa_cache_seqlens, "nsa_cache_seqlens", 0},
+          std::tuple{&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k", 1}}) {
+      TORCH_CHECK(!output->has_value() || (*output)->numel() - extra >= total.rows, name,
+                  " should hold the ", total.rows, " rows of the batch",
+                  extra == 1 ? " plus one" : "", ", got ", (*output)->numel(), " elements");
+    }
+    for (const auto& [table, name] : {std::pair{&outputs.page_table_1, "page_table_1"},
+                                      std::pair{&outputs.real_page_table, "real_page_table"}}) {
+      TORCH_CHECK(!table->has_value() || (*table)->size(0) >= total.rows, name,
+                  " should have a row for each of the ", total.rows,
+                  " rows of the batch, got ", (*table)->size(0), " rows");
+    }
+  }
+  return total.rows;
+}
+
+}  // namespace nsa_metadata::step_metadata

@@ -1,0 +1,62 @@
+// Per-request quantities of the step-metadata model (arguments.h), shared by
+// the CPU and CUDA kernels.
+#pragma once
+
+#include "common/index_vector.h"
+#include "common/length_math.h"
+#include "step_metadata/arguments.h"
+
+#include <cstdint>
+
+namespace nsa_metadata::step_metadata {
+
+// What the kernels need to know about every request.
+struct Model {
+  IndexVector seq_lens;
+  IndexVector extend_seq_lens;  // data == nullptr: every request has rows_per_request rows
+  int64_t rows_per_request;
+  int64_t top_offset;
+  int64_t nsa_index_topk;
+};
+
+Model model_of(const Arguments& arguments);
+
+struct RequestShape {
+  int64_t rows;  // query rows of the request (>= 0)
+  int64_t top;   // KV tokens its last row sees (any value; clamped where used)
+};
+
+NSA_HOST_DEVICE RequestShape request_shape(const Model& model, int64_t i) {
+  const int64_t rows = model.extend_seq_lens.data != nullptr
+                           ? rows_of(model.extend_seq_lens[i])
+                           : model.rows_per_request;
+  return {rows, saturating_offset(model.seq_lens[i], model.top_offset)};
+}
+
+// Running sums along the batch: rows, cache_seqlens (for cu_seqlens_k) and
+// nsa_cache_seqlens (for nsa_cu_seqlens_k). Every field is non-negative and
+// saturates, so adding is associative, as a scan needs.
+struct Sums {
+  int64_t rows;
+  int64_t kv;
+  int64_t topk;
+};
+
+NSA_HOST_DEVICE Sums add(const Sums& a, const Sums& b) {
+  return {saturating_add(a.rows, b.rows), saturating_add(a.kv, b.kv),
+          saturating_add(a.topk, b.topk)};
+}
+
+NSA_HOST_DEVICE Sums request_sums(const RequestShape& shape, int64_t nsa_index_topk) {
+  return {shape.rows, clamped_len(shape.top),
+          topk_len_sum(shape.top, 0, shape.rows, nsa_index_topk)};
+}
+
+// nsa_cache_seqlens summed over the request's rows up to and including row
+// j; the rows after j are the ones with later in [0, rows - 1 - j).
+NSA_HOST_DEVICE int64_t topk_len_through(const RequestShape& shape, int64_t j,
+                                         int64_t nsa_index_topk) {
+  return topk_len_sum(shape.top, shape.rows - 1 - j, shape.rows, nsa_index_topk);
+}
+
+}  // namespace nsa_metadata::step_metadata

@@ -1,0 +1,204 @@
+"""Step-metadata calls (decode, target-verify, draft-extend with page tables)
+as an engine makes them: the inputs of one step, poisoned output buffers,
+the call, and the comparison with the reference. Shared by the tests and
+the benchmarks."""
+import dataclasses
+
+import torch
+
+import reference
+from helpers import POISON, assert_equal
+from inputs import SEQ_LEN_MAX, random_extend_seq_lens
+
+OPS = {
+    "decode": "fill_decode_metadata",
+    "target_verify": "fill_target_verify_metadata",
+    "draft_extend": "fill_draft_extend_metadata_full",
+}
+VECTORS = ("cache_seqlens", "cu_seqlens_k", "seqlens_expanded", "nsa_cache_seqlens",
+           "nsa_cu_seqlens_k")
+TABLES = ("page_table_1", "real_page_table")
+
+
+def outputs_of(mode):
+    """The buffers a mode's op can fill, num_tokens aside."""
+    names = VECTORS + TABLES
+    return tuple(n for n in names if not (mode == "decode" and n == "seqlens_expanded"))
+
+
+@dataclasses.dataclass
+class StepCase:
+    mode: str
+    seq_lens: torch.Tensor
+    req_pool_indices: torch.Tensor
+    req_to_token: torch.Tensor
+    extend_seq_lens: torch.Tensor = None  # draft-extend with per-request lengths
+    num_draft_tokens: int = None          # target-verify, or draft-extend's static N
+    nsa_index_topk: int = 2048
+    page_size: int = 64
+
+    @property
+    def batch_size(self):
+        return self.seq_lens.shape[0]
+
+    def rows(self):
+        """The batch's query rows (the exact row count of decode/target-verify)."""
+        if self.mode == "decode":
+            return self.batch_size
+        if self.extend_seq_lens is None:
+            return self.batch_size * self.num_draft_tokens
+        return int(self.extend_seq_lens.clamp(min=0).sum())
+
+    def to(self, device):
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in moved.items():
+            if isinstance(value, torch.Tensor):
+                moved[name] = value.to(device)
+        return StepCase(**moved)
+
+    def call(self, **outputs):
+        """Calls the mode's op with the given output buffers as keywords."""
+        op = getattr(torch.ops.nsa_metadata, OPS[self.mode])
+        inputs = (self.seq_lens, self.req_pool_indices, self.req_to_token)
+        if self.mode == "decode":
+            op(*inputs, self.nsa_index_topk, self.page_size, **outputs)
+        elif self.mode == "target_verify":
+            op(*inputs, self.num_draft_tokens, self.nsa_index_topk, self.page_size, **outputs)
+        else:
+            if self.extend_seq_lens is None:
+                outputs = dict(outputs, num_draft_tokens=self.num_draft_tokens)
+            op(*inputs, self.extend_seq_lens, self.nsa_index_topk, self.page_size, **outputs)
+
+    def expected(self, outputs):
+        """The reference's contents of `outputs` after the call, on the CPU."""
+        want = {name: buffer.cpu().clone() for name, buffer in outputs.items()
+                if name != "num_tokens"}
+        rows = reference.fill_step_metadata(
+            self.mode, self.seq_lens.tolist(), self.req_pool_indices.tolist(),
+            self.req_to_token.cpu(), self.nsa_index_topk, self.page_size, want,
+            None if self.extend_seq_lens is None else self.extend_seq_lens.tolist(),
+            self.num_draft_tokens)
+        if "num_tokens" in outputs:
+            count_max = torch.iinfo(outputs["num_tokens"].dtype).max
+            want["num_tokens"] = torch.tensor([min(rows, count_max)],
+                                              dtype=outputs["num_tokens"].dtype)
+        return want
+
+
+def poisoned_outputs(case, device, names=None, row_capacity=None, widths=None,
+                     num_tokens_dtype=None):
+    """POISON-filled buffers: vectors sized as the mode asks (row_capacity rows
+    for draft-extend, default the batch's rows + 3), page tables of `widths`
+    (default: req_to_token's width and the pages it holds)."""
+    names = outputs_of(case.mode) if names is None else names
+    if case.mode == "draft_extend" and row_capacity is not None:
+        rows = row_capacity
+    else:
+        rows = case.rows() + (3 if case.mode == "draft_extend" else 0)
+    token_width = case.req_to_token.shape[1]
+    widths = widths or (token_width, -(-token_width // case.page_size))
+    shapes = {
+        "cache_seqlens": (case.batch_size,),
+        "cu_seqlens_k": (case.batch_size + 1,),
+        "seqlens_expanded": (rows,),
+        "nsa_cache_seqlens": (rows,),
+        "nsa_cu_seqlens_k": (rows + 1,),
+        "page_table_1": (rows, widths[0]),
+        "real_page_table": (rows, widths[1]),
+    }
+    outputs = {n: torch.full(shapes[n], POISON, dtype=torch.int32, device=device)
+               for n in names}
+    if num_tokens_dtype is not None:
+        outputs["num_tokens"] = torch.full((1,), -1, dtype=num_tokens_dtype, device=device)
+    return outputs
+
+
+def assert_outputs_equal(outputs, want):
+    for name, buffer in outputs.items():
+        assert_equal(buffer.cpu(), want[name], name)
+
+
+def assert_step_matches_reference(case, device, **poisoned_kwargs):
+    """Runs `case` on `device` into poisoned buffers and compares every buffer,
+    untouched page-table columns included, with the reference."""
+    case = case.to(device)
+    if case.mode == "draft_extend" and "num_tokens_dtype" not in poisoned_kwargs:
+        poisoned_kwargs["num_tokens_dtype"] = torch.int64
+    outputs = poisoned_outputs(case, device, **poisoned_kwargs)
+    want = case.expected(outputs)
+    case.call(**outputs)
+    assert_outputs_equal(outputs, want)
+
+
+SEQ_KINDS = ("up_to_width", "past_width", "padded", "zeros")
+
+
+def random_step_case(mode, batch_size, seed, seq_kind="up_to_width", width=4096,
+                     page_size=64, num_draft_tokens=4, extend_kind="draft_1_to_8",
+                     static_extend=False, dtypes=(torch.int32, torch.int64), topk=2048,
+                     pool_extra=3):
+    """One step's inputs: a req_to_token pool of random slots (a few negative,
+    as padding) with rows for every request and a few spare, distinct pool
+    rows per request, seq_lens of `seq_kind`."""
+    generator = torch.Generator().manual_seed(seed)
+    pool_rows = batch_size + pool_extra
+    req_to_token = torch.randint(-2, 1 << 22, (pool_rows, width), generator=generator,
+                                 dtype=torch.int32)
+    req_pool_indices = torch.randperm(pool_rows, generator=generator)[:batch_size]
+    extend_seq_lens = None
+    if mode == "draft_extend" and not static_extend:
+        extend_seq_lens = random_extend_seq_lens(batch_size, extend_kind, generator)
+    if seq_kind == "up_to_width":
+        seq_lens = torch.randint(0, width + 1, (batch_size,), generator=generator)
+    elif seq_kind == "past_width":
+        seq_lens = torch.randint(width // 2, SEQ_LEN_MAX + 1, (batch_size,), generator=generator)
+    elif seq_kind == "padded":
+        seq_lens = torch.where(torch.rand(batch_size, generator=generator) < 0.5,
+                               torch.randint(0, 4, (batch_size,), generator=generator),
+                               torch.randint(0, width + 1, (batch_size,), generator=generator))
+    elif seq_kind == "zeros":
+        seq_lens = torch.zeros(batch_size, dtype=torch.int64)
+    else:
+        raise ValueError(seq_kind)
+    if mode == "draft_extend" and extend_seq_lens is not None and seq_kind != "padded":
+        seq_lens = seq_lens.maximum(extend_seq_lens)  # a cache holds its new tokens
+    return StepCase(
+        mode=mode, seq_lens=seq_lens.to(dtypes[0]), req_pool_indices=req_pool_indices.to(dtypes[1]),
+        req_to_token=req_to_token,
+        extend_seq_lens=None if extend_seq_lens is None else extend_seq_lens.to(dtypes[1]),
+        num_draft_tokens=None if mode == "decode" or extend_seq_lens is not None
+        else num_draft_tokens,
+        nsa_index_topk=topk, page_size=page_size)
+
+
+def guarded_outputs(case, device, guard, **poisoned_kwargs):
+    """poisoned_outputs, each placed inside a larger poisoned allocation
+    (tables with `guard` columns and 2 rows on every side). Returns the
+    outputs and a function asserting that nothing outside them changed."""
+    plain = poisoned_outputs(case, "cpu", **poisoned_kwargs)
+    outputs = {}
+    storages = {}
+    for name, buffer in plain.items():
+        fill_value = buffer.flatten()[0].item() if buffer.numel() else POISON
+        if buffer.dim() == 1:
+            storage = torch.full((guard + buffer.shape[0] + guard,), fill_value,
+                                 dtype=buffer.dtype, device=device)
+            outputs[name] = storage[guard:guard + buffer.shape[0]]
+        else:
+            rows, columns = buffer.shape
+            storage = torch.full((rows + 4, columns + 2 * guard), fill_value,
+                                 dtype=buffer.dtype, device=device)
+            outputs[name] = storage[2:2 + rows, guard:guard + columns]
+        storages[name] = (storage, fill_value)
+
+    def assert_guards_intact():
+        for name, (storage, fill_value) in storages.items():
+            outside = storage.clone()
+            outputs_view = (outside[guard:guard + outputs[name].shape[0]]
+                            if storage.dim() == 1 else
+                            outside[2:2 + outputs[name].shape[0],
+                                    guard:guard + outputs[name].shape[1]])
+            outputs_view.fill_(fill_value)
+            assert outside.eq(fill_value).all(), f"a write outside {name}"
+
+    return outputs, assert_guards_intact
