@@ -6,6 +6,7 @@
 # Logs go to $OUT (or build-gpu/) as ctest.log and pytest.log.
 #   NSA_DEVICE_CTEST=<regex>   run only the CTest tests it matches
 #   NSA_DEVICE_SKIP_PYTEST=1   stop after CTest
+#   NSA_DEVICE_PYTEST="<args>" pytest selection (default: all of tests/python)
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$repo/build-gpu"
@@ -39,7 +40,7 @@ tail -5 "$logs/ctest.log"
 [[ -n "${NSA_DEVICE_SKIP_PYTEST:-}" ]] && exit $status
 LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
   NSA_FUZZ_EXAMPLES="${NSA_FUZZ_EXAMPLES:-1000}" \
-  "$python" -m pytest "$repo/tests/python" -q -rs -p no:cacheprovider --hypothesis-show-statistics \
+  "$python" -m pytest ${NSA_DEVICE_PYTEST:-"$repo/tests/python"} -q -rs -p no:cacheprovider --hypothesis-show-statistics \
   >"$logs/pytest.log" 2>&1 || status=1
 grep -E "passed|failed|error" "$logs/pytest.log" | tail -3
 exit $status
