@@ -43,24 +43,17 @@ int multiprocessor_count(c10::DeviceIndex device) {
   return count;
 }
 
-// Blocks per chunk for the page copies: enough warps for one unit of work
-// each, bounded by what the GPU holds at once. Shapes only, never data.
-int64_t plan_splits(const Arguments& arguments, const cuda::Launch& launch,
-                    c10::DeviceIndex device) {
+// Blocks for the page copies: enough warps for one unit of work each,
+// bounded by what the GPU holds at once. Shapes only, never data.
+int64_t plan_page_blocks(const cuda::Launch& launch, int64_t rows, int64_t most) {
   const Buffers& buffers = launch.buffers;
   if (!buffers.has_page_table()) {
-    return 1;
+    return 0;
   }
-  const int64_t rows_per_chunk =
-      arguments.fixed_rows()
-          ? std::min(launch.requests_per_chunk, launch.batch_size) * launch.model.rows_per_request
-          : ceil_div(buffers.page_row_limit(), launch.chunks);
   const Table& real = buffers.real_page_table;
   const int64_t span = std::max(buffers.page_table_1.columns,
                                 real.columns > 0 ? (real.columns - 1) * launch.page_size + 1 : 0);
-  const int64_t units = std::max<int64_t>(1, rows_per_chunk) * ceil_div(span, kColumnsPerUnit);
-  const int64_t most = std::max<int64_t>(
-      1, kBlocksPerSM * multiprocessor_count(device) / launch.chunks);
+  const int64_t units = std::max<int64_t>(1, rows) * ceil_div(span, kColumnsPerUnit);
   return std::clamp<int64_t>(ceil_div(units, kWarps), 1, most);
 }
 
@@ -102,10 +95,24 @@ void fill_step_metadata_cuda(const Arguments& arguments) {
       std::max<int64_t>(1, ceil_div(ceil_div(launch.batch_size, kMaxChunks), kThreads)) *
       kThreads;
   launch.chunks = std::max<int64_t>(1, ceil_div(launch.batch_size, launch.requests_per_chunk));
-  const c10::DeviceIndex device = arguments.seq_lens.device().index();
-  launch.splits = plan_splits(arguments, launch, device);
+  const int64_t most_blocks =
+      kBlocksPerSM * multiprocessor_count(arguments.seq_lens.device().index());
+  if (arguments.fixed_rows()) {
+    launch.splits = 1;
+    launch.page_blocks = plan_page_blocks(
+        launch, std::min(saturating_mul(launch.batch_size, arguments.rows_per_request),
+                         launch.buffers.page_row_limit()),
+        most_blocks);
+  } else {
+    // Each chunk's blocks share its page rows; the chunk's first block also
+    // writes the vectors.
+    launch.splits = std::max<int64_t>(
+        1, plan_page_blocks(launch, ceil_div(launch.buffers.page_row_limit(), launch.chunks),
+                            std::max<int64_t>(1, most_blocks / launch.chunks)));
+    launch.page_blocks = 0;
+  }
 
-  const auto blocks = static_cast<unsigned>(launch.chunks * launch.splits);
+  const auto blocks = static_cast<unsigned>(launch.chunks * launch.splits + launch.page_blocks);
   cuda::step_metadata_kernel<<<blocks, kThreads, 0, stream>>>(launch);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 

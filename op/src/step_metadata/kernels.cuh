@@ -1,13 +1,17 @@
 // Device code of the step-metadata family (launched from cuda.cu): one
 // kernel for decode, target-verify and draft-extend alike.
 //
-// The grid is chunks x splits. A chunk is a contiguous run of requests; its
-// first block (split 0) writes the per-request and per-row vectors, and all
-// its blocks share the chunk's page-table rows. Blocks share no memory: each
-// reduces the requests before its chunk itself (a few KB from L2 at serving
-// sizes), which keeps the call one launch with no workspace. Draft-extend
-// page blocks need that reduction for their row offsets; in the other modes
-// a row's offset is arithmetic and only split 0 reduces.
+// A chunk is a contiguous run of requests; its first block writes the
+// per-request and per-row vectors. Blocks share no memory: each reduces the
+// requests before its chunk itself (a few KB from L2 at serving sizes), which
+// keeps the call one launch with no workspace. Page-table rows go to other
+// blocks of the same launch:
+//   - fixed rows (decode, target-verify, draft-extend with a static count):
+//     page blocks after the chunks' blocks, over the whole batch; a row's
+//     request is row / rows_per_request, so they neither reduce nor scan;
+//   - variable rows (draft-extend with extend_seq_lens): splits - 1 more
+//     blocks per chunk, which reduce and scan like its first block to learn
+//     the rows' offsets, and share the chunk's page rows with it.
 //
 // Within a chunk, tiles of kThreads requests are scanned (rows, KV-length
 // sum, nsa_cache_seqlens sum at once); each row then finds its request by
@@ -46,7 +50,8 @@ struct Launch {
   Buffers buffers;
   int64_t requests_per_chunk;
   int64_t chunks;
-  int64_t splits;  // blocks per chunk
+  int64_t splits;       // blocks per chunk (variable rows)
+  int64_t page_blocks;  // blocks after the chunks' that copy pages (fixed rows)
 };
 
 struct SumOp {
@@ -193,33 +198,79 @@ __device__ void copy_page_row(const Launch& launch, int64_t row, int32_t kv,
   }
 }
 
-// The tile's page-table rows, spread over the warps of every block of the chunk.
+// Which of `rows` page-table rows warp `warp` of `warps` copies, and which of
+// each row's units: one warp per row when rows are many, several warps per
+// row (taking turns over its units) when they are few.
+struct WarpShare {
+  int64_t first_row;
+  int64_t row_stride;
+  int64_t part;
+  int64_t parts;
+  bool active;
+};
+
+__device__ __forceinline__ WarpShare share_of(int64_t rows, int64_t warp, int64_t warps) {
+  const int64_t warps_per_row = rows >= warps ? 1 : warps / rows;
+  const int64_t row_groups = warps / warps_per_row;
+  return {warp / warps_per_row, row_groups, warp % warps_per_row, warps_per_row,
+          warp < row_groups * warps_per_row};
+}
+
+// A row's page columns, unless its pool index is outside req_to_token (then
+// the row is left untouched).
+__device__ __forceinline__ void copy_page_row_of(const Launch& launch, int64_t row,
+                                                 const RequestShape& shape, int64_t later,
+                                                 int64_t pool_index, const WarpShare& share) {
+  const TokenTable& tokens = launch.tokens;
+  if (pool_index < 0 || pool_index >= tokens.rows) {
+    return;
+  }
+  copy_page_row(launch, row, row_kv_len(shape.top, later),
+                tokens.data + pool_index * tokens.row_stride, share.part, share.parts);
+}
+
+// Variable rows (draft-extend with extend_seq_lens): the tile's page-table
+// rows, spread over the warps of every block of the chunk.
 __device__ void copy_tile_page_rows(const Launch& launch, const SharedState& shared,
                                     int64_t tile_row, int64_t tile_end, int64_t split) {
   const int64_t tile_rows = min_of(tile_end, launch.buffers.page_row_limit()) - tile_row;
   if (tile_rows <= 0) {
     return;
   }
-  const int64_t warps = launch.splits * kWarps;
-  const int64_t warp = split * kWarps + threadIdx.x / kWarpSize;
-  const int64_t warps_per_row = tile_rows >= warps ? 1 : warps / tile_rows;
-  const int64_t row_groups = warps / warps_per_row;
-  if (warp >= row_groups * warps_per_row) {
+  const WarpShare share = share_of(tile_rows, split * kWarps + threadIdx.x / kWarpSize,
+                                   launch.splits * kWarps);
+  if (!share.active) {
     return;
   }
-  const TokenTable& tokens = launch.tokens;
-  for (int64_t k = warp / warps_per_row; k < tile_rows; k += row_groups) {
+  for (int64_t k = share.first_row; k < tile_rows; k += share.row_stride) {
     const int64_t row = tile_row + k;
     const int owner = owner_of(shared, row);
-    const int64_t pool_index = shared.pool_index[owner];
-    // A pool index outside req_to_token leaves the row untouched.
-    if (pool_index < 0 || pool_index >= tokens.rows) {
-      continue;
-    }
     const RequestShape shape = shape_of(shared, owner);
-    const int32_t kv = row_kv_len(shape.top, shape.rows - 1 - (row - shared.first_row[owner]));
-    copy_page_row(launch, row, kv, tokens.data + pool_index * tokens.row_stride,
-                  warp % warps_per_row, warps_per_row);
+    copy_page_row_of(launch, row, shape, shape.rows - 1 - (row - shared.first_row[owner]),
+                     shared.pool_index[owner], share);
+  }
+}
+
+// Fixed rows (decode, target-verify, draft-extend with a static count): a
+// row's request is row / rows_per_request, so the page blocks need no scan
+// and start copying after two loads.
+__device__ void copy_fixed_page_rows(const Launch& launch, int64_t page_block) {
+  const int64_t per_request = launch.model.rows_per_request;
+  const int64_t rows = min_of(saturating_mul(launch.batch_size, per_request),
+                              launch.buffers.page_row_limit());
+  if (rows <= 0) {
+    return;
+  }
+  const WarpShare share = share_of(rows, page_block * kWarps + threadIdx.x / kWarpSize,
+                                   launch.page_blocks * kWarps);
+  if (!share.active) {
+    return;
+  }
+  for (int64_t row = share.first_row; row < rows; row += share.row_stride) {
+    const int64_t i = row / per_request;
+    const RequestShape shape = request_shape(launch.model, i);
+    copy_page_row_of(launch, row, shape, per_request - 1 - (row - i * per_request),
+                     launch.req_pool_indices[i], share);
   }
 }
 
@@ -242,10 +293,15 @@ __device__ void write_heads_and_tail(const Launch& launch, int64_t chunk, const 
 
 __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch launch) {
   __shared__ SharedState shared;
+  const bool fixed_rows = launch.model.extend_seq_lens.data == nullptr;
+  const int64_t vector_blocks = launch.chunks * launch.splits;
+  if (blockIdx.x >= vector_blocks) {
+    copy_fixed_page_rows(launch, blockIdx.x - vector_blocks);
+    return;
+  }
   const int64_t chunk = blockIdx.x / launch.splits;
   const int64_t split = blockIdx.x % launch.splits;
   const bool writes_vectors = split == 0;
-  const bool fixed_rows = launch.model.extend_seq_lens.data == nullptr;
   const int64_t chunk_begin = min_of(chunk * launch.requests_per_chunk, launch.batch_size);
   const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_chunk, launch.batch_size);
 
@@ -258,7 +314,7 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
              {saturating_mul(launch.batch_size, rows_per_request), 0, 0}};
   }
 
-  const bool copies_pages = launch.buffers.has_page_table();
+  const bool copies_pages = launch.buffers.has_page_table() && !fixed_rows;
   Sums tile_start = start.before;
   for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end; tile_begin += kThreads) {
     const int64_t i = tile_begin + threadIdx.x;
