@@ -1,11 +1,14 @@
 // nsa_metadata from C++: the public header, a TorchScript model saved in
 // Python, a TorchScript model built in C++, and an AOTInductor package, each
-// checked against the reference outputs python_demo saved.
+// checked against the reference outputs python_demo saved; then the step
+// family (decode, target-verify, draft-extend with page tables) through a
+// TorchScript model saved in Python.
 //
 //   nsa_metadata_cpp_demo <folder written by python_demo/demo.py --out>
 //
 // Returns non-zero on any mismatch or error.
 #include "demo_paths.h"
+#include "step_model.h"
 
 #include <torch/cuda.h>
 
@@ -36,6 +39,12 @@ int main(int argc, char** argv) {
                                 demo::run_scripted(saved, step, device));
         matches &= demo::report("TorchScript built in C++" + on, step,
                                 demo::run_scripted(built, step, device));
+      }
+    }
+    torch::jit::Module step_model = demo::load_scripted_model(models / "step_metadata.ts");
+    for (const at::Device& device : devices) {
+      for (const demo::StepCase& step : demo::load_step_cases(models / "step_cases.pt")) {
+        matches &= demo::run_step_model(step_model, step, device);
       }
     }
     const std::filesystem::path package = models / "draft_extend.pt2";

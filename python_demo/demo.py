@@ -10,6 +10,9 @@ present; then it is saved for C++ in both forms C++ users load:
   <out>/plain.ts               a TorchScript model that calls no nsa_metadata op
   <out>/cases.pt               demo inputs with the reference's outputs, so that
                                the C++ demo checks against the same reference
+  <out>/step_metadata.ts       decode, target-verify and draft-extend metadata
+  <out>/step_cases.pt          with page tables (step_metadata_model.py), and
+                               the reference's outputs for it
 
     python python_demo/demo.py --library build/op/libnsa_metadata.so --out build/demo
 """
@@ -23,6 +26,7 @@ import torch
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "python"))
 import reference  # noqa: E402  (the one reference every test uses)
+import step_metadata_model  # noqa: E402
 
 NSA_INDEX_TOPK = 2048  # DeepSeek-V3.2
 MAX_BATCH, MAX_DRAFT_TOKENS = 8, 4
@@ -138,6 +142,7 @@ def save_for_cpp(out):
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.script(DraftExtendMetadata()).save(str(out / "draft_extend.ts"))
         torch.jit.script(PlainModel()).save(str(out / "plain.ts"))
+        step_metadata_model.save(out)
     print(f"saved TorchScript: {out / 'draft_extend.ts'}")
 
     cases = []
@@ -188,6 +193,9 @@ def main():
     print(f"torch {torch.__version__}, device {device}")
 
     matches = run_eager(device) and run_compiled(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript, as in save_for_cpp
+        matches = step_metadata_model.run(device) and matches
     if device == "cuda":
         matches = run_cuda_graph() and matches
     out = pathlib.Path(args.out)

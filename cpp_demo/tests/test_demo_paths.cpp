@@ -12,6 +12,7 @@ using Catch::Matchers::ContainsSubstring;
 #endif
 
 #include "demo_paths.h"
+#include "step_model.h"
 
 #include <torch/cuda.h>
 
@@ -112,4 +113,15 @@ TEST_CASE("a model saved without the op gives a clear message") {
 TEST_CASE("a file that is not a model gives a clear message") {
   CHECK_THAT(error_of([&] { demo::load_scripted_model(models() / "cases.pt"); }),
              ContainsSubstring("could not load TorchScript model"));
+}
+
+TEST_CASE("the step-metadata TorchScript model from Python matches the reference") {
+  torch::jit::Module model = demo::load_scripted_model(models() / "step_metadata.ts");
+  const std::vector<demo::StepCase> steps = demo::load_step_cases(models() / "step_cases.pt");
+  REQUIRE(steps.size() >= 2);
+  for (const at::Device& device : devices()) {
+    for (const demo::StepCase& step : steps) {
+      CHECK(demo::run_step_model(model, step, device));
+    }
+  }
 }

@@ -1,0 +1,58 @@
+#include "step_model.h"
+
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <stdexcept>
+
+namespace demo {
+
+std::vector<StepCase> load_step_cases(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) {
+    throw std::runtime_error("step reference cases not found: " + path +
+                             " (run python_demo/demo.py --out <folder> first)");
+  }
+  std::ifstream file(path, std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(file)),
+                                std::istreambuf_iterator<char>());
+  // Every IValue is held by name: a range-for over a temporary's list dangles.
+  const c10::IValue saved = torch::jit::pickle_load(bytes);
+  std::vector<StepCase> cases;
+  for (const c10::IValue& item : saved.toListRef()) {
+    const auto dict = item.toGenericDict();
+    StepCase step;
+    const c10::IValue inputs = dict.at("inputs");
+    const c10::IValue expected = dict.at("expected");
+    for (const c10::IValue& input : inputs.toListRef()) {
+      step.inputs.push_back(input);
+    }
+    for (const c10::IValue& output : expected.toListRef()) {
+      step.expected.push_back(output.toTensor());
+    }
+    cases.push_back(std::move(step));
+  }
+  return cases;
+}
+
+bool run_step_model(torch::jit::Module& model, const StepCase& step, const at::Device& device) {
+  model.to(device);
+  std::vector<c10::IValue> inputs;
+  for (const c10::IValue& input : step.inputs) {
+    inputs.emplace_back(input.toTensor().to(device));
+  }
+  const std::vector<at::Tensor> outputs = model.forward(inputs).toTensorVector();
+  bool matches = outputs.size() == step.expected.size();
+  for (size_t k = 0; matches && k < outputs.size(); ++k) {
+    matches = outputs[k].cpu().equal(step.expected[k]);
+  }
+  std::cout << "[TorchScript step metadata from Python on " << device.str() << "] batch of "
+            << step.inputs.front().toTensor().numel() << ": " << outputs.size()
+            << " outputs (decode, target-verify, draft-extend), "
+            << (matches ? "all match" : "DO NOT ALL MATCH") << " the reference\n";
+  return matches;
+}
+
+}  // namespace demo
