@@ -28,4 +28,7 @@ NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
   python -m pytest "$repo/tests/python/test_draft_extend_values.py" \
   "$repo/tests/python/test_draft_extend_errors.py" \
   "$repo/tests/python/test_draft_extend_fuzz.py" \
-  "$repo/tests/python/test_draft_extend_concurrency.py" -q -k "not cuda" -p no:cacheprovider
+  "$repo/tests/python/test_draft_extend_concurrency.py" \
+  "$repo/tests/python/test_step_metadata_values.py" \
+  "$repo/tests/python/test_step_metadata_errors.py" \
+  "$repo/tests/python/test_step_metadata_fuzz.py" -q -k "not cuda" -p no:cacheprovider
