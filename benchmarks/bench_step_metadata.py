@@ -30,9 +30,9 @@ sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import harness  # noqa: E402
 from helpers import POISON  # noqa: E402
 from peers import step_peers  # noqa: E402
+from reference import MODES  # noqa: E402
 from step_cases import StepCase, poisoned_outputs  # noqa: E402
 
-MODES = ("decode", "target_verify", "draft_extend")
 BATCH_SIZES = [1, 8, 32, 128, 256, 1024]
 WIDTH = 163840
 SEQ_MAX = 8192
@@ -56,16 +56,21 @@ def outputs_for(case):
     # Draft-extend buffers hold the largest batch's rows (4 per request).
     capacity = case.batch_size * 4 if case.mode == "draft_extend" else None
     outputs = poisoned_outputs(case, "cuda", row_capacity=capacity)
+    zero_cumsum_heads(outputs)
+    return outputs
+
+
+def zero_cumsum_heads(outputs):
+    # The PyTorch peers write cumsums from position 1: position 0 is zeroed
+    # once at allocation, as engines do.
     for name in ("cu_seqlens_k", "nsa_cu_seqlens_k"):
         outputs[name][0] = 0
-    return outputs
 
 
 def check(name, call, case, outputs, exact):
     for buffer in outputs.values():
         buffer.fill_(POISON)
-        if buffer.dim() == 1:
-            buffer[0] = 0
+    zero_cumsum_heads(outputs)
     want = case.expected(outputs)
     call(case, outputs)
     for output, buffer in outputs.items():

@@ -93,12 +93,16 @@ struct TorchOpsResolver : torch::jit::Resolver {
 
 }  // namespace
 
-std::vector<Case> load_cases(const std::string& path) {
-  require_file(path, "reference cases");
+c10::IValue load_saved(const std::string& path, const char* what) {
+  require_file(path, what);
   std::ifstream file(path, std::ios::binary);
   const std::vector<char> bytes((std::istreambuf_iterator<char>(file)),
                                 std::istreambuf_iterator<char>());
-  const c10::IValue saved = torch::jit::pickle_load(bytes);
+  return torch::jit::pickle_load(bytes);
+}
+
+std::vector<Case> load_cases(const std::string& path) {
+  const c10::IValue saved = load_saved(path, "reference cases");
   std::vector<Case> cases;
   for (const c10::IValue& item : saved.toListRef()) {
     const auto dict = item.toGenericDict();

@@ -36,6 +36,8 @@ struct Outputs {
 // Each raises std::runtime_error with a message that says what to do when a
 // file is missing or is not what the demo expects.
 std::vector<Case> load_cases(const std::string& path);
+// What python_demo saved with torch.save; `what` names it in the error.
+c10::IValue load_saved(const std::string& path, const char* what);
 torch::jit::Module load_scripted_model(const std::string& path);
 
 Outputs run_header(const Case& step, const at::Device& device);

@@ -1,25 +1,14 @@
 #include "step_model.h"
 
-#include <torch/csrc/jit/serialization/pickle.h>
+#include "demo_paths.h"
 
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
-#include <stdexcept>
 
 namespace demo {
 
 std::vector<StepCase> load_step_cases(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) {
-    throw std::runtime_error("step reference cases not found: " + path +
-                             " (run python_demo/demo.py --out <folder> first)");
-  }
-  std::ifstream file(path, std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(file)),
-                                std::istreambuf_iterator<char>());
   // Every IValue is held by name: a range-for over a temporary's list dangles.
-  const c10::IValue saved = torch::jit::pickle_load(bytes);
+  const c10::IValue saved = load_saved(path, "step reference cases");
   std::vector<StepCase> cases;
   for (const c10::IValue& item : saved.toListRef()) {
     const auto dict = item.toGenericDict();

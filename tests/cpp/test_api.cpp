@@ -3,6 +3,8 @@
 // tests report themselves skipped), errors included.
 #include <nsa_metadata/nsa_metadata.h>
 
+#include "test_helpers.h"
+
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -12,10 +14,8 @@
 
 namespace {
 
-std::vector<int32_t> to_vector(const at::Tensor& tensor) {
-  const at::Tensor cpu = tensor.cpu().contiguous();
-  return {cpu.data_ptr<int32_t>(), cpu.data_ptr<int32_t>() + cpu.numel()};
-}
+using nsa_metadata_test::error_of;
+using nsa_metadata_test::to_vector;
 
 class Api : public ::testing::TestWithParam<std::string> {
  protected:
@@ -69,17 +69,6 @@ TEST_P(Api, FunctionalFormAllocates) {
   EXPECT_EQ(seqlens_expanded.device(), extend_seq_lens.device());
   EXPECT_EQ(to_vector(seqlens_expanded), (std::vector<int32_t>{7, 0, 1, 0, 0}));
   EXPECT_EQ(to_vector(nsa_cache_seqlens), (std::vector<int32_t>{3, 0, 1, 0, 0}));
-}
-
-// The message of the error a call raises, or "" if it raises none.
-template <typename Call>
-std::string error_of(Call&& call) {
-  try {
-    call();
-  } catch (const c10::Error& error) {
-    return error.what_without_backtrace();
-  }
-  return "";
 }
 
 TEST_P(Api, HostChecksNameTheArgument) {

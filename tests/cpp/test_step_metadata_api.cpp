@@ -3,6 +3,8 @@
 // on CPU tensors always and CUDA tensors where a GPU is present.
 #include <nsa_metadata/nsa_metadata.h>
 
+#include "test_helpers.h"
+
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -14,10 +16,8 @@ namespace {
 
 constexpr int32_t kPoison = -1;
 
-std::vector<int32_t> to_vector(const at::Tensor& tensor) {
-  const at::Tensor cpu = tensor.cpu().contiguous();
-  return {cpu.data_ptr<int32_t>(), cpu.data_ptr<int32_t>() + cpu.numel()};
-}
+using nsa_metadata_test::error_of;
+using nsa_metadata_test::to_vector;
 
 class StepApi : public ::testing::TestWithParam<std::string> {
  protected:
@@ -110,16 +110,6 @@ TEST_P(StepApi, DraftExtendWithAStaticCount) {
                                                 std::nullopt, 2048, 64, buffers, 2);
 
   EXPECT_EQ(to_vector(*buffers.seqlens_expanded), (std::vector<int32_t>{2, 3, 0, 1}));
-}
-
-template <typename Call>
-std::string error_of(Call&& call) {
-  try {
-    call();
-  } catch (const c10::Error& error) {
-    return error.what_without_backtrace();
-  }
-  return "";
 }
 
 TEST_P(StepApi, ErrorsNameTheArgument) {

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from conftest import requires_cuda
+from reference import MODES
 from step_cases import (StepCase, assert_outputs_equal, assert_step_matches_reference,
                         guarded_outputs, poisoned_outputs, random_step_case)
 
 pytestmark = requires_cuda
 
-MODES = ("decode", "target_verify", "draft_extend")
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 

@@ -4,10 +4,10 @@ torch.compile(fullgraph=True), with optional mutated buffers."""
 import pytest
 import torch
 
-from step_cases import (TABLES, assert_outputs_equal, outputs_of, poisoned_outputs,
+from reference import MODES
+from step_cases import (OPS, TABLES, assert_outputs_equal, outputs_of, poisoned_outputs,
                         random_step_case)
 
-MODES = ("decode", "target_verify", "draft_extend")
 
 
 def opcheck_arguments(case, outputs):
@@ -32,9 +32,7 @@ def test_opcheck(device, mode, names):
     outputs = poisoned_outputs(case, device, names=chosen,
                                num_tokens_dtype=torch.int64 if mode == "draft_extend" else None)
     args, kwargs = opcheck_arguments(case, outputs)
-    op = getattr(torch.ops.nsa_metadata, {"decode": "fill_decode_metadata",
-                                          "target_verify": "fill_target_verify_metadata",
-                                          "draft_extend": "fill_draft_extend_metadata_full"}[mode])
+    op = getattr(torch.ops.nsa_metadata, OPS[mode])
     torch.library.opcheck(op, args, kwargs)
 
 

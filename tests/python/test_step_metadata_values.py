@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from helpers import POISON
+from reference import MODES
 from step_cases import (SEQ_KINDS, StepCase, TABLES, assert_outputs_equal,
                         assert_step_matches_reference, outputs_of, poisoned_outputs,
                         random_step_case)
 
-MODES = ("decode", "target_verify", "draft_extend")
 # Around the CUDA kernel's boundaries: a tile (256 requests), the 64 chunks'
 # 16384 requests, and more.
 SIZE_CLASSES = (0, 1, 2, 31, 255, 256, 257, 1000, 4096, 16385, 40000)
