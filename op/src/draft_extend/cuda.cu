@@ -9,7 +9,7 @@
 // PyTorch's caching allocator (stream-ordered and capture-safe too); see
 // docs/benchmarks.md for why. Whatever the device data say, no write lands
 // outside [0, capacity) of either buffer.
-#include "common/checked_mode.h"
+#include "common/checked_mode_cuda.h"
 #include "common/dispatch.h"
 #include "draft_extend/checks.h"
 #include "draft_extend/kernels.cuh"
@@ -19,7 +19,6 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -90,12 +89,7 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
                     num_tokens);
   const c10::cuda::CUDAGuard device_guard(extend_seq_lens.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const bool checked = checked_mode_enabled();
-  // Refused before the launch, so that a capture is never left half-recorded.
-  TORCH_CHECK(!checked || c10::cuda::currentStreamCaptureStatusMayInitCtx() ==
-                              c10::cuda::CaptureStatus::None,
-              "NSA_METADATA_CHECKED is set, but checked mode synchronizes and cannot be "
-              "used during CUDA graph capture; unset it to capture");
+  const bool checked = checked_launch();
 
   cuda::Launch launch{};
   launch.batch_size = extend_seq_lens.size(0);

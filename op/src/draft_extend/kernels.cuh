@@ -16,6 +16,7 @@
 // so stores are coalesced and balanced however uneven the lengths are.
 #pragma once
 
+#include "common/block_split_sums.cuh"
 #include "draft_extend/token_math.h"
 
 #include <cub/block/block_reduce.cuh>
@@ -24,6 +25,9 @@
 #include <cstdint>
 
 namespace nsa_metadata::draft_extend::cuda {
+
+using nsa_metadata::cuda::block_split_sums;
+using nsa_metadata::cuda::SplitSums;
 
 // Threads per block, which is also the requests per tile. 256 measured
 // faster than 512 at every serving size (docs/benchmarks.md); a build option
@@ -65,50 +69,8 @@ struct SharedState {
   int64_t tile_first_row[kThreads];
   int64_t tile_extend[kThreads];
   int64_t tile_seq[kThreads];
-  int64_t rows_before;
-  int64_t total;
+  SplitSums<int64_t> start;  // rows before this block's chunk, and the batch's
 };
-
-struct ChunkStart {
-  int64_t rows_before;  // rows of the requests before this block's chunk
-  int64_t total;        // rows of the whole batch (saturated)
-};
-
-// Reduces count(i) over [0, split) and [0, size), with every thread of the
-// block taking part; the loads are unrolled so that several are in flight.
-template <typename Count>
-__device__ ChunkStart sum_before_and_total(const Count& count, int64_t split, int64_t size,
-                                           SharedState& shared) {
-  constexpr int kUnroll = 4;
-  int64_t before = 0;
-  int64_t from_split = 0;
-  for (int64_t base = 0; base < size; base += int64_t{kThreads} * kUnroll) {
-    int64_t values[kUnroll];
-#pragma unroll
-    for (int k = 0; k < kUnroll; ++k) {
-      const int64_t i = base + k * kThreads + threadIdx.x;
-      values[k] = i < size ? count(i) : 0;
-    }
-#pragma unroll
-    for (int k = 0; k < kUnroll; ++k) {
-      const int64_t i = base + k * kThreads + threadIdx.x;
-      if (i < split) {
-        before = saturating_add(before, values[k]);
-      } else {
-        from_split = saturating_add(from_split, values[k]);
-      }
-    }
-  }
-  const int64_t block_before = BlockReduce(shared.cub.reduce).Reduce(before, SaturatingSum());
-  __syncthreads();
-  const int64_t block_rest = BlockReduce(shared.cub.reduce).Reduce(from_split, SaturatingSum());
-  if (threadIdx.x == 0) {
-    shared.rows_before = block_before;
-    shared.total = saturating_add(block_before, block_rest);
-  }
-  __syncthreads();
-  return {shared.rows_before, shared.total};
-}
 
 // Writes the rows of requests [chunk_begin, chunk_end), which start at
 // `first_row`. Rows at or past both capacities are never written, which also
@@ -212,11 +174,11 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ SharedState shared;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_block, launch.batch_size);
-  const ChunkStart start =
-      sum_before_and_total(ExtendTokens<extend_t>{extend_seq_lens, launch.extend_stride},
-                           chunk_begin, launch.batch_size, shared);
+  const SplitSums<int64_t> start = block_split_sums<kThreads>(
+      ExtendTokens<extend_t>{extend_seq_lens, launch.extend_stride}, chunk_begin,
+      launch.batch_size, SaturatingSum(), shared.cub.reduce, shared.start);
   write_total(num_tokens, start.total);
-  expand_chunk(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end, start.rows_before,
+  expand_chunk(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end, start.before,
                shared);
   zero_tails(launch, start.total);
 }
@@ -246,10 +208,11 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ SharedState shared;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_block, launch.batch_size);
-  const ChunkStart start =
-      sum_before_and_total(ChunkTokens{chunk_tokens}, blockIdx.x, gridDim.x, shared);
+  const SplitSums<int64_t> start = block_split_sums<kThreads>(
+      ChunkTokens{chunk_tokens}, blockIdx.x, gridDim.x, SaturatingSum(), shared.cub.reduce,
+      shared.start);
   write_total(num_tokens, start.total);
-  expand_chunk(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end, start.rows_before,
+  expand_chunk(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end, start.before,
                shared);
   zero_tails(launch, start.total);
 }

@@ -6,7 +6,7 @@
 // captured in a CUDA graph and replayed with new input values; the grid
 // depends only on shapes, never on data. Whatever the device data say, no
 // write lands outside the output buffers and no read outside the inputs.
-#include "common/checked_mode.h"
+#include "common/checked_mode_cuda.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/checks.h"
 #include "step_metadata/kernels.cuh"
@@ -15,7 +15,6 @@
 // Only c10's CUDA headers (see draft_extend/cuda.cu).
 #include <ATen/core/Tensor.h>
 #include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -77,12 +76,7 @@ void fill_step_metadata_cuda(const Arguments& arguments) {
   check_no_aliasing(arguments);
   const c10::cuda::CUDAGuard device_guard(arguments.seq_lens.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const bool checked = checked_mode_enabled();
-  // Refused before the launch, so that a capture is never left half-recorded.
-  TORCH_CHECK(!checked || c10::cuda::currentStreamCaptureStatusMayInitCtx() ==
-                              c10::cuda::CaptureStatus::None,
-              "NSA_METADATA_CHECKED is set, but checked mode synchronizes and cannot be "
-              "used during CUDA graph capture; unset it to capture");
+  const bool checked = checked_launch();
 
   cuda::Launch launch{};
   launch.model = model_of(arguments);

@@ -22,6 +22,7 @@
 // full-width gather.
 #pragma once
 
+#include "common/block_split_sums.cuh"
 #include "common/index_vector.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/request_math.h"
@@ -32,6 +33,9 @@
 #include <cstdint>
 
 namespace nsa_metadata::step_metadata::cuda {
+
+using nsa_metadata::cuda::block_split_sums;
+using nsa_metadata::cuda::SplitSums;
 
 constexpr int kThreads = 256;
 constexpr int kWarpSize = 32;
@@ -74,58 +78,11 @@ struct SharedState {
   int64_t top[kThreads];
   int64_t topk_before[kThreads];
   int64_t pool_index[kThreads];
-  Sums before;
-  Sums total;
-};
-
-struct ChunkStart {
-  Sums before;  // sums over the requests before the chunk
-  Sums total;   // sums over the whole batch
+  SplitSums<Sums> start;  // sums before the block's chunk, and the batch's
 };
 
 __device__ __forceinline__ int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
 __device__ __forceinline__ int64_t max_of(int64_t a, int64_t b) { return a > b ? a : b; }
-
-// Reduces over [0, split) and [0, batch) with every thread of the block; the
-// loads are unrolled so that several are in flight. With rows_only, the
-// length sums (needed only by the block writing the vectors) are skipped.
-__device__ ChunkStart sum_before_and_total(const Launch& launch, int64_t split, bool rows_only,
-                                           SharedState& shared) {
-  constexpr int kUnroll = 4;
-  Sums before{0, 0, 0};
-  Sums rest{0, 0, 0};
-  for (int64_t base = 0; base < launch.batch_size; base += int64_t{kThreads} * kUnroll) {
-    Sums values[kUnroll];
-#pragma unroll
-    for (int k = 0; k < kUnroll; ++k) {
-      const int64_t i = base + k * kThreads + threadIdx.x;
-      values[k] = Sums{0, 0, 0};
-      if (i < launch.batch_size) {
-        const RequestShape shape = request_shape(launch.model, i);
-        values[k] = rows_only ? Sums{shape.rows, 0, 0}
-                              : request_sums(shape, launch.model.nsa_index_topk);
-      }
-    }
-#pragma unroll
-    for (int k = 0; k < kUnroll; ++k) {
-      const int64_t i = base + k * kThreads + threadIdx.x;
-      if (i < split) {
-        before = add(before, values[k]);
-      } else {
-        rest = add(rest, values[k]);
-      }
-    }
-  }
-  const Sums block_before = BlockReduce(shared.cub.reduce).Reduce(before, SumOp());
-  __syncthreads();
-  const Sums block_rest = BlockReduce(shared.cub.reduce).Reduce(rest, SumOp());
-  if (threadIdx.x == 0) {
-    shared.before = block_before;
-    shared.total = add(block_before, block_rest);
-  }
-  __syncthreads();
-  return {shared.before, shared.total};
-}
 
 // The tile's request that owns `row`: the last whose first row is <= row.
 // Requests with no rows share their first row with the next one and lose the tie.
@@ -305,9 +262,17 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
   const int64_t chunk_begin = min_of(chunk * launch.requests_per_chunk, launch.batch_size);
   const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_chunk, launch.batch_size);
 
-  ChunkStart start;
+  SplitSums<Sums> start;
   if (writes_vectors || !fixed_rows) {
-    start = sum_before_and_total(launch, chunk_begin, !writes_vectors, shared);
+    // The length sums are needed only by the block writing the vectors.
+    const bool rows_only = !writes_vectors;
+    const auto sums_of_request = [&](int64_t i) {
+      const RequestShape shape = request_shape(launch.model, i);
+      return rows_only ? Sums{shape.rows, 0, 0}
+                       : request_sums(shape, launch.model.nsa_index_topk);
+    };
+    start = block_split_sums<kThreads>(sums_of_request, chunk_begin, launch.batch_size, SumOp(),
+                                       shared.cub.reduce, shared.start);
   } else {
     const int64_t rows_per_request = launch.model.rows_per_request;
     start = {{saturating_mul(chunk_begin, rows_per_request), 0, 0},
