@@ -101,6 +101,15 @@ def test_strided_inputs_are_read_in_place(device):
     assert_matches_reference(extend_seq_lens[::2], seq_lens[1::2], 2048, 2000)
 
 
+@pytest.mark.parametrize("offset", [1, 2, 3])
+def test_inputs_off_a_16_byte_boundary_are_read_in_place(device, offset):
+    # The CUDA kernel reads aligned int32 extend lengths four at a time and
+    # anything else one at a time; both must give the same rows.
+    extend_seq_lens, seq_lens = random_inputs(1000 + offset, "zeros_to_8", "padded", offset,
+                                              device=device)
+    assert_matches_reference(extend_seq_lens[offset:], seq_lens[offset:], 2048, 9000)
+
+
 def test_one_huge_request(device):
     extend_seq_lens = torch.tensor([3, 300000, 2], device=device)
     seq_lens = torch.tensor([10, 400000, 1], device=device)

@@ -24,6 +24,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace nsa_metadata::draft_extend {
 namespace {
@@ -33,12 +34,10 @@ using cuda::kThreads;
 // Up to this many requests, every block reduces the whole batch's extend
 // lengths itself (a few KB from L2) and the call is one launch; past it the
 // redundant reads would cost more than a second launch.
-constexpr int64_t kSinglePassMaxRequests = 8192;
+using cuda::kSinglePassMaxRequests;
 // Rows of zeroed tail one block takes on before the grid grows by a block.
 constexpr int64_t kTailRowsPerBlock = 16 * 1024;
-// Blocks that fit one multiprocessor: ptxas gives the kernels 48 registers a
-// thread at 256 threads (two blocks fit) and 104 at 512 (one fits).
-constexpr int64_t kBlocksPerSM = kThreads <= 256 ? 2 : 1;
+using cuda::kBlocksPerSM;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -70,6 +69,11 @@ Grid plan_grid(int64_t batch_size, int64_t row_limit, c10::DeviceIndex device) {
   return {ceil_div(batch_size, requests_per_block), requests_per_block, true};
 }
 
+nsa_metadata::cuda::RowBuffer row_buffer(const at::Tensor& buffer) {
+  int32_t* data = buffer.mutable_data_ptr<int32_t>();
+  return {data, buffer.numel(), reinterpret_cast<std::uintptr_t>(data) % 16 == 0};
+}
+
 // Checked mode's second half: once the kernel has run, the same data checks
 // as the CPU kernel, raising the same error.
 void check_values_on_host(const at::Tensor& extend_seq_lens, int64_t expanded_capacity,
@@ -94,15 +98,17 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
   cuda::Launch launch{};
   launch.batch_size = extend_seq_lens.size(0);
   launch.extend_stride = extend_seq_lens.stride(0);
+  launch.extend_vector_loads =
+      extend_seq_lens.scalar_type() == at::kInt && launch.extend_stride == 1 &&
+      reinterpret_cast<std::uintptr_t>(extend_seq_lens.const_data_ptr()) % 16 == 0;
   launch.seq_stride = seq_lens.stride(0);
   launch.nsa_index_topk = nsa_index_topk;
-  launch.seqlens_expanded = seqlens_expanded.mutable_data_ptr<int32_t>();
-  launch.expanded_capacity = seqlens_expanded.numel();
-  launch.nsa_cache_seqlens = nsa_cache_seqlens.mutable_data_ptr<int32_t>();
-  launch.cache_capacity = nsa_cache_seqlens.numel();
-  const Grid grid =
-      plan_grid(launch.batch_size, std::max(launch.expanded_capacity, launch.cache_capacity),
-                extend_seq_lens.device().index());
+  launch.seqlens_expanded = row_buffer(seqlens_expanded);
+  launch.nsa_cache_seqlens = row_buffer(nsa_cache_seqlens);
+  const Grid grid = plan_grid(
+      launch.batch_size,
+      std::max(launch.seqlens_expanded.capacity, launch.nsa_cache_seqlens.capacity),
+      extend_seq_lens.device().index());
   launch.requests_per_block = grid.requests_per_block;
   const auto blocks = static_cast<unsigned>(grid.blocks);
   const at::Tensor chunk_tokens =
@@ -139,8 +145,8 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
   });
 
   if (checked) {
-    check_values_on_host(extend_seq_lens, launch.expanded_capacity, launch.cache_capacity,
-                         stream);
+    check_values_on_host(extend_seq_lens, launch.seqlens_expanded.capacity,
+                         launch.nsa_cache_seqlens.capacity, stream);
   }
 }
 

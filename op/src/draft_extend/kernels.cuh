@@ -1,41 +1,86 @@
 // Device code of fill_draft_extend_metadata (launched from cuda.cu).
 //
-// The grid splits the requests into contiguous chunks, one per block. A block
-// needs two numbers before it writes: the rows before its chunk (where its
-// rows start) and the batch total (where the zeroed tail starts).
-//   - Single pass (batches up to kSinglePassMaxRequests): each block reduces
-//     the extend lengths itself. Blocks share no memory, so there is one
-//     launch and no allocation; the redundant reads are a few KB from L2.
+// The grid splits the requests into contiguous chunks, one per block, and a
+// block walks its chunk in tiles of kThreads requests, one request per
+// thread. A tile needs the row where it starts and each request's first row
+// (a block scan); the grid needs the batch total once (where the zeroed tail
+// starts).
+//   - Single pass (batches up to kSinglePassMaxRequests, every serving
+//     batch): a chunk is one tile, and each block reads the whole batch's
+//     extend lengths itself. One block scan of (tokens before the chunk, the
+//     thread's own request's tokens, tokens after the chunk) gives the tile's
+//     start, every first row and the total at once. Every load is issued
+//     before that scan, so the kernel waits on memory once. Blocks share no
+//     memory: one launch, no allocation.
+//     At these sizes the kernel is bound by the latency of its longest chain
+//     of dependent instructions, not by memory (Nsight Compute: ~10 cycles
+//     per instruction, almost no memory stalls). So when every extend length
+//     the block reads is at most kDirectMaxTokens (draft steps: 1..8), the
+//     block takes a short path: the scan in 32 bits with warp intrinsics, and
+//     each thread writing its own request's rows, with no shared-memory
+//     tables and no search. Otherwise it takes the general path below.
 //   - Two passes (larger batches): chunk_tokens_kernel writes each chunk's
-//     token count to a small workspace, then expand_kernel's blocks reduce
-//     those counts instead of the whole batch, so no byte is read more than
-//     twice however large the batch.
-// Either way a block then walks its chunk in tiles of kThreads requests: a
-// block scan gives each request's first row, and the threads write the tile's
-// rows together, each finding its request by binary search in shared memory,
-// so stores are coalesced and balanced however uneven the lengths are.
+//     token count to a small workspace and expand_kernel's blocks reduce those
+//     instead of the whole batch, so no byte is read more than twice however
+//     large the batch. A tile's loads are issued while the tile before it is
+//     being written.
+// Rows are written in aligned groups of 8 per thread (common/row_groups.cuh):
+// a thread finds the request of its group's first row by binary search in
+// shared memory and walks forward from there, so stores are 16 bytes wide,
+// coalesced, and balanced however uneven the lengths are.
 #pragma once
 
 #include "common/block_split_sums.cuh"
+#include "common/row_groups.cuh"
 #include "draft_extend/token_math.h"
 
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace nsa_metadata::draft_extend::cuda {
 
 using nsa_metadata::cuda::block_split_sums;
+using nsa_metadata::cuda::group_end_of;
+using nsa_metadata::cuda::group_of;
+using nsa_metadata::cuda::kRowsPerGroup;
+using nsa_metadata::cuda::RowBuffer;
 using nsa_metadata::cuda::SplitSums;
+using nsa_metadata::cuda::store_group;
+using nsa_metadata::cuda::zero_rows_from;
 
-// Threads per block, which is also the requests per tile. 256 measured
-// faster than 512 at every serving size (docs/benchmarks.md); a build option
-// so that variants can be timed side by side (benchmarks/compare_variants.sh).
+// Threads per block, which is also the requests per tile. A build option so
+// that variants can be timed side by side (benchmarks/compare_variants.sh).
 #ifndef NSA_METADATA_DRAFT_EXTEND_THREADS
 #define NSA_METADATA_DRAFT_EXTEND_THREADS 256
 #endif
 constexpr int kThreads = NSA_METADATA_DRAFT_EXTEND_THREADS;
+
+// Blocks of expand_kernel kept resident on one multiprocessor (1024 threads),
+// which holds ptxas to 64 registers a thread; the two-pass grid is sized to
+// fill the GPU with them, so many tiles' loads and stores are in flight.
+constexpr int kBlocksPerSM = 1024 / kThreads;
+
+// Up to this many requests every block reads the whole batch (one launch);
+// past it, two passes.
+constexpr int64_t kSinglePassMaxRequests = 8192;
+
+// Extend lengths each thread loads per round when a block reads the whole
+// batch with scalar loads: up to kThreads * kLoadsInFlight requests cost one
+// wait on memory.
+constexpr int kLoadsInFlight = 16;
+
+// The direct path's bound on every extend length: a thread writes its own
+// request's rows one by one, and the block's sums fit in 32 bits.
+constexpr int kDirectMaxTokens = 16;
+static_assert(kSinglePassMaxRequests * kDirectMaxTokens < (int64_t{1} << 31),
+              "the direct path's sums must fit in int32");
+
+constexpr int kWarpSize = 32;
+constexpr int kWarps = kThreads / kWarpSize;
+static_assert(kThreads % kWarpSize == 0, "whole warps only");
 
 struct Launch {
   int64_t batch_size;
@@ -43,14 +88,21 @@ struct Launch {
   int64_t seq_stride;
   int64_t requests_per_block;
   int64_t nsa_index_topk;
-  int32_t* seqlens_expanded;
-  int64_t expanded_capacity;
-  int32_t* nsa_cache_seqlens;
-  int64_t cache_capacity;
+  RowBuffer seqlens_expanded;
+  RowBuffer nsa_cache_seqlens;
+  // extend_seq_lens is int32, contiguous and 16-byte aligned: the direct
+  // path reads it four requests per load.
+  bool extend_vector_loads;
 };
 
 __device__ __forceinline__ int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
 __device__ __forceinline__ int64_t max_of(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Rows at or past both capacities are never written, which also bounds the
+// work when a length is huge.
+__device__ __forceinline__ int64_t row_limit_of(const Launch& launch) {
+  return max_of(launch.seqlens_expanded.capacity, launch.nsa_cache_seqlens.capacity);
+}
 
 struct SaturatingSum {
   __device__ __forceinline__ int64_t operator()(int64_t a, int64_t b) const {
@@ -58,87 +110,320 @@ struct SaturatingSum {
   }
 };
 
+// The batch's tokens as one thread of a single-pass block contributes them.
+struct BatchTokens {
+  int64_t before;  // of requests before the block's chunk
+  int64_t own;     // of the thread's own request, chunk_begin + threadIdx.x
+  int64_t after;   // of requests after the chunk
+};
+
+struct AddBatchTokens {
+  __device__ __forceinline__ BatchTokens operator()(const BatchTokens& a,
+                                                    const BatchTokens& b) const {
+    return {saturating_add(a.before, b.before), saturating_add(a.own, b.own),
+            saturating_add(a.after, b.after)};
+  }
+};
+
 using BlockReduce = cub::BlockReduce<int64_t, kThreads>;
-using BlockScan = cub::BlockScan<int64_t, kThreads>;
+using TileScan = cub::BlockScan<int64_t, kThreads, cub::BLOCK_SCAN_WARP_SCANS>;
+using BatchScan = cub::BlockScan<BatchTokens, kThreads, cub::BLOCK_SCAN_WARP_SCANS>;
 
 struct SharedState {
   union {
     typename BlockReduce::TempStorage reduce;
-    typename BlockScan::TempStorage scan;
+    typename TileScan::TempStorage tile_scan;
+    typename BatchScan::TempStorage batch_scan;
   } cub;
-  int64_t tile_first_row[kThreads];
-  int64_t tile_extend[kThreads];
-  int64_t tile_seq[kThreads];
-  SplitSums<int64_t> start;  // rows before this block's chunk, and the batch's
+  // first_row[k] is the first row of the tile's request k; past the tile's
+  // requests, and at [kThreads], the tile's end, which stops every walk.
+  int64_t first_row[kThreads + 1];
+  int64_t tokens[kThreads];
+  int64_t seq_len[kThreads];
+  SplitSums<int64_t> start;  // two passes: rows before this block's chunk, and the batch's
 };
 
-// Writes the rows of requests [chunk_begin, chunk_end), which start at
-// `first_row`. Rows at or past both capacities are never written, which also
-// bounds the work when a length is huge.
-template <typename extend_t, typename seq_t>
-__device__ void expand_chunk(const extend_t* __restrict__ extend_seq_lens,
-                             const seq_t* __restrict__ seq_lens, const Launch& launch,
-                             int64_t chunk_begin, int64_t chunk_end, int64_t first_row,
-                             SharedState& shared) {
-  const int64_t row_limit = max_of(launch.expanded_capacity, launch.cache_capacity);
-  int64_t tile_row = first_row;
-  for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end && tile_row < row_limit;
-       tile_begin += kThreads) {
-    const int64_t i = tile_begin + threadIdx.x;
-    const bool in_chunk = i < chunk_end;
-    const int64_t tokens = in_chunk ? tokens_of(extend_seq_lens[i * launch.extend_stride]) : 0;
-    int64_t rows_before_request;
-    int64_t tile_rows;
-    BlockScan(shared.cub.scan)
-        .ExclusiveScan(tokens, rows_before_request, int64_t{0}, SaturatingSum(), tile_rows);
-    shared.tile_first_row[threadIdx.x] = saturating_add(tile_row, rows_before_request);
-    shared.tile_extend[threadIdx.x] = tokens;
-    shared.tile_seq[threadIdx.x] = in_chunk ? static_cast<int64_t>(seq_lens[i * launch.seq_stride]) : 0;
-    __syncthreads();
+// One request as its thread loaded it; past `end`, a request with no tokens.
+struct Request {
+  int64_t tokens;
+  int64_t seq_len;
+};
 
-    const int64_t tile_end = min_of(saturating_add(tile_row, tile_rows), row_limit);
-    for (int64_t row = tile_row + threadIdx.x; row < tile_end; row += kThreads) {
-      // The last request whose first row is <= row owns it: requests with no
-      // tokens share their first row with the next request and lose the tie.
-      int lo = 0;
-      int hi = kThreads - 1;
-      while (lo < hi) {
-        const int mid = (lo + hi + 1) / 2;
-        if (shared.tile_first_row[mid] <= row) {
-          lo = mid;
-        } else {
-          hi = mid - 1;
-        }
-      }
-      const int64_t j = row - shared.tile_first_row[lo];
-      const int32_t expanded = expanded_seqlen(shared.tile_seq[lo], shared.tile_extend[lo], j);
-      if (row < launch.expanded_capacity) {
-        launch.seqlens_expanded[row] = expanded;
-      }
-      if (row < launch.cache_capacity) {
-        launch.nsa_cache_seqlens[row] = nsa_cache_seqlen(expanded, launch.nsa_index_topk);
+template <typename extend_t, typename seq_t>
+__device__ __forceinline__ Request load_request(const extend_t* __restrict__ extend_seq_lens,
+                                                const seq_t* __restrict__ seq_lens,
+                                                const Launch& launch, int64_t i, int64_t end) {
+  if (i >= end) {
+    return {0, 0};
+  }
+  return {tokens_of(extend_seq_lens[i * launch.extend_stride]),
+          static_cast<int64_t>(seq_lens[i * launch.seq_stride])};
+}
+
+// Sums of the tokens of the requests before and after [chunk_begin,
+// chunk_end), read striped over the block (the chunk itself is left out:
+// each thread loads its own request separately), saturating in 64 bits.
+template <typename extend_t>
+__device__ __forceinline__ BatchTokens tokens_around_chunk(
+    const extend_t* __restrict__ extend_seq_lens, const Launch& launch, int64_t chunk_begin,
+    int64_t chunk_end) {
+  BatchTokens sums{0, 0, 0};
+  for (int64_t base = 0; base < launch.batch_size;
+       base += int64_t{kThreads} * kLoadsInFlight) {
+    int64_t tokens[kLoadsInFlight];
+#pragma unroll
+    for (int k = 0; k < kLoadsInFlight; ++k) {
+      const int64_t i = base + k * kThreads + threadIdx.x;
+      const bool outside_chunk = i < chunk_begin || i >= chunk_end;
+      tokens[k] = (outside_chunk && i < launch.batch_size)
+                      ? tokens_of(extend_seq_lens[i * launch.extend_stride])
+                      : 0;
+    }
+#pragma unroll
+    for (int k = 0; k < kLoadsInFlight; ++k) {
+      const int64_t i = base + k * kThreads + threadIdx.x;
+      if (i < chunk_begin) {
+        sums.before = saturating_add(sums.before, tokens[k]);
+      } else {
+        sums.after = saturating_add(sums.after, tokens[k]);
       }
     }
-    tile_row = saturating_add(tile_row, tile_rows);
-    __syncthreads();  // The next tile overwrites the shared arrays.
+  }
+  return sums;
+}
+
+// The direct path's view of the rest of the batch, in 32 bits: the sums are
+// exact whenever most_tokens <= kDirectMaxTokens, which is the only case in
+// which they are used (each length is clamped first, so that they never
+// overflow otherwise either).
+struct SmallAround {
+  int32_t before;
+  int32_t after;
+  int64_t most_tokens;  // the largest extend length read, the chunk's included
+};
+
+__device__ __forceinline__ void count_small(SmallAround& around, int64_t i, int64_t extend_seq_len,
+                                            int64_t chunk_begin, int64_t chunk_end) {
+  around.most_tokens = max_of(around.most_tokens, extend_seq_len);
+  const auto tokens =
+      static_cast<int32_t>(clamp_to(extend_seq_len, 0, int64_t{kDirectMaxTokens} + 1));
+  if (i < chunk_begin) {
+    around.before += tokens;
+  } else if (i >= chunk_end) {
+    around.after += tokens;
+  }
+}
+
+__device__ __forceinline__ int32_t small_tokens(int32_t extend_seq_len) {
+  return min(max(extend_seq_len, 0), kDirectMaxTokens + 1);
+}
+
+// Vectors of four int32 lengths each thread loads per round: a batch of up
+// to 4 * kThreads * kVectorsInFlight requests costs one wait on memory.
+constexpr int kVectorsInFlight = 4;
+
+template <typename extend_t>
+__device__ __forceinline__ SmallAround small_tokens_around_chunk(
+    const extend_t* __restrict__ extend_seq_lens, const Launch& launch, int64_t chunk_begin,
+    int64_t chunk_end) {
+  SmallAround around{0, 0, 0};
+  if constexpr (std::is_same_v<extend_t, int32_t>) {
+    if (launch.extend_vector_loads) {
+      const int4* vectors = reinterpret_cast<const int4*>(extend_seq_lens);
+      const int64_t full_vectors = launch.batch_size / 4;
+      for (int64_t base = 0; base < full_vectors; base += int64_t{kThreads} * kVectorsInFlight) {
+        int4 loaded[kVectorsInFlight];
+#pragma unroll
+        for (int k = 0; k < kVectorsInFlight; ++k) {
+          const int64_t v = base + k * kThreads + threadIdx.x;
+          loaded[k] = v < full_vectors ? __ldg(vectors + v) : make_int4(0, 0, 0, 0);
+        }
+        // In 32 bits: chunks start at multiples of kThreads (a multiple of
+        // 4), so the four requests of a vector fall on one side together.
+        int32_t most = 0;
+#pragma unroll
+        for (int k = 0; k < kVectorsInFlight; ++k) {
+          const int4 lens = loaded[k];
+          most = max(most, max(max(lens.x, lens.y), max(lens.z, lens.w)));
+          const int32_t tokens = small_tokens(lens.x) + small_tokens(lens.y) +
+                                 small_tokens(lens.z) + small_tokens(lens.w);
+          const int64_t i = 4 * (base + k * kThreads + threadIdx.x);
+          if (i < chunk_begin) {
+            around.before += tokens;
+          } else if (i >= chunk_end) {
+            around.after += tokens;
+          }
+        }
+        around.most_tokens = max_of(around.most_tokens, most);
+      }
+      const int64_t i = 4 * full_vectors + threadIdx.x;  // the last batch_size % 4
+      if (i < launch.batch_size) {
+        count_small(around, i, extend_seq_lens[i], chunk_begin, chunk_end);
+      }
+      return around;
+    }
+  }
+  for (int64_t base = 0; base < launch.batch_size; base += int64_t{kThreads} * kLoadsInFlight) {
+    int64_t loaded[kLoadsInFlight];
+#pragma unroll
+    for (int k = 0; k < kLoadsInFlight; ++k) {
+      const int64_t i = base + k * kThreads + threadIdx.x;
+      loaded[k] = i < launch.batch_size ? static_cast<int64_t>(
+                                              extend_seq_lens[i * launch.extend_stride])
+                                        : 0;
+    }
+#pragma unroll
+    for (int k = 0; k < kLoadsInFlight; ++k) {
+      count_small(around, base + k * kThreads + threadIdx.x, loaded[k], chunk_begin, chunk_end);
+    }
+  }
+  return around;
+}
+
+// The direct path's block scan, in 32 bits (every length is at most
+// kDirectMaxTokens, so no sum can overflow): warp sums with one REDUX each,
+// the own-request prefix with five shuffles, then one exchange of per-warp
+// sums through shared memory.
+struct DirectScan {
+  int32_t rows_before_request;  // own request's first row, from the tile's start
+  int32_t before;               // rows before the tile
+  int32_t tile_rows;
+  int32_t total;
+};
+
+__device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, int32_t after,
+                                                  int4 (&warp_sums)[kWarps]) {
+  constexpr unsigned kAllLanes = 0xffffffffu;
+  const int lane = threadIdx.x % kWarpSize;
+  const int warp = threadIdx.x / kWarpSize;
+  int32_t inclusive = own;
+#pragma unroll
+  for (int offset = 1; offset < kWarpSize; offset *= 2) {
+    const int32_t lower = __shfl_up_sync(kAllLanes, inclusive, offset);
+    if (lane >= offset) {
+      inclusive += lower;
+    }
+  }
+  const auto warp_before = static_cast<int32_t>(__reduce_add_sync(kAllLanes, before));
+  const auto warp_after = static_cast<int32_t>(__reduce_add_sync(kAllLanes, after));
+  if (lane == kWarpSize - 1) {
+    warp_sums[warp] = make_int4(warp_before, inclusive, warp_after, 0);
+  }
+  __syncthreads();
+  DirectScan scan{inclusive - own, 0, 0, 0};
+  int32_t block_after = 0;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    const int4 sums = warp_sums[w];
+    scan.before += sums.x;
+    scan.tile_rows += sums.y;
+    block_after += sums.z;
+    if (w < warp) {
+      scan.rows_before_request += sums.y;
+    }
+  }
+  scan.total = scan.before + scan.tile_rows + block_after;
+  return scan;
+}
+
+// The direct path's writes: the thread's own request, row by row (at most
+// kDirectMaxTokens of them), each bounded by its buffer's capacity.
+// Rows are below 2^31 here (the block's sums fit in int32), so the row
+// arithmetic is 32-bit; the values are expanded_seqlen's, computed as
+// clamp(seq_len - tokens + 1 + j, 0, INT32_MAX) from a seq_len first clamped
+// to a range where that cannot overflow and gives the same result.
+__device__ __forceinline__ void write_request_rows(const Launch& launch, const Request& request,
+                                                   int32_t first_row) {
+  const auto tokens = static_cast<int32_t>(request.tokens);
+  const int64_t first_kv_len =
+      clamp_to(request.seq_len, 0, kInt32Max + kDirectMaxTokens) - tokens + 1;
+  const auto expanded_capacity =
+      static_cast<int32_t>(min_of(launch.seqlens_expanded.capacity, kInt32Max));
+  const auto cache_capacity =
+      static_cast<int32_t>(min_of(launch.nsa_cache_seqlens.capacity, kInt32Max));
+  const auto topk = static_cast<int32_t>(min_of(launch.nsa_index_topk, kInt32Max));
+  for (int32_t j = 0; j < tokens; ++j) {
+    const int32_t row = first_row + j;
+    const auto expanded = static_cast<int32_t>(clamp_to(first_kv_len + j, 0, kInt32Max));
+    if (row < expanded_capacity) {
+      launch.seqlens_expanded.data[row] = expanded;
+    }
+    if (row < cache_capacity) {
+      launch.nsa_cache_seqlens.data[row] = min(expanded, topk);
+    }
+  }
+}
+
+// Makes the thread's request, whose first row is `first_row`, visible to
+// write_tile; `tile_end` is one past the tile's last row.
+__device__ __forceinline__ void publish_request(SharedState& shared, const Request& request,
+                                                int64_t first_row, int64_t tile_end) {
+  shared.first_row[threadIdx.x] = first_row;
+  shared.tokens[threadIdx.x] = request.tokens;
+  shared.seq_len[threadIdx.x] = request.seq_len;
+  if (threadIdx.x == 0) {
+    shared.first_row[kThreads] = tile_end;
+  }
+}
+
+// The request among the tile's first `requests` that owns `row`: the last
+// whose first row is <= row. A request with no tokens shares its first row
+// with the next one and loses the tie.
+__device__ __forceinline__ int owner_of(const int64_t* first_row, int requests, int64_t row) {
+  int lo = 0;
+  int hi = requests - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (first_row[mid] <= row) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+// Writes rows [tile_row, tile_end) of the published tile, which holds
+// `requests` requests; tile_end is already bounded by the row limit.
+__device__ __forceinline__ void write_tile(const Launch& launch, const SharedState& shared,
+                                           int requests, int64_t tile_row, int64_t tile_end) {
+  if (tile_row >= tile_end) {
+    return;
+  }
+  for (int64_t group = group_of(tile_row) + threadIdx.x; group < group_end_of(tile_end);
+       group += kThreads) {
+    const int64_t group_row = group * kRowsPerGroup;
+    const int64_t row_begin = max_of(group_row, tile_row);
+    const int64_t row_end = min_of(group_row + kRowsPerGroup, tile_end);
+    int owner = owner_of(shared.first_row, requests, row_begin);
+    int64_t owner_first_row = shared.first_row[owner];
+    int64_t next_first_row = shared.first_row[owner + 1];
+    int32_t expanded[kRowsPerGroup];
+    int32_t cached[kRowsPerGroup];
+#pragma unroll
+    for (int k = 0; k < kRowsPerGroup; ++k) {
+      const int64_t row = group_row + k;
+      expanded[k] = 0;
+      if (row >= row_begin && row < row_end) {
+        while (next_first_row <= row) {
+          ++owner;
+          owner_first_row = next_first_row;
+          next_first_row = shared.first_row[owner + 1];
+        }
+        expanded[k] = expanded_seqlen(shared.seq_len[owner], shared.tokens[owner],
+                                      row - owner_first_row);
+      }
+      cached[k] = nsa_cache_seqlen(expanded[k], launch.nsa_index_topk);
+    }
+    store_group(launch.seqlens_expanded, group_row, row_begin, row_end, expanded);
+    store_group(launch.nsa_cache_seqlens, group_row, row_begin, row_end, cached);
   }
 }
 
 // Zeroes [total, capacity) of both buffers, spread over the whole grid.
 __device__ __forceinline__ void zero_tails(const Launch& launch, int64_t total) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
-  // total < capacity is checked first: total + first could overflow otherwise.
-  if (total < launch.expanded_capacity) {
-    for (int64_t row = total + first; row < launch.expanded_capacity; row += stride) {
-      launch.seqlens_expanded[row] = 0;
-    }
-  }
-  if (total < launch.cache_capacity) {
-    for (int64_t row = total + first; row < launch.cache_capacity; row += stride) {
-      launch.nsa_cache_seqlens[row] = 0;
-    }
-  }
+  zero_rows_from(launch.seqlens_expanded, total);
+  zero_rows_from(launch.nsa_cache_seqlens, total);
 }
 
 template <typename count_t>
@@ -152,14 +437,70 @@ __device__ __forceinline__ int64_t chunk_begin_of(const Launch& launch, int64_t 
   return min_of(block * launch.requests_per_block, launch.batch_size);
 }
 
-template <typename extend_t>
-struct ExtendTokens {
-  const extend_t* extend_seq_lens;
-  int64_t stride;
-  __device__ __forceinline__ int64_t operator()(int64_t i) const {
-    return tokens_of(extend_seq_lens[i * stride]);
+__device__ __forceinline__ int64_t chunk_end_of(const Launch& launch, int64_t chunk_begin) {
+  return min_of(chunk_begin + launch.requests_per_block, launch.batch_size);
+}
+
+// Launched with requests_per_block == kThreads: a chunk is one tile.
+template <typename extend_t, typename seq_t, typename count_t>
+__global__ void __launch_bounds__(kThreads)
+    single_pass_kernel(const extend_t* __restrict__ extend_seq_lens,
+                       const seq_t* __restrict__ seq_lens, count_t* __restrict__ num_tokens,
+                       const Launch launch) {
+  __shared__ SharedState shared;
+  __shared__ int4 warp_sums[kWarps];
+  const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
+  const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
+  const Request own =
+      load_request(extend_seq_lens, seq_lens, launch, chunk_begin + threadIdx.x, chunk_end);
+  const SmallAround small =
+      small_tokens_around_chunk(extend_seq_lens, launch, chunk_begin, chunk_end);
+  // Every block reads the whole batch, so all agree on the path.
+  if (__syncthreads_and(small.most_tokens <= kDirectMaxTokens)) {
+    const DirectScan scan = direct_scan(small.before, static_cast<int32_t>(own.tokens),
+                                        small.after, warp_sums);
+    write_total(num_tokens, scan.total);
+    write_request_rows(launch, own, scan.before + scan.rows_before_request);
+    zero_tails(launch, scan.total);
+    return;
   }
-};
+
+  // The general path reads the batch again, in 64 bits with saturation.
+  BatchTokens tokens = tokens_around_chunk(extend_seq_lens, launch, chunk_begin, chunk_end);
+  tokens.own = own.tokens;
+  BatchTokens exclusive;
+  BatchTokens batch;
+  BatchScan(shared.cub.batch_scan)
+      .ExclusiveScan(tokens, exclusive, BatchTokens{0, 0, 0}, AddBatchTokens(), batch);
+  const int64_t tile_row = batch.before;
+  const int64_t tile_end = saturating_add(batch.before, batch.own);
+  const int64_t total = saturating_add(tile_end, batch.after);
+  publish_request(shared, own, saturating_add(tile_row, exclusive.own), tile_end);
+  write_total(num_tokens, total);
+  __syncthreads();
+
+  write_tile(launch, shared, static_cast<int>(chunk_end - chunk_begin), tile_row,
+             min_of(tile_end, row_limit_of(launch)));
+  zero_tails(launch, total);
+}
+
+template <typename extend_t>
+__global__ void __launch_bounds__(kThreads)
+    chunk_tokens_kernel(const extend_t* __restrict__ extend_seq_lens,
+                        int64_t* __restrict__ chunk_tokens, const Launch launch) {
+  __shared__ typename BlockReduce::TempStorage reduce;
+  const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
+  const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
+  int64_t tokens = 0;
+#pragma unroll 8
+  for (int64_t i = chunk_begin + threadIdx.x; i < chunk_end; i += kThreads) {
+    tokens = saturating_add(tokens, tokens_of(extend_seq_lens[i * launch.extend_stride]));
+  }
+  const int64_t block_tokens = BlockReduce(reduce).Reduce(tokens, SaturatingSum());
+  if (threadIdx.x == 0) {
+    chunk_tokens[blockIdx.x] = block_tokens;
+  }
+}
 
 struct ChunkTokens {
   const int64_t* chunk_tokens;
@@ -167,53 +508,40 @@ struct ChunkTokens {
 };
 
 template <typename extend_t, typename seq_t, typename count_t>
-__global__ void __launch_bounds__(kThreads)
-    single_pass_kernel(const extend_t* __restrict__ extend_seq_lens,
-                       const seq_t* __restrict__ seq_lens, count_t* __restrict__ num_tokens,
-                       const Launch launch) {
-  __shared__ SharedState shared;
-  const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
-  const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_block, launch.batch_size);
-  const SplitSums<int64_t> start = block_split_sums<kThreads>(
-      ExtendTokens<extend_t>{extend_seq_lens, launch.extend_stride}, chunk_begin,
-      launch.batch_size, SaturatingSum(), shared.cub.reduce, shared.start);
-  write_total(num_tokens, start.total);
-  expand_chunk(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end, start.before,
-               shared);
-  zero_tails(launch, start.total);
-}
-
-template <typename extend_t>
-__global__ void __launch_bounds__(kThreads)
-    chunk_tokens_kernel(const extend_t* __restrict__ extend_seq_lens,
-                        int64_t* __restrict__ chunk_tokens, const Launch launch) {
-  __shared__ SharedState shared;
-  const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
-  const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_block, launch.batch_size);
-  int64_t tokens = 0;
-  for (int64_t i = chunk_begin + threadIdx.x; i < chunk_end; i += kThreads) {
-    tokens = saturating_add(tokens, tokens_of(extend_seq_lens[i * launch.extend_stride]));
-  }
-  const int64_t block_tokens = BlockReduce(shared.cub.reduce).Reduce(tokens, SaturatingSum());
-  if (threadIdx.x == 0) {
-    chunk_tokens[blockIdx.x] = block_tokens;
-  }
-}
-
-template <typename extend_t, typename seq_t, typename count_t>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kBlocksPerSM)
     expand_kernel(const extend_t* __restrict__ extend_seq_lens,
                   const seq_t* __restrict__ seq_lens, count_t* __restrict__ num_tokens,
                   const int64_t* __restrict__ chunk_tokens, const Launch launch) {
   __shared__ SharedState shared;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
-  const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_block, launch.batch_size);
+  const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
+  Request request =
+      load_request(extend_seq_lens, seq_lens, launch, chunk_begin + threadIdx.x, chunk_end);
   const SplitSums<int64_t> start = block_split_sums<kThreads>(
       ChunkTokens{chunk_tokens}, blockIdx.x, gridDim.x, SaturatingSum(), shared.cub.reduce,
       shared.start);
   write_total(num_tokens, start.total);
-  expand_chunk(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end, start.before,
-               shared);
+
+  const int64_t row_limit = row_limit_of(launch);
+  int64_t tile_row = start.before;
+  for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end && tile_row < row_limit;
+       tile_begin += kThreads) {
+    int64_t rows_before_request;
+    int64_t tile_rows;
+    TileScan(shared.cub.tile_scan)
+        .ExclusiveScan(request.tokens, rows_before_request, int64_t{0}, SaturatingSum(),
+                       tile_rows);
+    const int64_t tile_end = saturating_add(tile_row, tile_rows);
+    publish_request(shared, request, saturating_add(tile_row, rows_before_request), tile_end);
+    __syncthreads();
+    // The next tile's loads are in flight while this one is written.
+    request = load_request(extend_seq_lens, seq_lens, launch,
+                           tile_begin + kThreads + threadIdx.x, chunk_end);
+    write_tile(launch, shared, static_cast<int>(min_of(kThreads, chunk_end - tile_begin)),
+               tile_row, min_of(tile_end, row_limit));
+    tile_row = tile_end;
+    __syncthreads();  // The next tile overwrites the shared arrays.
+  }
   zero_tails(launch, start.total);
 }
 
