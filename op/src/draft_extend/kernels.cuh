@@ -328,29 +328,109 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
 
 // The direct path's writes: the thread's own request, row by row (at most
 // kDirectMaxTokens of them), each bounded by its buffer's capacity.
+// expanded_seqlen(seq_len, tokens, j) in 32 bits, for a request of at most
+// kDirectMaxTokens tokens: small_kv_base once per request, small_kv_len per
+// row. seq_len is first clamped to where seq_len - tokens + 1 cannot
+// overflow and every row's result is unchanged (at or below 0: all rows 0;
+// far past INT32_MAX: all rows INT32_MAX).
+__device__ __forceinline__ int32_t small_kv_base(const Request& request) {
+  const int64_t base =
+      clamp_to(request.seq_len, -1, kInt32Max + kDirectMaxTokens) - request.tokens + 1;
+  return static_cast<int32_t>(clamp_to(base, -kDirectMaxTokens, kInt32Max));
+}
+
+// clamp(base + j, 0, INT32_MAX) without overflowing.
+__device__ __forceinline__ int32_t small_kv_len(int32_t base, int32_t j) {
+  return max(min(base, static_cast<int32_t>(kInt32Max) - j) + j, 0);
+}
+
+__device__ __forceinline__ int32_t topk32(const Launch& launch) {
+  return static_cast<int32_t>(min_of(launch.nsa_index_topk, kInt32Max));
+}
+
 // Rows are below 2^31 here (the block's sums fit in int32), so the row
-// arithmetic is 32-bit; the values are expanded_seqlen's, computed as
-// clamp(seq_len - tokens + 1 + j, 0, INT32_MAX) from a seq_len first clamped
-// to a range where that cannot overflow and gives the same result.
+// arithmetic is 32-bit too.
 __device__ __forceinline__ void write_request_rows(const Launch& launch, const Request& request,
                                                    int32_t first_row) {
   const auto tokens = static_cast<int32_t>(request.tokens);
-  const int64_t first_kv_len =
-      clamp_to(request.seq_len, 0, kInt32Max + kDirectMaxTokens) - tokens + 1;
+  const int32_t base = small_kv_base(request);
   const auto expanded_capacity =
       static_cast<int32_t>(min_of(launch.seqlens_expanded.capacity, kInt32Max));
   const auto cache_capacity =
       static_cast<int32_t>(min_of(launch.nsa_cache_seqlens.capacity, kInt32Max));
-  const auto topk = static_cast<int32_t>(min_of(launch.nsa_index_topk, kInt32Max));
+  const int32_t topk = topk32(launch);
   for (int32_t j = 0; j < tokens; ++j) {
     const int32_t row = first_row + j;
-    const auto expanded = static_cast<int32_t>(clamp_to(first_kv_len + j, 0, kInt32Max));
+    const int32_t expanded = small_kv_len(base, j);
     if (row < expanded_capacity) {
       launch.seqlens_expanded.data[row] = expanded;
     }
     if (row < cache_capacity) {
       launch.nsa_cache_seqlens.data[row] = min(expanded, topk);
     }
+  }
+}
+
+// The two-pass kernel's short path for a tile whose requests all have at
+// most kDirectMaxTokens tokens (every draft step): each thread computes its
+// request's rows in 32 bits into shared memory, then the block copies the
+// tile out in aligned groups of 8 rows with 16-byte stores. No search, no
+// walk: at scale the general path's 64-bit per-row work kept the ALU pipe
+// busier than memory (Nsight Compute at 1M requests: ALU 61%, DRAM 36%).
+// Staged row k of a tile starting at tile_row is the row staged_origin + k,
+// where staged_origin is tile_row rounded down to a group, so that groups
+// line up with 16-byte shared-memory reads too.
+constexpr int kStagedRows = kThreads * kDirectMaxTokens + kRowsPerGroup;
+
+struct StagedRows {
+  alignas(16) int32_t expanded[kStagedRows];
+  alignas(16) int32_t cached[kStagedRows];
+};
+
+__device__ __forceinline__ void stage_request_rows(StagedRows& staged, const Request& request,
+                                                   int32_t first, int32_t topk) {
+  const auto tokens = static_cast<int32_t>(request.tokens);
+  const int32_t base = small_kv_base(request);
+  for (int32_t j = 0; j < tokens; ++j) {
+    const int32_t expanded = small_kv_len(base, j);
+    staged.expanded[first + j] = expanded;
+    staged.cached[first + j] = min(expanded, topk);
+  }
+}
+
+__device__ __forceinline__ void load_group(const int32_t* staged, int first,
+                                           int32_t (&values)[kRowsPerGroup]) {
+  const int4 low = *reinterpret_cast<const int4*>(staged + first);
+  const int4 high = *reinterpret_cast<const int4*>(staged + first + 4);
+  values[0] = low.x;
+  values[1] = low.y;
+  values[2] = low.z;
+  values[3] = low.w;
+  values[4] = high.x;
+  values[5] = high.y;
+  values[6] = high.z;
+  values[7] = high.w;
+}
+
+// Copies rows [tile_row, tile_end) (already bounded by the row limit) out of
+// shared memory; staged values outside that range are never stored.
+__device__ __forceinline__ void write_staged_tile(const Launch& launch, const StagedRows& staged,
+                                                  int64_t staged_origin, int64_t tile_row,
+                                                  int64_t tile_end) {
+  if (tile_row >= tile_end) {
+    return;
+  }
+  for (int64_t group = group_of(tile_row) + threadIdx.x; group < group_end_of(tile_end);
+       group += kThreads) {
+    const int64_t group_row = group * kRowsPerGroup;
+    const auto first = static_cast<int>(group_row - staged_origin);
+    const int64_t row_begin = max_of(group_row, tile_row);
+    const int64_t row_end = min_of(group_row + kRowsPerGroup, tile_end);
+    int32_t values[kRowsPerGroup];
+    load_group(staged.expanded, first, values);
+    store_group(launch.seqlens_expanded, group_row, row_begin, row_end, values);
+    load_group(staged.cached, first, values);
+    store_group(launch.nsa_cache_seqlens, group_row, row_begin, row_end, values);
   }
 }
 
@@ -513,6 +593,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
                   const seq_t* __restrict__ seq_lens, count_t* __restrict__ num_tokens,
                   const int64_t* __restrict__ chunk_tokens, const Launch launch) {
   __shared__ SharedState shared;
+  __shared__ StagedRows staged;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
   Request request =
@@ -532,13 +613,23 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
         .ExclusiveScan(request.tokens, rows_before_request, int64_t{0}, SaturatingSum(),
                        tile_rows);
     const int64_t tile_end = saturating_add(tile_row, tile_rows);
-    publish_request(shared, request, saturating_add(tile_row, rows_before_request), tile_end);
-    __syncthreads();
-    // The next tile's loads are in flight while this one is written.
-    request = load_request(extend_seq_lens, seq_lens, launch,
-                           tile_begin + kThreads + threadIdx.x, chunk_end);
-    write_tile(launch, shared, static_cast<int>(min_of(kThreads, chunk_end - tile_begin)),
-               tile_row, min_of(tile_end, row_limit));
+    // The next tile's loads are issued before this one is written.
+    const int64_t next_request = tile_begin + kThreads + threadIdx.x;
+    if (__syncthreads_and(request.tokens <= kDirectMaxTokens)) {
+      const int64_t staged_origin = tile_row - tile_row % kRowsPerGroup;
+      stage_request_rows(staged, request,
+                         static_cast<int32_t>(tile_row - staged_origin + rows_before_request),
+                         topk32(launch));
+      __syncthreads();
+      request = load_request(extend_seq_lens, seq_lens, launch, next_request, chunk_end);
+      write_staged_tile(launch, staged, staged_origin, tile_row, min_of(tile_end, row_limit));
+    } else {
+      publish_request(shared, request, saturating_add(tile_row, rows_before_request), tile_end);
+      __syncthreads();
+      request = load_request(extend_seq_lens, seq_lens, launch, next_request, chunk_end);
+      write_tile(launch, shared, static_cast<int>(min_of(kThreads, chunk_end - tile_begin)),
+                 tile_row, min_of(tile_end, row_limit));
+    }
     tile_row = tile_end;
     __syncthreads();  // The next tile overwrites the shared arrays.
   }
