@@ -382,6 +382,14 @@ __device__ __forceinline__ void write_request_rows(const Launch& launch, const R
 // line up with 16-byte shared-memory reads too.
 constexpr int kStagedRows = kThreads * kDirectMaxTokens + kRowsPerGroup;
 
+// A direct-path block stores its rows straight from each request's thread
+// (4 bytes at a time) only while both it and the batch have few rows; past
+// that it stages them too. Measured on an H100 (docs/benchmarks.md): staging
+// costs ~0.2 us at a few hundred rows, and saves 0.7-2 us once a block has
+// more than ~1000 rows or several blocks write more than ~2000 between them.
+constexpr int kDirectStoreMaxBlockRows = 4 * kThreads;
+constexpr int kDirectStoreMaxBatchRows = 8 * kThreads;
+
 struct StagedRows {
   alignas(16) int32_t expanded[kStagedRows];
   alignas(16) int32_t cached[kStagedRows];
@@ -529,6 +537,7 @@ __global__ void __launch_bounds__(kThreads)
                        const Launch launch) {
   __shared__ SharedState shared;
   __shared__ int4 warp_sums[kWarps];
+  __shared__ StagedRows staged;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
   const Request own =
@@ -540,7 +549,18 @@ __global__ void __launch_bounds__(kThreads)
     const DirectScan scan = direct_scan(small.before, static_cast<int32_t>(own.tokens),
                                         small.after, warp_sums);
     write_total(num_tokens, scan.total);
-    write_request_rows(launch, own, scan.before + scan.rows_before_request);
+    if (scan.tile_rows <= kDirectStoreMaxBlockRows && scan.total <= kDirectStoreMaxBatchRows) {
+      write_request_rows(launch, own, scan.before + scan.rows_before_request);
+    } else {
+      const int64_t tile_row = scan.before;
+      const int64_t staged_origin = tile_row - tile_row % kRowsPerGroup;
+      stage_request_rows(staged, own,
+                         static_cast<int32_t>(tile_row - staged_origin) + scan.rows_before_request,
+                         topk32(launch));
+      __syncthreads();
+      write_staged_tile(launch, staged, staged_origin, tile_row,
+                        min_of(tile_row + scan.tile_rows, row_limit_of(launch)));
+    }
     zero_tails(launch, scan.total);
     return;
   }
@@ -596,8 +616,11 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
   __shared__ StagedRows staged;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
+  // Two tiles' loads are in flight at any time: this tile's and the next.
   Request request =
       load_request(extend_seq_lens, seq_lens, launch, chunk_begin + threadIdx.x, chunk_end);
+  Request next = load_request(extend_seq_lens, seq_lens, launch,
+                              chunk_begin + kThreads + threadIdx.x, chunk_end);
   const SplitSums<int64_t> start = block_split_sums<kThreads>(
       ChunkTokens{chunk_tokens}, blockIdx.x, gridDim.x, SaturatingSum(), shared.cub.reduce,
       shared.start);
@@ -613,20 +636,22 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
         .ExclusiveScan(request.tokens, rows_before_request, int64_t{0}, SaturatingSum(),
                        tile_rows);
     const int64_t tile_end = saturating_add(tile_row, tile_rows);
-    // The next tile's loads are issued before this one is written.
-    const int64_t next_request = tile_begin + kThreads + threadIdx.x;
+    // The tile after next is loaded before this one is written.
+    const int64_t later_request = tile_begin + 2 * kThreads + threadIdx.x;
     if (__syncthreads_and(request.tokens <= kDirectMaxTokens)) {
       const int64_t staged_origin = tile_row - tile_row % kRowsPerGroup;
       stage_request_rows(staged, request,
                          static_cast<int32_t>(tile_row - staged_origin + rows_before_request),
                          topk32(launch));
       __syncthreads();
-      request = load_request(extend_seq_lens, seq_lens, launch, next_request, chunk_end);
+      request = next;
+      next = load_request(extend_seq_lens, seq_lens, launch, later_request, chunk_end);
       write_staged_tile(launch, staged, staged_origin, tile_row, min_of(tile_end, row_limit));
     } else {
       publish_request(shared, request, saturating_add(tile_row, rows_before_request), tile_end);
       __syncthreads();
-      request = load_request(extend_seq_lens, seq_lens, launch, next_request, chunk_end);
+      request = next;
+      next = load_request(extend_seq_lens, seq_lens, launch, later_request, chunk_end);
       write_tile(launch, shared, static_cast<int>(min_of(kThreads, chunk_end - tile_begin)),
                  tile_row, min_of(tile_end, row_limit));
     }
