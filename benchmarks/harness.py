@@ -14,41 +14,71 @@ def median_us(samples_s):
     return statistics.median(samples_s) * 1e6
 
 
-def latency_with_sync(call, input_sets, repeats=300, warmup=30):
-    """Median wall time of one call followed by torch.cuda.synchronize()."""
-    synchronize = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+def _synchronize():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _turns(calls, round_index):
+    """The calls in the order of one round; the order flips every round so
+    that no call always runs right after the same other one."""
+    turns = list(calls.items())
+    return turns if round_index % 2 == 0 else turns[::-1]
+
+
+def latencies_with_sync(calls, input_sets, repeats=300, warmup=30):
+    """Median wall time of one call followed by a synchronize, for each of
+    `calls` (name -> callable). The calls are timed in turns, one call of each
+    per round, so that drift of the host or the GPU during the measurement
+    hits all of them alike: how ours compares with the floor is then not at
+    the mercy of when each was measured."""
     for k in range(warmup):
-        call(*input_sets[k % len(input_sets)])
-    synchronize()
-    samples = []
+        for call in calls.values():
+            call(*input_sets[k % len(input_sets)])
+    _synchronize()
+    samples = {name: [] for name in calls}
     for k in range(repeats):
         inputs = input_sets[k % len(input_sets)]
-        start = time.perf_counter()
-        call(*inputs)
-        synchronize()
-        samples.append(time.perf_counter() - start)
-    return median_us(samples)
+        for name, call in _turns(calls, k):
+            start = time.perf_counter()
+            call(*inputs)
+            _synchronize()
+            samples[name].append(time.perf_counter() - start)
+    return {name: median_us(times) for name, times in samples.items()}
+
+
+def latency_with_sync(call, input_sets, repeats=300, warmup=30):
+    """Median wall time of one call followed by a synchronize."""
+    return latencies_with_sync({"call": call}, input_sets, repeats, warmup)["call"]
+
+
+def issue_costs(calls, input_sets, repeats=300, warmup=30, drain_every=32):
+    """Median host time to issue one call, without synchronizing after it, for
+    each of `calls`, timed in turns like latencies_with_sync.
+
+    The queue is drained (outside the timed region) every few rounds so that
+    a full launch queue never blocks the host inside the measurement.
+    """
+    for k in range(warmup):
+        for call in calls.values():
+            call(*input_sets[k % len(input_sets)])
+    _synchronize()
+    samples = {name: [] for name in calls}
+    for k in range(repeats):
+        inputs = input_sets[k % len(input_sets)]
+        for name, call in _turns(calls, k):
+            start = time.perf_counter()
+            call(*inputs)
+            samples[name].append(time.perf_counter() - start)
+        if k % drain_every == drain_every - 1:
+            _synchronize()
+    _synchronize()
+    return {name: median_us(times) for name, times in samples.items()}
 
 
 def issue_cost(call, input_sets, repeats=300, warmup=30, drain_every=32):
-    """Median host time to issue one call, without synchronizing after it.
-
-    The queue is drained (outside the timed region) every few calls so that a
-    full launch queue never blocks the host inside the measurement.
-    """
-    for k in range(warmup):
-        call(*input_sets[k % len(input_sets)])
-    torch.cuda.synchronize()
-    samples = []
-    for k in range(repeats):
-        inputs = input_sets[k % len(input_sets)]
-        start = time.perf_counter()
-        call(*inputs)
-        samples.append(time.perf_counter() - start)
-        if k % drain_every == drain_every - 1:
-            torch.cuda.synchronize()
-    torch.cuda.synchronize()
-    return median_us(samples)
+    """Median host time to issue one call, without synchronizing after it."""
+    return issue_costs({"call": call}, input_sets, repeats, warmup, drain_every)["call"]
 
 
 def gpu_time_in_graph(call, inputs, launches=100, replays=20):
