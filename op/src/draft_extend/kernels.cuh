@@ -16,18 +16,20 @@
 //     of dependent instructions, not by memory (Nsight Compute: ~10 cycles
 //     per instruction, almost no memory stalls). So when every extend length
 //     the block reads is at most kDirectMaxTokens (draft steps: 1..8), the
-//     block takes a short path: the scan in 32 bits with warp intrinsics, and
-//     each thread writing its own request's rows, with no shared-memory
-//     tables and no search. Otherwise it takes the general path below.
+//     block takes a short path: the scan in 32 bits with warp intrinsics,
+//     each thread computing its own request's rows in 32 bits, and no search.
+//     Otherwise it takes the general path below.
 //   - Two passes (larger batches): chunk_tokens_kernel writes each chunk's
 //     token count to a small workspace and expand_kernel's blocks reduce those
 //     instead of the whole batch, so no byte is read more than twice however
-//     large the batch. A tile's loads are issued while the tile before it is
-//     being written.
-// Rows are written in aligned groups of 8 per thread (common/row_groups.cuh):
-// a thread finds the request of its group's first row by binary search in
-// shared memory and walks forward from there, so stores are 16 bytes wide,
-// coalesced, and balanced however uneven the lengths are.
+//     large the batch. Two tiles' loads are in flight while a tile is written;
+//     tiles of short requests take the same 32-bit row arithmetic.
+// Rows leave a block in aligned groups of 8 per thread (common/row_groups.cuh),
+// 16 bytes per store, coalesced: either staged in shared memory by their
+// requests' threads (short requests), or found by binary search in shared
+// memory and a walk forward (the general path), which stays balanced however
+// uneven the lengths are. Small direct-path batches store each request's rows
+// from its thread instead.
 #pragma once
 
 #include "common/block_split_sums.cuh"
@@ -326,8 +328,6 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
   return scan;
 }
 
-// The direct path's writes: the thread's own request, row by row (at most
-// kDirectMaxTokens of them), each bounded by its buffer's capacity.
 // expanded_seqlen(seq_len, tokens, j) in 32 bits, for a request of at most
 // kDirectMaxTokens tokens: small_kv_base once per request, small_kv_len per
 // row. seq_len is first clamped to where seq_len - tokens + 1 cannot
@@ -348,8 +348,10 @@ __device__ __forceinline__ int32_t topk32(const Launch& launch) {
   return static_cast<int32_t>(min_of(launch.nsa_index_topk, kInt32Max));
 }
 
-// Rows are below 2^31 here (the block's sums fit in int32), so the row
-// arithmetic is 32-bit too.
+// The direct path's stores for a small batch: the thread's own request, row
+// by row (at most kDirectMaxTokens of them), each bounded by its buffer's
+// capacity. Rows are below 2^31 here (the block's sums fit in int32), so the
+// row arithmetic is 32-bit too.
 __device__ __forceinline__ void write_request_rows(const Launch& launch, const Request& request,
                                                    int32_t first_row) {
   const auto tokens = static_cast<int32_t>(request.tokens);
