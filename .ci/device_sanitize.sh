@@ -12,7 +12,10 @@ status=0
 # The scale tests (and the large step batches) are left out: under a sanitizer
 # they take tens of minutes. So are the launch-counting tests: the profiler
 # they use cannot attach while the sanitizer does.
-tests=("$repo/tests/python/test_draft_extend_cuda.py" "$repo/tests/python/test_step_metadata_cuda.py")
+# test_checked_mode.py reruns the checked-mode tests in a child process, which
+# the sanitizer follows (--target-processes all).
+tests=("$repo/tests/python/test_draft_extend_cuda.py" "$repo/tests/python/test_step_metadata_cuda.py"
+       "$repo/tests/python/test_checked_mode.py")
 for tool in ${NSA_SANITIZE_TOOLS:-memcheck racecheck initcheck synccheck}; do
   # The op library needs the preload in that machine's Python (docs/testing.md).
   LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \

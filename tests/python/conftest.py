@@ -2,6 +2,8 @@
 
 The library is found at $NSA_METADATA_LIBRARY, else in the default build tree.
 CUDA tests skip, with the reason shown by `pytest -rs`, where no GPU is present.
+Checked-mode tests skip unless the process started with NSA_METADATA_CHECKED
+set; test_checked_mode.py starts such a process for them.
 """
 import os
 import pathlib
@@ -10,8 +12,10 @@ import pytest
 import torch
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-LIBRARY = os.environ.get("NSA_METADATA_LIBRARY",
-                         str(REPO / "build" / "op" / "libnsa_metadata.so"))
+# Absolute, so that a pytest process started from elsewhere (test_checked_mode.py)
+# loads the same library.
+LIBRARY = os.path.abspath(os.environ.get("NSA_METADATA_LIBRARY",
+                                         str(REPO / "build" / "op" / "libnsa_metadata.so")))
 torch.ops.load_library(LIBRARY)
 
 NO_GPU_REASON = "needs a CUDA GPU: run through the device tool (see docs/testing.md)"
@@ -23,3 +27,16 @@ DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
 @pytest.fixture(params=DEVICES)
 def device(request):
     return torch.device(request.param)
+
+
+# The library reads NSA_METADATA_CHECKED once per process, so the tests that
+# need checked mode run in a pytest process started with it set
+# (test_checked_mode.py), and skip everywhere else.
+CHECKED_MODE = os.environ.get("NSA_METADATA_CHECKED", "") not in ("", "0")
+
+
+@pytest.fixture
+def checked_mode():
+    if not CHECKED_MODE:
+        pytest.skip("needs NSA_METADATA_CHECKED=1 from the process start: "
+                    "test_checked_mode.py runs it in such a process")

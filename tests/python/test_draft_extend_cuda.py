@@ -189,11 +189,6 @@ def test_buffers_off_a_16_byte_boundary(batch_size, guard):
         assert got_count == want_total == total
 
 
-@pytest.fixture
-def checked_mode(monkeypatch):
-    monkeypatch.setenv("NSA_METADATA_CHECKED", "1")
-
-
 def test_checked_mode_raises_what_the_cpu_raises(checked_mode):
     for extend_values, capacity in (([2, -1, 3], 16), ([4, 4, 4], 11)):
         messages = []
@@ -210,6 +205,16 @@ def test_checked_mode_raises_what_the_cpu_raises(checked_mode):
 def test_checked_mode_passes_valid_data(checked_mode):
     extend_seq_lens, seq_lens = random_inputs(100, "zeros_to_8", "padded", 4, device="cuda")
     assert_matches_reference(extend_seq_lens, seq_lens, 2048, 900)
+
+
+def test_checked_mode_is_read_once(checked_mode, monkeypatch):
+    extend_seq_lens = torch.tensor([2, -1, 3], dtype=torch.int32, device="cuda")
+    seq_lens = torch.tensor([9, 9, 9], dtype=torch.int32, device="cuda")
+    buffers = [torch.zeros(16, dtype=torch.int32, device="cuda") for _ in "ab"]
+    fill(extend_seq_lens.abs(), seq_lens, 2048, *buffers)
+    monkeypatch.setenv("NSA_METADATA_CHECKED", "0")
+    with pytest.raises(RuntimeError, match=re.escape("extend_seq_lens[1] should be >= 0")):
+        fill(extend_seq_lens, seq_lens, 2048, *buffers)
 
 
 def test_checked_mode_refuses_graph_capture(checked_mode):

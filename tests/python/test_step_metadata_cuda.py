@@ -136,11 +136,6 @@ def test_bad_device_values_give_the_documented_result(mode, name, dtype):
     assert_outputs_equal(outputs, want)
 
 
-@pytest.fixture
-def checked_mode(monkeypatch):
-    monkeypatch.setenv("NSA_METADATA_CHECKED", "1")
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", ["negative_seq_lens", "pool_index_out_of_range",
                                   "extend_past_every_buffer"])

@@ -10,6 +10,7 @@
 // docs/benchmarks.md for why. Whatever the device data say, no write lands
 // outside [0, capacity) of either buffer.
 #include "common/checked_mode_cuda.h"
+#include "common/multiprocessors.h"
 #include "common/dispatch.h"
 #include "draft_extend/checks.h"
 #include "draft_extend/kernels.cuh"
@@ -35,17 +36,17 @@ using cuda::kThreads;
 // lengths itself (a few KB from L2) and the call is one launch; past it the
 // redundant reads would cost more than a second launch.
 using cuda::kSinglePassMaxRequests;
-// Rows of zeroed tail one block takes on before the grid grows by a block.
-constexpr int64_t kTailRowsPerBlock = 16 * 1024;
+// Rows of buffer capacity per block of the single-pass grid: blocks past the
+// batch's own add their threads to zeroing the tail. The tail is most of the
+// stores when buffers are sized for the largest batch, and a block drains its
+// stores at only ~50 GB/s, so spreading them wins. Measured on an H100 at
+// 1..8 tokens, bs 1024-4096 (docs/benchmarks.md): 16K rows per block (the
+// previous value) 3.45-3.57 us, 2 rows per thread 2.83-2.97 us. One row per
+// thread was slower with large buffers, as more blocks re-read the batch.
+constexpr int64_t kTailRowsPerBlock = 2 * kThreads;
 using cuda::kBlocksPerSM;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-int multiprocessor_count(c10::DeviceIndex device) {
-  int count = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
-}
 
 struct Grid {
   int64_t blocks;

@@ -7,6 +7,7 @@
 // depends only on shapes, never on data. Whatever the device data say, no
 // write lands outside the output buffers and no read outside the inputs.
 #include "common/checked_mode_cuda.h"
+#include "common/multiprocessors.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/checks.h"
 #include "step_metadata/kernels.cuh"
@@ -35,12 +36,6 @@ constexpr int64_t kMaxChunks = 64;
 constexpr int64_t kBlocksPerSM = 2;  // 128 registers a thread at 256 threads: two fit.
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-int multiprocessor_count(c10::DeviceIndex device) {
-  int count = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
-}
 
 // Blocks for the page copies: enough warps for one unit of work each,
 // bounded by what the GPU holds at once. Shapes only, never data.
