@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the draft-extend kernel once per threads-per-block value given
-# (default: 256 512), checks each build with the CUDA tests, and times each
+# (default: 128 256), checks each build with the CUDA tests, and times each
 # with `bench_draft_extend.py --kernel-only`. For a GPU machine with
 # .ci/device_tests.sh's prerequisites (the torch of python3).
 set -uo pipefail
@@ -9,7 +9,7 @@ logs="${OUT:-$repo/build-variants}"
 mkdir -p "$logs"
 torch_prefix="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
 export LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6  # see docs/testing.md
-for threads in ${@:-256 512}; do
+for threads in ${@:-128 256}; do
   build="$repo/build-threads-$threads"
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DNSA_METADATA_BUILD_BENCHMARKS=ON -DCMAKE_PREFIX_PATH="$torch_prefix" \

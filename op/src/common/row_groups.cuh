@@ -1,16 +1,21 @@
-// Writing int32 rows in groups of kRowsPerGroup consecutive rows per thread,
-// so that a thread stores a whole group with two 16-byte stores and a warp
-// stores 1 KB of contiguous memory per buffer. Groups are aligned to absolute
-// row indices (group g holds rows [8g, 8g + 8)), so the 16-byte stores line up
-// whenever the buffer's base address does; a group cut by a range edge, a
-// capacity or an unaligned base falls back to predicated 4-byte stores.
+// Writing int32 rows in groups of kRowsPerGroup = 4 consecutive rows per
+// thread: one 16-byte store per group, so that a warp's store instruction
+// covers 512 contiguous bytes. Groups are aligned to absolute row indices
+// (group g holds rows [4g, 4g + 4)), so the 16-byte stores line up whenever
+// the buffer's base address does; a group cut by a range edge, a capacity or
+// an unaligned base falls back to predicated 4-byte stores.
+//
+// Why 4 rows and not 8: with 8 (two 16-byte stores 16 bytes apart), each
+// store instruction of a warp covered half of every 32-byte sector over
+// 1 KB, and the stores drained 1.5-2.4x slower (benchmarks/store_patterns.cu;
+// docs/benchmarks.md).
 #pragma once
 
 #include <cstdint>
 
 namespace nsa_metadata::cuda {
 
-constexpr int kRowsPerGroup = 8;
+constexpr int kRowsPerGroup = 4;
 
 struct RowBuffer {
   int32_t* data;
@@ -33,9 +38,8 @@ __device__ __forceinline__ void store_group(const RowBuffer& buffer, int64_t gro
                                             const int32_t (&values)[kRowsPerGroup]) {
   const int64_t end = row_end < buffer.capacity ? row_end : buffer.capacity;
   if (buffer.aligned && row_begin == group_row && end == group_row + kRowsPerGroup) {
-    int4* out = reinterpret_cast<int4*>(buffer.data + group_row);
-    out[0] = make_int4(values[0], values[1], values[2], values[3]);
-    out[1] = make_int4(values[4], values[5], values[6], values[7]);
+    *reinterpret_cast<int4*>(buffer.data + group_row) =
+        make_int4(values[0], values[1], values[2], values[3]);
     return;
   }
 #pragma unroll
@@ -48,16 +52,18 @@ __device__ __forceinline__ void store_group(const RowBuffer& buffer, int64_t gro
 }
 
 // Zeroes rows [first_row, capacity), the groups spread over every thread of
-// the grid.
+// the grid. The last blocks take the first groups: in a grid whose first
+// blocks also write rows, blocks with no rows of their own start on the tail
+// at once.
 __device__ __forceinline__ void zero_rows_from(const RowBuffer& buffer, int64_t first_row) {
   if (first_row >= buffer.capacity) {
     return;
   }
   const int32_t zeros[kRowsPerGroup] = {};
   const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t group = group_of(first_row) + static_cast<int64_t>(blockIdx.x) * blockDim.x +
-                       threadIdx.x;
-       group < group_end_of(buffer.capacity); group += threads) {
+  const int64_t rank = static_cast<int64_t>(gridDim.x - 1 - blockIdx.x) * blockDim.x + threadIdx.x;
+  for (int64_t group = group_of(first_row) + rank; group < group_end_of(buffer.capacity);
+       group += threads) {
     const int64_t group_row = group * kRowsPerGroup;
     store_group(buffer, group_row, first_row > group_row ? first_row : group_row,
                 buffer.capacity, zeros);

@@ -22,14 +22,19 @@
 //   - Two passes (larger batches): chunk_tokens_kernel writes each chunk's
 //     token count to a small workspace and expand_kernel's blocks reduce those
 //     instead of the whole batch, so no byte is read more than twice however
-//     large the batch. Two tiles' loads are in flight while a tile is written;
-//     tiles of short requests take the same 32-bit row arithmetic.
-// Rows leave a block in aligned groups of 8 per thread (common/row_groups.cuh),
-// 16 bytes per store, coalesced: either staged in shared memory by their
+//     large the batch. Two tiles' loads are in flight while a tile is written.
+//     Each tile starts with the 32-bit scan, which also says whether all its
+//     requests are short (then it takes the same 32-bit row arithmetic);
+//     only a tile with a longer request pays for the 64-bit scan.
+// Rows leave a block in aligned groups of 4 per thread (common/row_groups.cuh),
+// one 16-byte store each, coalesced: either staged in shared memory by their
 // requests' threads (short requests), or found by binary search in shared
 // memory and a walk forward (the general path), which stays balanced however
 // uneven the lengths are. Small direct-path batches store each request's rows
-// from its thread instead.
+// from its thread instead. The zeroed tail is spread over the whole grid,
+// which has a block per 2 * kThreads rows of capacity (cuda.cu): a block
+// drains stores slowly enough that the tail of a large buffer, left to a few
+// blocks, used to cost more than the rows themselves.
 #pragma once
 
 #include "common/block_split_sums.cuh"
@@ -53,10 +58,13 @@ using nsa_metadata::cuda::SplitSums;
 using nsa_metadata::cuda::store_group;
 using nsa_metadata::cuda::zero_rows_from;
 
-// Threads per block, which is also the requests per tile. A build option so
+// Threads per block, which is also the requests per tile. 128 rather than
+// 256: at bs 1024-4096 twice the blocks share the staging and the stores,
+// which took the worst GPU time at 1..8 tokens from 3.05 to 2.97 us, and at
+// a million requests it is as fast (docs/benchmarks.md). A build option so
 // that variants can be timed side by side (benchmarks/compare_variants.sh).
 #ifndef NSA_METADATA_DRAFT_EXTEND_THREADS
-#define NSA_METADATA_DRAFT_EXTEND_THREADS 256
+#define NSA_METADATA_DRAFT_EXTEND_THREADS 128
 #endif
 constexpr int kThreads = NSA_METADATA_DRAFT_EXTEND_THREADS;
 
@@ -194,6 +202,17 @@ __device__ __forceinline__ BatchTokens tokens_around_chunk(
   return sums;
 }
 
+// An extend length as the direct path counts it: clamped to
+// kDirectMaxTokens + 1, enough to tell that it is too long for that path, and
+// small enough that no 32-bit sum of them overflows.
+__device__ __forceinline__ int32_t small_tokens(int32_t extend_seq_len) {
+  return min(max(extend_seq_len, 0), kDirectMaxTokens + 1);
+}
+
+__device__ __forceinline__ int32_t small_tokens(int64_t tokens) {
+  return static_cast<int32_t>(clamp_to(tokens, 0, int64_t{kDirectMaxTokens} + 1));
+}
+
 // The direct path's view of the rest of the batch, in 32 bits: the sums are
 // exact whenever most_tokens <= kDirectMaxTokens, which is the only case in
 // which they are used (each length is clamped first, so that they never
@@ -207,8 +226,7 @@ struct SmallAround {
 __device__ __forceinline__ void count_small(SmallAround& around, int64_t i, int64_t extend_seq_len,
                                             int64_t chunk_begin, int64_t chunk_end) {
   around.most_tokens = max_of(around.most_tokens, extend_seq_len);
-  const auto tokens =
-      static_cast<int32_t>(clamp_to(extend_seq_len, 0, int64_t{kDirectMaxTokens} + 1));
+  const int32_t tokens = small_tokens(extend_seq_len);
   if (i < chunk_begin) {
     around.before += tokens;
   } else if (i >= chunk_end) {
@@ -216,13 +234,9 @@ __device__ __forceinline__ void count_small(SmallAround& around, int64_t i, int6
   }
 }
 
-__device__ __forceinline__ int32_t small_tokens(int32_t extend_seq_len) {
-  return min(max(extend_seq_len, 0), kDirectMaxTokens + 1);
-}
-
 // Vectors of four int32 lengths each thread loads per round: a batch of up
-// to 4 * kThreads * kVectorsInFlight requests costs one wait on memory.
-constexpr int kVectorsInFlight = 4;
+// to 4096 requests (4 * kThreads * kVectorsInFlight) costs one wait on memory.
+constexpr int kVectorsInFlight = 1024 / kThreads;
 
 template <typename extend_t>
 __device__ __forceinline__ SmallAround small_tokens_around_chunk(
@@ -286,11 +300,14 @@ __device__ __forceinline__ SmallAround small_tokens_around_chunk(
 // kDirectMaxTokens, so no sum can overflow): warp sums with one REDUX each,
 // the own-request prefix with five shuffles, then one exchange of per-warp
 // sums through shared memory.
+// `own` is clamped to kDirectMaxTokens + 1, so that the sums stay small
+// whatever the lengths, and most_tokens says whether they are exact.
 struct DirectScan {
   int32_t rows_before_request;  // own request's first row, from the tile's start
   int32_t before;               // rows before the tile
   int32_t tile_rows;
   int32_t total;
+  int32_t most_tokens;  // the largest clamped own length of the block
 };
 
 __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, int32_t after,
@@ -308,11 +325,12 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
   }
   const auto warp_before = static_cast<int32_t>(__reduce_add_sync(kAllLanes, before));
   const auto warp_after = static_cast<int32_t>(__reduce_add_sync(kAllLanes, after));
+  const auto warp_most = static_cast<int32_t>(__reduce_max_sync(kAllLanes, own));
   if (lane == kWarpSize - 1) {
-    warp_sums[warp] = make_int4(warp_before, inclusive, warp_after, 0);
+    warp_sums[warp] = make_int4(warp_before, inclusive, warp_after, warp_most);
   }
   __syncthreads();
-  DirectScan scan{inclusive - own, 0, 0, 0};
+  DirectScan scan{inclusive - own, 0, 0, 0, 0};
   int32_t block_after = 0;
 #pragma unroll
   for (int w = 0; w < kWarps; ++w) {
@@ -320,6 +338,7 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
     scan.before += sums.x;
     scan.tile_rows += sums.y;
     block_after += sums.z;
+    scan.most_tokens = max(scan.most_tokens, sums.w);
     if (w < warp) {
       scan.rows_before_request += sums.y;
     }
@@ -376,12 +395,12 @@ __device__ __forceinline__ void write_request_rows(const Launch& launch, const R
 // The two-pass kernel's short path for a tile whose requests all have at
 // most kDirectMaxTokens tokens (every draft step): each thread computes its
 // request's rows in 32 bits into shared memory, then the block copies the
-// tile out in aligned groups of 8 rows with 16-byte stores. No search, no
+// tile out in aligned groups of 4 rows with 16-byte stores. No search, no
 // walk: at scale the general path's 64-bit per-row work kept the ALU pipe
 // busier than memory (Nsight Compute at 1M requests: ALU 61%, DRAM 36%).
-// Staged row k of a tile starting at tile_row is the row staged_origin + k,
-// where staged_origin is tile_row rounded down to a group, so that groups
-// line up with 16-byte shared-memory reads too.
+// Staged row k of a tile starting at tile_row is the row staged_origin_of(
+// tile_row) + k: tile_row rounded down to a group, so that groups line up
+// with 16-byte shared-memory reads too.
 constexpr int kStagedRows = kThreads * kDirectMaxTokens + kRowsPerGroup;
 
 // A direct-path block stores its rows straight from each request's thread
@@ -389,16 +408,25 @@ constexpr int kStagedRows = kThreads * kDirectMaxTokens + kRowsPerGroup;
 // that it stages them too. Measured on an H100 (docs/benchmarks.md): staging
 // costs ~0.2 us at a few hundred rows, and saves 0.7-2 us once a block has
 // more than ~1000 rows or several blocks write more than ~2000 between them.
-constexpr int kDirectStoreMaxBlockRows = 4 * kThreads;
-constexpr int kDirectStoreMaxBatchRows = 8 * kThreads;
+constexpr int kDirectStoreMaxBlockRows = 1024;
+constexpr int kDirectStoreMaxBatchRows = 2048;
 
 struct StagedRows {
   alignas(16) int32_t expanded[kStagedRows];
   alignas(16) int32_t cached[kStagedRows];
 };
 
+__device__ __forceinline__ int64_t staged_origin_of(int64_t tile_row) {
+  return tile_row - tile_row % kRowsPerGroup;
+}
+
+// Stages the rows of the thread's request, which starts rows_before_request
+// rows into the tile that starts at tile_row.
 __device__ __forceinline__ void stage_request_rows(StagedRows& staged, const Request& request,
-                                                   int32_t first, int32_t topk) {
+                                                   int64_t tile_row, int32_t rows_before_request,
+                                                   int32_t topk) {
+  const auto first =
+      static_cast<int32_t>(tile_row - staged_origin_of(tile_row)) + rows_before_request;
   const auto tokens = static_cast<int32_t>(request.tokens);
   const int32_t base = small_kv_base(request);
   for (int32_t j = 0; j < tokens; ++j) {
@@ -410,26 +438,21 @@ __device__ __forceinline__ void stage_request_rows(StagedRows& staged, const Req
 
 __device__ __forceinline__ void load_group(const int32_t* staged, int first,
                                            int32_t (&values)[kRowsPerGroup]) {
-  const int4 low = *reinterpret_cast<const int4*>(staged + first);
-  const int4 high = *reinterpret_cast<const int4*>(staged + first + 4);
-  values[0] = low.x;
-  values[1] = low.y;
-  values[2] = low.z;
-  values[3] = low.w;
-  values[4] = high.x;
-  values[5] = high.y;
-  values[6] = high.z;
-  values[7] = high.w;
+  const int4 vector = *reinterpret_cast<const int4*>(staged + first);
+  values[0] = vector.x;
+  values[1] = vector.y;
+  values[2] = vector.z;
+  values[3] = vector.w;
 }
 
 // Copies rows [tile_row, tile_end) (already bounded by the row limit) out of
 // shared memory; staged values outside that range are never stored.
 __device__ __forceinline__ void write_staged_tile(const Launch& launch, const StagedRows& staged,
-                                                  int64_t staged_origin, int64_t tile_row,
-                                                  int64_t tile_end) {
+                                                  int64_t tile_row, int64_t tile_end) {
   if (tile_row >= tile_end) {
     return;
   }
+  const int64_t staged_origin = staged_origin_of(tile_row);
   for (int64_t group = group_of(tile_row) + threadIdx.x; group < group_end_of(tile_end);
        group += kThreads) {
     const int64_t group_row = group * kRowsPerGroup;
@@ -555,12 +578,9 @@ __global__ void __launch_bounds__(kThreads)
       write_request_rows(launch, own, scan.before + scan.rows_before_request);
     } else {
       const int64_t tile_row = scan.before;
-      const int64_t staged_origin = tile_row - tile_row % kRowsPerGroup;
-      stage_request_rows(staged, own,
-                         static_cast<int32_t>(tile_row - staged_origin) + scan.rows_before_request,
-                         topk32(launch));
+      stage_request_rows(staged, own, tile_row, scan.rows_before_request, topk32(launch));
       __syncthreads();
-      write_staged_tile(launch, staged, staged_origin, tile_row,
+      write_staged_tile(launch, staged, tile_row,
                         min_of(tile_row + scan.tile_rows, row_limit_of(launch)));
     }
     zero_tails(launch, scan.total);
@@ -615,6 +635,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
                   const seq_t* __restrict__ seq_lens, count_t* __restrict__ num_tokens,
                   const int64_t* __restrict__ chunk_tokens, const Launch launch) {
   __shared__ SharedState shared;
+  __shared__ int4 warp_sums[kWarps];
   __shared__ StagedRows staged;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
@@ -632,28 +653,31 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
   int64_t tile_row = start.before;
   for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end && tile_row < row_limit;
        tile_begin += kThreads) {
-    int64_t rows_before_request;
-    int64_t tile_rows;
-    TileScan(shared.cub.tile_scan)
-        .ExclusiveScan(request.tokens, rows_before_request, int64_t{0}, SaturatingSum(),
-                       tile_rows);
-    const int64_t tile_end = saturating_add(tile_row, tile_rows);
-    // The tile after next is loaded before this one is written.
-    const int64_t later_request = tile_begin + 2 * kThreads + threadIdx.x;
-    if (__syncthreads_and(request.tokens <= kDirectMaxTokens)) {
-      const int64_t staged_origin = tile_row - tile_row % kRowsPerGroup;
-      stage_request_rows(staged, request,
-                         static_cast<int32_t>(tile_row - staged_origin + rows_before_request),
-                         topk32(launch));
-      __syncthreads();
-      request = next;
-      next = load_request(extend_seq_lens, seq_lens, launch, later_request, chunk_end);
-      write_staged_tile(launch, staged, staged_origin, tile_row, min_of(tile_end, row_limit));
+    // The 32-bit scan first: it also tells whether every request of the tile
+    // is short, which is all the tiles of a draft step.
+    const DirectScan scan = direct_scan(0, small_tokens(request.tokens), 0, warp_sums);
+    const bool short_requests = scan.most_tokens <= kDirectMaxTokens;
+    int64_t tile_end;
+    if (short_requests) {
+      tile_end = tile_row + scan.tile_rows;
+      stage_request_rows(staged, request, tile_row, scan.rows_before_request, topk32(launch));
     } else {
+      int64_t rows_before_request;
+      int64_t tile_rows;
+      TileScan(shared.cub.tile_scan)
+          .ExclusiveScan(request.tokens, rows_before_request, int64_t{0}, SaturatingSum(),
+                         tile_rows);
+      tile_end = saturating_add(tile_row, tile_rows);
       publish_request(shared, request, saturating_add(tile_row, rows_before_request), tile_end);
-      __syncthreads();
-      request = next;
-      next = load_request(extend_seq_lens, seq_lens, launch, later_request, chunk_end);
+    }
+    __syncthreads();
+    // The tile after next is loaded before this one is written.
+    request = next;
+    next = load_request(extend_seq_lens, seq_lens, launch, tile_begin + 2 * kThreads + threadIdx.x,
+                        chunk_end);
+    if (short_requests) {
+      write_staged_tile(launch, staged, tile_row, min_of(tile_end, row_limit));
+    } else {
       write_tile(launch, shared, static_cast<int>(min_of(kThreads, chunk_end - tile_begin)),
                  tile_row, min_of(tile_end, row_limit));
     }
