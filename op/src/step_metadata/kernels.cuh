@@ -157,7 +157,8 @@ __device__ void copy_page_row(const Launch& launch, int64_t row, int32_t kv,
 
 // Which of `rows` page-table rows warp `warp` of `warps` copies, and which of
 // each row's units: one warp per row when rows are many, several warps per
-// row (taking turns over its units) when they are few.
+// row (taking turns over its units) when they are few; no warp is active when
+// there are no rows.
 struct WarpShare {
   int64_t first_row;
   int64_t row_stride;
@@ -167,6 +168,9 @@ struct WarpShare {
 };
 
 __device__ __forceinline__ WarpShare share_of(int64_t rows, int64_t warp, int64_t warps) {
+  if (rows <= 0) {
+    return {0, 1, 0, 1, false};
+  }
   const int64_t warps_per_row = rows >= warps ? 1 : warps / rows;
   const int64_t row_groups = warps / warps_per_row;
   return {warp / warps_per_row, row_groups, warp % warps_per_row, warps_per_row,
@@ -191,9 +195,6 @@ __device__ __forceinline__ void copy_page_row_of(const Launch& launch, int64_t r
 __device__ void copy_tile_page_rows(const Launch& launch, const SharedState& shared,
                                     int64_t tile_row, int64_t tile_end, int64_t split) {
   const int64_t tile_rows = min_of(tile_end, launch.buffers.page_row_limit()) - tile_row;
-  if (tile_rows <= 0) {
-    return;
-  }
   const WarpShare share = share_of(tile_rows, split * kWarps + threadIdx.x / kWarpSize,
                                    launch.splits * kWarps);
   if (!share.active) {
@@ -215,9 +216,6 @@ __device__ void copy_fixed_page_rows(const Launch& launch, int64_t page_block) {
   const int64_t per_request = launch.model.rows_per_request;
   const int64_t rows = min_of(saturating_mul(launch.batch_size, per_request),
                               launch.buffers.page_row_limit());
-  if (rows <= 0) {
-    return;
-  }
   const WarpShare share = share_of(rows, page_block * kWarps + threadIdx.x / kWarpSize,
                                    launch.page_blocks * kWarps);
   if (!share.active) {
