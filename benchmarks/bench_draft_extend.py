@@ -35,7 +35,7 @@ TOPK = 2048
 BATCH_SIZES = [1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 SCALE_BATCH_SIZES = [16384, 65536, 262144, 1048576]
 INPUT_SETS = 8
-PAIRED = ("5 ours (python)", "6 floor")  # timed in turns (see serving_sweep)
+GPU_TIMED = ("5 ours (python)", "6 floor")  # also timed on the GPU alone and in a graph
 
 
 def input_sets(batch_size, extend_max, device, seed):
@@ -95,22 +95,18 @@ def serving_sweep(args, rows, goals):
         cpp = cpp_figures(args.build, extend_max)
         for batch_size in BATCH_SIZES:
             sets = input_sets(batch_size, extend_max, "cuda", seed=batch_size * 10 + extend_max)
-            figures = {}
             for name, call in found.items():
                 if name != "6 floor":
                     check_against_reference(name, call, sets[0])
-                if name not in PAIRED:
-                    figures[name] = (harness.latency_with_sync(call, sets),
-                                     harness.issue_cost(call, sets), "", "")
-            # Ours and the floor are timed in turns, call by call, so that
-            # their ratio does not depend on when each was measured.
-            paired = {name: found[name] for name in PAIRED}
-            latencies = harness.latencies_with_sync(paired, sets)
-            issues = harness.issue_costs(paired, sets)
-            for name, call in paired.items():
+            # Every peer is timed in turns with the others, call by call, so
+            # that their ratios do not depend on when each was measured.
+            latencies = harness.latencies_with_sync(found, sets)
+            issues = harness.issue_costs(found, sets)
+            figures = {name: (latencies[name], issues[name], "", "") for name in found}
+            for name in GPU_TIMED:
                 figures[name] = (latencies[name], issues[name],
-                                 harness.gpu_time_in_graph(call, sets[1]),
-                                 harness.graph_replay_cost(call, sets[2]))
+                                 harness.gpu_time_in_graph(found[name], sets[1]),
+                                 harness.graph_replay_cost(found[name], sets[2]))
             figures["5 ours (C++ header)"] = (*cpp[batch_size], "", "")
             floor_latency = figures["6 floor"][0]
             for name, (latency, issue, gpu, replay) in sorted(figures.items()):
@@ -131,7 +127,10 @@ def scale_sweep(rows):
                      torch.empty(total, dtype=torch.int32, device="cuda"))
         if batch_size <= 262144:  # the reference is plain Python: keep it quick
             check_against_reference("ours", fill, arguments)
-        time_us = harness.kernel_time_us(fill, arguments)
+        # GPU time per call from calls captured back to back in one graph, like
+        # the serving sizes' GPU column: launch gaps do not count, drift of
+        # the clocks between calls does not either.
+        time_us = harness.gpu_time_in_graph(fill, arguments, launches=20, replays=10)
         # The fewest bytes: extend_seq_lens and seq_lens read once, two int32
         # rows written per token. (Ours reads extend_seq_lens twice past 8192.)
         moved = batch_size * 4 * 2 + total * 4 * 2
