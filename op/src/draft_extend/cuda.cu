@@ -39,7 +39,7 @@ using cuda::kSinglePassMaxRequests;
 // Rows of buffer capacity per block of the single-pass grid: blocks past the
 // batch's own add their threads to zeroing the tail. The tail is most of the
 // stores when buffers are sized for the largest batch, and a block drains its
-// stores at only ~50 GB/s, so spreading them wins. Measured on an H100 at
+// stores at only ~60 GB/s, so spreading them wins. Measured on an H100 at
 // 1..8 tokens, bs 1024-4096 (docs/benchmarks.md): 16K rows per block (the
 // previous value) 3.45-3.57 us, 2 rows per thread 2.83-2.97 us. One row per
 // thread was slower with large buffers, as more blocks re-read the batch.
