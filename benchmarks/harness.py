@@ -76,11 +76,6 @@ def issue_costs(calls, input_sets, repeats=300, warmup=30, drain_every=32):
     return {name: median_us(times) for name, times in samples.items()}
 
 
-def issue_cost(call, input_sets, repeats=300, warmup=30, drain_every=32):
-    """Median host time to issue one call, without synchronizing after it."""
-    return issue_costs({"call": call}, input_sets, repeats, warmup, drain_every)["call"]
-
-
 def gpu_time_in_graph(call, inputs, launches=100, replays=20):
     """GPU time of one call: `launches` calls captured in one CUDA graph, the
     graph replayed between CUDA events, the median replay divided by `launches`."""
@@ -133,16 +128,6 @@ def device_copy_bandwidth(nbytes=2 * 1024**3, repeats=20):
     target.copy_(source)
     torch.cuda.synchronize()
     return 2 * nbytes / statistics.median(_event_times_s(lambda: target.copy_(source), repeats))
-
-
-def kernel_time_us(call, inputs, repeats=20, warmup=50):
-    """Median time of one call between CUDA events (for calls long enough that
-    launch overhead does not matter). The warm-up also brings the clocks back
-    up after host-side work left the GPU idle."""
-    for _ in range(warmup):
-        call(*inputs)
-    torch.cuda.synchronize()
-    return median_us(_event_times_s(lambda: call(*inputs), repeats))
 
 
 def format_table(headers, rows):
