@@ -296,12 +296,11 @@ __device__ __forceinline__ SmallAround small_tokens_around_chunk(
   return around;
 }
 
-// The direct path's block scan, in 32 bits (every length is at most
-// kDirectMaxTokens, so no sum can overflow): warp sums with one REDUX each,
+// The direct path's block scan, in 32 bits: warp sums with one REDUX each,
 // the own-request prefix with five shuffles, then one exchange of per-warp
-// sums through shared memory.
-// `own` is clamped to kDirectMaxTokens + 1, so that the sums stay small
-// whatever the lengths, and most_tokens says whether they are exact.
+// sums through shared memory. Every length it sums is at most
+// kDirectMaxTokens + 1 (small_tokens), so no sum can overflow; the sums are
+// exact when most_tokens <= kDirectMaxTokens.
 struct DirectScan {
   int32_t rows_before_request;  // own request's first row, from the tile's start
   int32_t before;               // rows before the tile
@@ -367,35 +366,45 @@ __device__ __forceinline__ int32_t topk32(const Launch& launch) {
   return static_cast<int32_t>(min_of(launch.nsa_index_topk, kInt32Max));
 }
 
+// Calls store(j, seqlens_expanded, nsa_cache_seqlens) for each row j of a
+// request of at most kDirectMaxTokens tokens, all in 32 bits.
+template <typename Store>
+__device__ __forceinline__ void for_each_short_row(const Request& request, int32_t topk,
+                                                   const Store& store) {
+  const auto tokens = static_cast<int32_t>(request.tokens);
+  const int32_t base = small_kv_base(request);
+  for (int32_t j = 0; j < tokens; ++j) {
+    const int32_t expanded = small_kv_len(base, j);
+    store(j, expanded, min(expanded, topk));
+  }
+}
+
 // The direct path's stores for a small batch: the thread's own request, row
 // by row (at most kDirectMaxTokens of them), each bounded by its buffer's
 // capacity. Rows are below 2^31 here (the block's sums fit in int32), so the
 // row arithmetic is 32-bit too.
 __device__ __forceinline__ void write_request_rows(const Launch& launch, const Request& request,
                                                    int32_t first_row) {
-  const auto tokens = static_cast<int32_t>(request.tokens);
-  const int32_t base = small_kv_base(request);
   const auto expanded_capacity =
       static_cast<int32_t>(min_of(launch.seqlens_expanded.capacity, kInt32Max));
   const auto cache_capacity =
       static_cast<int32_t>(min_of(launch.nsa_cache_seqlens.capacity, kInt32Max));
-  const int32_t topk = topk32(launch);
-  for (int32_t j = 0; j < tokens; ++j) {
+  for_each_short_row(request, topk32(launch), [&](int32_t j, int32_t expanded, int32_t cached) {
     const int32_t row = first_row + j;
-    const int32_t expanded = small_kv_len(base, j);
     if (row < expanded_capacity) {
       launch.seqlens_expanded.data[row] = expanded;
     }
     if (row < cache_capacity) {
-      launch.nsa_cache_seqlens.data[row] = min(expanded, topk);
+      launch.nsa_cache_seqlens.data[row] = cached;
     }
-  }
+  });
 }
 
-// The two-pass kernel's short path for a tile whose requests all have at
-// most kDirectMaxTokens tokens (every draft step): each thread computes its
-// request's rows in 32 bits into shared memory, then the block copies the
-// tile out in aligned groups of 4 rows with 16-byte stores. No search, no
+// Staging, for a tile whose requests all have at most kDirectMaxTokens
+// tokens (every draft step; two-pass tiles, and single-pass blocks with many
+// rows): each thread computes its request's rows in 32 bits into shared
+// memory, then the block copies the tile out in aligned groups of 4 rows with
+// 16-byte stores. No search, no
 // walk: at scale the general path's 64-bit per-row work kept the ALU pipe
 // busier than memory (Nsight Compute at 1M requests: ALU 61%, DRAM 36%).
 // Staged row k of a tile starting at tile_row is the row staged_origin_of(
@@ -427,13 +436,10 @@ __device__ __forceinline__ void stage_request_rows(StagedRows& staged, const Req
                                                    int32_t topk) {
   const auto first =
       static_cast<int32_t>(tile_row - staged_origin_of(tile_row)) + rows_before_request;
-  const auto tokens = static_cast<int32_t>(request.tokens);
-  const int32_t base = small_kv_base(request);
-  for (int32_t j = 0; j < tokens; ++j) {
-    const int32_t expanded = small_kv_len(base, j);
+  for_each_short_row(request, topk, [&](int32_t j, int32_t expanded, int32_t cached) {
     staged.expanded[first + j] = expanded;
-    staged.cached[first + j] = min(expanded, topk);
-  }
+    staged.cached[first + j] = cached;
+  });
 }
 
 __device__ __forceinline__ void load_group(const int32_t* staged, int first,
