@@ -168,7 +168,7 @@ def test_bad_device_values_give_the_documented_result(case, count_dtype):
 @pytest.mark.parametrize("batch_size", [300, 3000, 20000])
 @pytest.mark.parametrize("guard", [1, 2, 3, 4])
 def test_buffers_off_a_16_byte_boundary(batch_size, guard):
-    """The kernel writes whole groups of 8 rows with 16-byte stores where a
+    """The kernel writes whole groups of 4 rows with 16-byte stores where a
     buffer's address allows it and 4-byte stores elsewhere (300: rows stored
     straight from each request's thread; 3000: staged in shared memory, one
     launch; 20000: two launches). Buffers that start
