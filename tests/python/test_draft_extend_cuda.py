@@ -113,8 +113,14 @@ def test_runs_on_the_current_stream():
     assert_equal(nsa_cache_seqlens.cpu(), want_cache, "nsa_cache_seqlens")
 
 
+# 300001 gives each block of the two-pass grid an odd number of tiles on GPUs
+# of 98 to 146 multiprocessors (H100, A100), so chunks end on half a pair of
+# tiles, and the last chunk ends inside a tile on any GPU; 0..16
+# reaches the short path's longest length, 0..40 mixes in the general path.
 @pytest.mark.parametrize("batch_size,extend_min,extend_max", [(1_048_576, 0, 15),
-                                                              (262_144, 1, 8)])
+                                                              (262_144, 1, 8),
+                                                              (300_001, 0, 16),
+                                                              (300_001, 0, 40)])
 def test_scale_to_a_million_requests_and_8m_tokens(batch_size, extend_min, extend_max):
     generator = torch.Generator().manual_seed(batch_size)
     extend_seq_lens, seq_lens = draft_batch(batch_size, extend_min, extend_max, generator)

@@ -17,11 +17,17 @@ namespace nsa_metadata::cuda {
 
 constexpr int kRowsPerGroup = 4;
 
-struct RowBuffer {
+// int32 rows [0, capacity) at data. index_t is int64_t for a whole buffer
+// (RowBuffer); a kernel that writes a window of fewer than 2^31 rows indexes
+// it in 32 bits (window_of), which halves the index arithmetic of its stores.
+template <typename index_t>
+struct RowSpan {
   int32_t* data;
-  int64_t capacity;
+  index_t capacity;
   bool aligned;  // data is 16-byte aligned: whole groups take vector stores
 };
+
+using RowBuffer = RowSpan<int64_t>;
 
 __device__ __forceinline__ int64_t group_of(int64_t row) { return row / kRowsPerGroup; }
 
@@ -31,22 +37,33 @@ __device__ __forceinline__ int64_t group_end_of(int64_t row_end) {
   return (row_end + kRowsPerGroup - 1) / kRowsPerGroup;
 }
 
+// Rows [origin, origin + rows) of `buffer`, indexed from 0 in 32 bits and cut
+// at the buffer's capacity (to nothing if it ends before origin). origin is a
+// multiple of kRowsPerGroup, so the window's groups are the buffer's.
+__device__ __forceinline__ RowSpan<int32_t> window_of(const RowBuffer& buffer, int64_t origin,
+                                                      int32_t rows) {
+  const int64_t start = origin < buffer.capacity ? origin : buffer.capacity;
+  const int64_t left = buffer.capacity - start;
+  return {buffer.data + start, left < rows ? static_cast<int32_t>(left) : rows, buffer.aligned};
+}
+
 // Writes values[k] to row group_row + k for the rows in [row_begin, row_end)
-// that are inside the buffer. Nothing outside [0, capacity) is ever written.
-__device__ __forceinline__ void store_group(const RowBuffer& buffer, int64_t group_row,
-                                            int64_t row_begin, int64_t row_end,
+// that are inside the span. Nothing outside [0, capacity) is ever written.
+template <typename index_t>
+__device__ __forceinline__ void store_group(const RowSpan<index_t>& span, index_t group_row,
+                                            index_t row_begin, index_t row_end,
                                             const int32_t (&values)[kRowsPerGroup]) {
-  const int64_t end = row_end < buffer.capacity ? row_end : buffer.capacity;
-  if (buffer.aligned && row_begin == group_row && end == group_row + kRowsPerGroup) {
-    *reinterpret_cast<int4*>(buffer.data + group_row) =
+  const index_t end = row_end < span.capacity ? row_end : span.capacity;
+  if (span.aligned && row_begin == group_row && end == group_row + kRowsPerGroup) {
+    *reinterpret_cast<int4*>(span.data + group_row) =
         make_int4(values[0], values[1], values[2], values[3]);
     return;
   }
 #pragma unroll
   for (int k = 0; k < kRowsPerGroup; ++k) {
-    const int64_t row = group_row + k;
+    const index_t row = group_row + k;
     if (row >= row_begin && row < end) {
-      buffer.data[row] = values[k];
+      span.data[row] = values[k];
     }
   }
 }

@@ -5,11 +5,13 @@
 // synchronization; batches up to kSinglePassMaxRequests requests (every
 // serving batch) take one launch and no allocation, so the call can be
 // captured in a CUDA graph and replayed with new input values. Larger
-// batches take two launches and a workspace of 8 bytes per block from
+// batches take two launches (the second a programmatic dependent of the
+// first where the GPU has that) and a workspace of 8 bytes per block from
 // PyTorch's caching allocator (stream-ordered and capture-safe too); see
 // docs/benchmarks.md for why. Whatever the device data say, no write lands
 // outside [0, capacity) of either buffer.
 #include "common/checked_mode_cuda.h"
+#include "common/dependent_launch.cuh"
 #include "common/multiprocessors.h"
 #include "common/dispatch.h"
 #include "draft_extend/checks.h"
@@ -134,8 +136,10 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
         count_t* counter =
             num_tokens.has_value() ? num_tokens->mutable_data_ptr<count_t>() : nullptr;
         if (grid.two_pass) {
-          cuda::expand_kernel<extend_t, seq_t, count_t><<<blocks, kThreads, 0, stream>>>(
-              extend, seq, counter, chunk_tokens.const_data_ptr<int64_t>(), launch);
+          nsa_metadata::cuda::launch_dependent(
+              extend_seq_lens.device().index(), cuda::expand_kernel<extend_t, seq_t, count_t>,
+              blocks, kThreads, stream, extend, seq, counter,
+              chunk_tokens.const_data_ptr<int64_t>(), launch);
         } else {
           cuda::single_pass_kernel<extend_t, seq_t, count_t><<<blocks, kThreads, 0, stream>>>(
               extend, seq, counter, launch);

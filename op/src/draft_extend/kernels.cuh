@@ -22,10 +22,17 @@
 //   - Two passes (larger batches): chunk_tokens_kernel writes each chunk's
 //     token count to a small workspace and expand_kernel's blocks reduce those
 //     instead of the whole batch, so no byte is read more than twice however
-//     large the batch. Two tiles' loads are in flight while a tile is written.
-//     Each tile starts with the 32-bit scan, which also says whether all its
-//     requests are short (then it takes the same 32-bit row arithmetic);
-//     only a tile with a longer request pays for the 64-bit scan.
+//     large the batch. expand_kernel is launched as chunk_tokens_kernel's
+//     dependent (common/dependent_launch.cuh): it loads its first requests
+//     before it waits for the workspace. It walks its chunk two tiles at a
+//     time, a request of each per thread, with both lengths packed into one
+//     32-bit scan, which also says whether all the pair's requests are short
+//     (then it takes the same 32-bit row arithmetic); only a pair with a
+//     longer request pays for the 64-bit scan, one tile at a time. Two pairs'
+//     loads are in flight while a pair is written. At a million requests the
+//     kernel is bound by instruction issue (Nsight Compute: ~2 instructions a
+//     cycle per multiprocessor, DRAM 60%), so each of these cuts instructions
+//     per request (docs/benchmarks.md).
 // Rows leave a block in aligned groups of 4 per thread (common/row_groups.cuh),
 // one 16-byte store each, coalesced: either staged in shared memory by their
 // requests' threads (short requests), or found by binary search in shared
@@ -38,6 +45,7 @@
 #pragma once
 
 #include "common/block_split_sums.cuh"
+#include "common/dependent_launch.cuh"
 #include "common/row_groups.cuh"
 #include "draft_extend/token_math.h"
 
@@ -54,6 +62,8 @@ using nsa_metadata::cuda::group_end_of;
 using nsa_metadata::cuda::group_of;
 using nsa_metadata::cuda::kRowsPerGroup;
 using nsa_metadata::cuda::RowBuffer;
+using nsa_metadata::cuda::RowSpan;
+using nsa_metadata::cuda::window_of;
 using nsa_metadata::cuda::SplitSums;
 using nsa_metadata::cuda::store_group;
 using nsa_metadata::cuda::zero_rows_from;
@@ -153,21 +163,44 @@ struct SharedState {
   SplitSums<int64_t> start;  // two passes: rows before this block's chunk, and the batch's
 };
 
-// One request as its thread loaded it; past `end`, a request with no tokens.
+// One request as the kernels use it.
 struct Request {
   int64_t tokens;
   int64_t seq_len;
 };
 
+// One request as loaded, before any arithmetic on it; past the chunk's end,
+// a request with no tokens. The two-pass kernel keeps the next tiles' loads
+// in this form: any arithmetic on a loaded value, even a widening, makes the
+// thread wait for the load right there, and when that sat next to the load
+// the prefetch hid nothing (Nsight Compute at 1M requests: a third of all
+// stall samples, on the instruction after the load).
+template <typename extend_t, typename seq_t>
+struct LoadedRequest {
+  extend_t extend_seq_len;
+  seq_t seq_len;
+};
+
+template <typename extend_t, typename seq_t>
+__device__ __forceinline__ LoadedRequest<extend_t, seq_t> load_raw_request(
+    const extend_t* __restrict__ extend_seq_lens, const seq_t* __restrict__ seq_lens,
+    const Launch& launch, int64_t i, int64_t end) {
+  if (i >= end) {
+    return {0, 0};
+  }
+  return {extend_seq_lens[i * launch.extend_stride], seq_lens[i * launch.seq_stride]};
+}
+
+template <typename extend_t, typename seq_t>
+__device__ __forceinline__ Request to_request(const LoadedRequest<extend_t, seq_t>& loaded) {
+  return {tokens_of(loaded.extend_seq_len), static_cast<int64_t>(loaded.seq_len)};
+}
+
 template <typename extend_t, typename seq_t>
 __device__ __forceinline__ Request load_request(const extend_t* __restrict__ extend_seq_lens,
                                                 const seq_t* __restrict__ seq_lens,
                                                 const Launch& launch, int64_t i, int64_t end) {
-  if (i >= end) {
-    return {0, 0};
-  }
-  return {tokens_of(extend_seq_lens[i * launch.extend_stride]),
-          static_cast<int64_t>(seq_lens[i * launch.seq_stride])};
+  return to_request(load_raw_request(extend_seq_lens, seq_lens, launch, i, end));
 }
 
 // Sums of the tokens of the requests before and after [chunk_begin,
@@ -309,8 +342,10 @@ struct DirectScan {
   int32_t most_tokens;  // the largest clamped own length of the block
 };
 
+// `longest` is what most_tokens is the maximum of: the own length, or for a
+// thread scanning two packed lengths (expand_kernel), the larger of the two.
 __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, int32_t after,
-                                                  int4 (&warp_sums)[kWarps]) {
+                                                  int32_t longest, int4 (&warp_sums)[kWarps]) {
   constexpr unsigned kAllLanes = 0xffffffffu;
   const int lane = threadIdx.x % kWarpSize;
   const int warp = threadIdx.x / kWarpSize;
@@ -324,7 +359,7 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
   }
   const auto warp_before = static_cast<int32_t>(__reduce_add_sync(kAllLanes, before));
   const auto warp_after = static_cast<int32_t>(__reduce_add_sync(kAllLanes, after));
-  const auto warp_most = static_cast<int32_t>(__reduce_max_sync(kAllLanes, own));
+  const auto warp_most = static_cast<int32_t>(__reduce_max_sync(kAllLanes, longest));
   if (lane == kWarpSize - 1) {
     warp_sums[warp] = make_int4(warp_before, inclusive, warp_after, warp_most);
   }
@@ -410,7 +445,11 @@ __device__ __forceinline__ void write_request_rows(const Launch& launch, const R
 // Staged row k of a tile starting at tile_row is the row staged_origin_of(
 // tile_row) + k: tile_row rounded down to a group, so that groups line up
 // with 16-byte shared-memory reads too.
-constexpr int kStagedRows = kThreads * kDirectMaxTokens + kRowsPerGroup;
+// A staging buffer holds the rows of `requests` short requests (a tile of
+// kThreads in the single-pass kernel, two in expand_kernel).
+constexpr int staged_rows_for(int requests) {
+  return requests * kDirectMaxTokens + kRowsPerGroup;
+}
 
 // A direct-path block stores its rows straight from each request's thread
 // (4 bytes at a time) only while both it and the batch have few rows; past
@@ -420,9 +459,12 @@ constexpr int kStagedRows = kThreads * kDirectMaxTokens + kRowsPerGroup;
 constexpr int kDirectStoreMaxBlockRows = 1024;
 constexpr int kDirectStoreMaxBatchRows = 2048;
 
+// Only seqlens_expanded is staged: nsa_cache_seqlens is min(it, topk), taken
+// as the tile is copied out, which halves the staging's shared-memory stores
+// and loads.
+template <int kRequests>
 struct StagedRows {
-  alignas(16) int32_t expanded[kStagedRows];
-  alignas(16) int32_t cached[kStagedRows];
+  alignas(16) int32_t expanded[staged_rows_for(kRequests)];
 };
 
 __device__ __forceinline__ int64_t staged_origin_of(int64_t tile_row) {
@@ -431,45 +473,45 @@ __device__ __forceinline__ int64_t staged_origin_of(int64_t tile_row) {
 
 // Stages the rows of the thread's request, which starts rows_before_request
 // rows into the tile that starts at tile_row.
-__device__ __forceinline__ void stage_request_rows(StagedRows& staged, const Request& request,
+template <int kRequests>
+__device__ __forceinline__ void stage_request_rows(StagedRows<kRequests>& staged,
+                                                   const Request& request,
                                                    int64_t tile_row, int32_t rows_before_request,
                                                    int32_t topk) {
   const auto first =
       static_cast<int32_t>(tile_row - staged_origin_of(tile_row)) + rows_before_request;
-  for_each_short_row(request, topk, [&](int32_t j, int32_t expanded, int32_t cached) {
+  for_each_short_row(request, topk, [&](int32_t j, int32_t expanded, int32_t /*cached*/) {
     staged.expanded[first + j] = expanded;
-    staged.cached[first + j] = cached;
   });
 }
 
-__device__ __forceinline__ void load_group(const int32_t* staged, int first,
-                                           int32_t (&values)[kRowsPerGroup]) {
-  const int4 vector = *reinterpret_cast<const int4*>(staged + first);
-  values[0] = vector.x;
-  values[1] = vector.y;
-  values[2] = vector.z;
-  values[3] = vector.w;
-}
-
 // Copies rows [tile_row, tile_end) (already bounded by the row limit) out of
-// shared memory; staged values outside that range are never stored.
-__device__ __forceinline__ void write_staged_tile(const Launch& launch, const StagedRows& staged,
+// shared memory; staged values outside that range are never stored. A tile
+// spans fewer rows than the staging buffer, so all the row arithmetic is 32-bit,
+// from the staged origin.
+template <int kRequests>
+__device__ __forceinline__ void write_staged_tile(const Launch& launch,
+                                                  const StagedRows<kRequests>& staged,
                                                   int64_t tile_row, int64_t tile_end) {
   if (tile_row >= tile_end) {
     return;
   }
-  const int64_t staged_origin = staged_origin_of(tile_row);
-  for (int64_t group = group_of(tile_row) + threadIdx.x; group < group_end_of(tile_end);
-       group += kThreads) {
-    const int64_t group_row = group * kRowsPerGroup;
-    const auto first = static_cast<int>(group_row - staged_origin);
-    const int64_t row_begin = max_of(group_row, tile_row);
-    const int64_t row_end = min_of(group_row + kRowsPerGroup, tile_end);
-    int32_t values[kRowsPerGroup];
-    load_group(staged.expanded, first, values);
-    store_group(launch.seqlens_expanded, group_row, row_begin, row_end, values);
-    load_group(staged.cached, first, values);
-    store_group(launch.nsa_cache_seqlens, group_row, row_begin, row_end, values);
+  const int64_t origin = staged_origin_of(tile_row);
+  const auto first = static_cast<int32_t>(tile_row - origin);
+  const auto end = static_cast<int32_t>(tile_end - origin);
+  const RowSpan<int32_t> expanded_rows = window_of(launch.seqlens_expanded, origin, end);
+  const RowSpan<int32_t> cached_rows = window_of(launch.nsa_cache_seqlens, origin, end);
+  const int32_t topk = topk32(launch);
+  for (int32_t group_row = kRowsPerGroup * static_cast<int32_t>(threadIdx.x); group_row < end;
+       group_row += kRowsPerGroup * kThreads) {
+    const int32_t row_begin = max(group_row, first);
+    const int32_t row_end = min(group_row + kRowsPerGroup, end);
+    const int4 vector = *reinterpret_cast<const int4*>(staged.expanded + group_row);
+    const int32_t expanded[kRowsPerGroup] = {vector.x, vector.y, vector.z, vector.w};
+    const int32_t cached[kRowsPerGroup] = {min(vector.x, topk), min(vector.y, topk),
+                                           min(vector.z, topk), min(vector.w, topk)};
+    store_group(expanded_rows, group_row, row_begin, row_end, expanded);
+    store_group(cached_rows, group_row, row_begin, row_end, cached);
   }
 }
 
@@ -568,7 +610,7 @@ __global__ void __launch_bounds__(kThreads)
                        const Launch launch) {
   __shared__ SharedState shared;
   __shared__ int4 warp_sums[kWarps];
-  __shared__ StagedRows staged;
+  __shared__ StagedRows<kThreads> staged;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
   const Request own =
@@ -577,8 +619,9 @@ __global__ void __launch_bounds__(kThreads)
       small_tokens_around_chunk(extend_seq_lens, launch, chunk_begin, chunk_end);
   // Every block reads the whole batch, so all agree on the path.
   if (__syncthreads_and(small.most_tokens <= kDirectMaxTokens)) {
-    const DirectScan scan = direct_scan(small.before, static_cast<int32_t>(own.tokens),
-                                        small.after, warp_sums);
+    const auto own_tokens = static_cast<int32_t>(own.tokens);
+    const DirectScan scan = direct_scan(small.before, own_tokens, small.after, own_tokens,
+                                        warp_sums);
     write_total(num_tokens, scan.total);
     if (scan.tile_rows <= kDirectStoreMaxBlockRows && scan.total <= kDirectStoreMaxBatchRows) {
       write_request_rows(launch, own, scan.before + scan.rows_before_request);
@@ -617,6 +660,9 @@ __global__ void __launch_bounds__(kThreads)
     chunk_tokens_kernel(const extend_t* __restrict__ extend_seq_lens,
                         int64_t* __restrict__ chunk_tokens, const Launch launch) {
   __shared__ typename BlockReduce::TempStorage reduce;
+  // expand_kernel is launched as this kernel's dependent: its blocks may load
+  // their first requests while this grid's last blocks run.
+  nsa_metadata::cuda::allow_dependent_launch();
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
   int64_t tokens = 0;
@@ -635,60 +681,141 @@ struct ChunkTokens {
   __device__ __forceinline__ int64_t operator()(int64_t i) const { return chunk_tokens[i]; }
 };
 
+// expand_kernel takes its chunk two tiles at a time, a request of each per
+// thread (the thread's "low" request is in the first tile, its "high" one in
+// the second), so that a block pays the scan, its barriers and the setup of
+// the stores once per 2 * kThreads requests: at a million requests the
+// kernel was bound by instruction issue, not by memory.
+struct RequestPair {
+  Request low;
+  Request high;
+};
+
+template <typename extend_t, typename seq_t>
+struct LoadedPair {
+  LoadedRequest<extend_t, seq_t> low;
+  LoadedRequest<extend_t, seq_t> high;
+};
+
+template <typename extend_t, typename seq_t>
+__device__ __forceinline__ LoadedPair<extend_t, seq_t> load_raw_pair(
+    const extend_t* __restrict__ extend_seq_lens, const seq_t* __restrict__ seq_lens,
+    const Launch& launch, int64_t pair_begin, int64_t end) {
+  const int64_t i = pair_begin + threadIdx.x;
+  return {load_raw_request(extend_seq_lens, seq_lens, launch, i, end),
+          load_raw_request(extend_seq_lens, seq_lens, launch, i + kThreads, end)};
+}
+
+// Both clamped lengths of a pair in one int32 for one 32-bit scan: a tile's
+// sums of them stay below 2^16, so the halves never carry into each other.
+constexpr int kPairShift = 16;
+static_assert(kThreads * (kDirectMaxTokens + 1) < (1 << kPairShift),
+              "a tile's clamped lengths must sum below 2^16");
+
+struct PairScan {
+  int32_t low_first;   // the low request's first row, from the pair's start
+  int32_t high_first;  // the high request's first row, from the pair's start
+  int32_t rows;        // the pair of tiles' rows, exact when short
+  bool short_requests;  // every request of both tiles has at most kDirectMaxTokens
+};
+
+__device__ __forceinline__ PairScan pair_scan(const RequestPair& pair,
+                                              int4 (&warp_sums)[kWarps]) {
+  constexpr int32_t kLowMask = (1 << kPairShift) - 1;
+  const int32_t low = small_tokens(pair.low.tokens);
+  const int32_t high = small_tokens(pair.high.tokens);
+  const DirectScan scan = direct_scan(0, low | (high << kPairShift), 0, max(low, high), warp_sums);
+  const int32_t low_rows = scan.tile_rows & kLowMask;
+  return {scan.rows_before_request & kLowMask,
+          low_rows + (scan.rows_before_request >> kPairShift),
+          low_rows + (scan.tile_rows >> kPairShift), scan.most_tokens <= kDirectMaxTokens};
+}
+
+// The general path for one tile (of a pair that has a long request): the
+// 64-bit saturating scan, then the tile published for write_tile. Returns
+// the tile's end row.
+__device__ __forceinline__ int64_t publish_long_tile(SharedState& shared, const Request& request,
+                                                     int64_t tile_row) {
+  int64_t rows_before_request;
+  int64_t tile_rows;
+  TileScan(shared.cub.tile_scan)
+      .ExclusiveScan(request.tokens, rows_before_request, int64_t{0}, SaturatingSum(), tile_rows);
+  const int64_t tile_end = saturating_add(tile_row, tile_rows);
+  publish_request(shared, request, saturating_add(tile_row, rows_before_request), tile_end);
+  return tile_end;
+}
+
+__device__ __forceinline__ int tile_requests(int64_t tile_begin, int64_t chunk_end) {
+  return static_cast<int>(max_of(0, min_of(kThreads, chunk_end - tile_begin)));
+}
+
 template <typename extend_t, typename seq_t, typename count_t>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
     expand_kernel(const extend_t* __restrict__ extend_seq_lens,
                   const seq_t* __restrict__ seq_lens, count_t* __restrict__ num_tokens,
                   const int64_t* __restrict__ chunk_tokens, const Launch launch) {
+  constexpr int kPairRequests = 2 * kThreads;
   __shared__ SharedState shared;
   __shared__ int4 warp_sums[kWarps];
-  __shared__ StagedRows staged;
+  __shared__ StagedRows<kPairRequests> staged;
   const int64_t chunk_begin = chunk_begin_of(launch, blockIdx.x);
   const int64_t chunk_end = chunk_end_of(launch, chunk_begin);
-  // Two tiles' loads are in flight at any time: this tile's and the next.
-  Request request =
-      load_request(extend_seq_lens, seq_lens, launch, chunk_begin + threadIdx.x, chunk_end);
-  Request next = load_request(extend_seq_lens, seq_lens, launch,
-                              chunk_begin + kThreads + threadIdx.x, chunk_end);
+  // Two pairs' loads are in flight at any time: this pair's and the next.
+  LoadedPair<extend_t, seq_t> loaded =
+      load_raw_pair(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end);
+  LoadedPair<extend_t, seq_t> next =
+      load_raw_pair(extend_seq_lens, seq_lens, launch, chunk_begin + kPairRequests, chunk_end);
+  // Launched as chunk_tokens_kernel's dependent (cuda.cu): the loads above
+  // read only the inputs, which were final before that kernel started; from
+  // here on the kernel reads chunk_tokens and writes the outputs.
+  nsa_metadata::cuda::wait_for_prerequisite_grids();
   const SplitSums<int64_t> start = block_split_sums<kThreads>(
       ChunkTokens{chunk_tokens}, blockIdx.x, gridDim.x, SaturatingSum(), shared.cub.reduce,
       shared.start);
   write_total(num_tokens, start.total);
 
   const int64_t row_limit = row_limit_of(launch);
-  int64_t tile_row = start.before;
-  for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end && tile_row < row_limit;
-       tile_begin += kThreads) {
-    // The 32-bit scan first: it also tells whether every request of the tile
-    // is short, which is all the tiles of a draft step.
-    const DirectScan scan = direct_scan(0, small_tokens(request.tokens), 0, warp_sums);
-    const bool short_requests = scan.most_tokens <= kDirectMaxTokens;
-    int64_t tile_end;
-    if (short_requests) {
-      tile_end = tile_row + scan.tile_rows;
-      stage_request_rows(staged, request, tile_row, scan.rows_before_request, topk32(launch));
+  int64_t pair_row = start.before;
+  for (int64_t pair_begin = chunk_begin; pair_begin < chunk_end && pair_row < row_limit;
+       pair_begin += kPairRequests) {
+    // The 32-bit scan first: it also tells whether every request of the pair
+    // is short, which is all the pairs of a draft step.
+    const RequestPair pair = {to_request(loaded.low), to_request(loaded.high)};
+    const PairScan scan = pair_scan(pair, warp_sums);
+    int64_t pair_end;
+    if (scan.short_requests) {
+      pair_end = pair_row + scan.rows;
+      const int32_t topk = topk32(launch);
+      stage_request_rows(staged, pair.low, pair_row, scan.low_first, topk);
+      stage_request_rows(staged, pair.high, pair_row, scan.high_first, topk);
     } else {
-      int64_t rows_before_request;
-      int64_t tile_rows;
-      TileScan(shared.cub.tile_scan)
-          .ExclusiveScan(request.tokens, rows_before_request, int64_t{0}, SaturatingSum(),
-                         tile_rows);
-      tile_end = saturating_add(tile_row, tile_rows);
-      publish_request(shared, request, saturating_add(tile_row, rows_before_request), tile_end);
+      pair_end = publish_long_tile(shared, pair.low, pair_row);
     }
     __syncthreads();
-    // The tile after next is loaded before this one is written.
-    request = next;
-    next = load_request(extend_seq_lens, seq_lens, launch, tile_begin + 2 * kThreads + threadIdx.x,
-                        chunk_end);
-    if (short_requests) {
-      write_staged_tile(launch, staged, tile_row, min_of(tile_end, row_limit));
+    // The pair after next is loaded before this one is written.
+    loaded = next;
+    next = load_raw_pair(extend_seq_lens, seq_lens, launch, pair_begin + 2 * kPairRequests,
+                         chunk_end);
+    if (scan.short_requests) {
+      write_staged_tile(launch, staged, pair_row, min_of(pair_end, row_limit));
     } else {
-      write_tile(launch, shared, static_cast<int>(min_of(kThreads, chunk_end - tile_begin)),
-                 tile_row, min_of(tile_end, row_limit));
+      // One tile at a time; the high tile is published once every thread is
+      // done with the low one.
+      write_tile(launch, shared, tile_requests(pair_begin, chunk_end), pair_row,
+                 min_of(pair_end, row_limit));
+      __syncthreads();
+      const int64_t high_row = pair_end;
+      pair_end = publish_long_tile(shared, pair.high, high_row);
+      __syncthreads();
+      write_tile(launch, shared, tile_requests(pair_begin + kThreads, chunk_end), high_row,
+                 min_of(pair_end, row_limit));
     }
-    tile_row = tile_end;
-    __syncthreads();  // The next tile overwrites the shared arrays.
+    pair_row = pair_end;
+    // No barrier here. The next pair's first shared write, its warp sums,
+    // comes after the first barrier above, past which this pair's warp sums
+    // are no longer read; its staged rows, published requests and scan
+    // storage come after the barrier in its scan, which no thread passes
+    // before every thread is done writing this pair.
   }
   zero_tails(launch, start.total);
 }
