@@ -99,12 +99,10 @@ def serving_sweep(args, rows, goals):
             for name, call in found.items():
                 if name != "6 floor":
                     check_against_reference(name, call, sets[0])
-            # Each peer is timed in turns with ours, call by call, so that the
-            # ratio of the two does not depend on when each was measured (host
-            # latency drifts by up to 2x over a run on the GPU machine). Pairs,
-            # not all peers in one round: a heavy peer run just before a call
-            # leaves the host's caches cold for it, which taxes whichever call
-            # follows it (ours by up to +8 us when all six took turns).
+            # Each peer is timed in turns with ours (harness.TURN_SETTLE), so
+            # that the ratio of the two does not depend on when each was
+            # measured (host latency drifts by up to 2x over a run on the GPU
+            # machine).
             figures = {}
             for name, call in found.items():
                 if name == OURS:

@@ -14,9 +14,22 @@ def median_us(samples_s):
     return statistics.median(samples_s) * 1e6
 
 
-def _synchronize():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+# Decided once: asking whether CUDA is available costs host time, which would
+# be added to every timed call.
+_synchronize = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+
+
+# Calls are timed in turns of several calls each: TURN_SETTLE untimed calls,
+# then TURN_TIMED timed ones. Turns rather than single calls alternating:
+# right after a heavy peer (the engine loop allocates and syncs hundreds of
+# times per call), the next calls find the host cold, which measures the peer
+# before them, not the call. On the GPU machine ours took 57, 17, 16, 15,
+# 14.5, 14.4, 14.1, 13.8 us in the calls after an engine-loop turn, against
+# 14.0 in steady state (benchmarks/turn_recovery.py). Turns still alternate
+# every few milliseconds, so drift of the host over a run (up to 2x on the
+# GPU machine) hits all the calls alike.
+TURN_SETTLE = 8
+TURN_TIMED = 15
 
 
 def _turns(calls, round_index):
@@ -26,25 +39,46 @@ def _turns(calls, round_index):
     return turns if round_index % 2 == 0 else turns[::-1]
 
 
-def latencies_with_sync(calls, input_sets, repeats=300, warmup=30):
-    """Median wall time of one call followed by a synchronize, for each of
-    `calls` (name -> callable). The calls are timed in turns, one call of each
-    per round, so that drift of the host or the GPU during the measurement
-    hits all of them alike: how ours compares with the floor is then not at
-    the mercy of when each was measured."""
+def _timed_in_turns(calls, input_sets, repeats, warmup, time_one, after_turn):
+    """Median of `repeats` samples of time_one(call, inputs) for each of
+    `calls` (name -> callable), taken in turns (see TURN_SETTLE)."""
     for k in range(warmup):
         for call in calls.values():
             call(*input_sets[k % len(input_sets)])
     _synchronize()
     samples = {name: [] for name in calls}
-    for k in range(repeats):
-        inputs = input_sets[k % len(input_sets)]
-        for name, call in _turns(calls, k):
-            start = time.perf_counter()
-            call(*inputs)
-            _synchronize()
-            samples[name].append(time.perf_counter() - start)
-    return {name: median_us(times) for name, times in samples.items()}
+    k = 0
+    round_index = 0
+    while min(len(times) for times in samples.values()) < repeats:
+        for name, call in _turns(calls, round_index):
+            for i in range(TURN_SETTLE + TURN_TIMED):
+                seconds = time_one(call, input_sets[k % len(input_sets)])
+                k += 1
+                if i >= TURN_SETTLE:
+                    samples[name].append(seconds)
+            after_turn()
+        round_index += 1
+    return {name: median_us(times[:repeats]) for name, times in samples.items()}
+
+
+def _latency_s(call, inputs):
+    start = time.perf_counter()
+    call(*inputs)
+    _synchronize()
+    return time.perf_counter() - start
+
+
+def _issue_s(call, inputs):
+    start = time.perf_counter()
+    call(*inputs)
+    return time.perf_counter() - start
+
+
+def latencies_with_sync(calls, input_sets, repeats=300, warmup=30):
+    """Median wall time of one call followed by a synchronize, for each of
+    `calls` (name -> callable), timed in turns so that how they compare is
+    not at the mercy of when each was measured."""
+    return _timed_in_turns(calls, input_sets, repeats, warmup, _latency_s, lambda: None)
 
 
 def latency_with_sync(call, input_sets, repeats=300, warmup=30):
@@ -52,28 +86,14 @@ def latency_with_sync(call, input_sets, repeats=300, warmup=30):
     return latencies_with_sync({"call": call}, input_sets, repeats, warmup)["call"]
 
 
-def issue_costs(calls, input_sets, repeats=300, warmup=30, drain_every=32):
+def issue_costs(calls, input_sets, repeats=300, warmup=30):
     """Median host time to issue one call, without synchronizing after it, for
     each of `calls`, timed in turns like latencies_with_sync.
 
-    The queue is drained (outside the timed region) every few rounds so that
+    The queue is drained (outside the timed region) after every turn, so that
     a full launch queue never blocks the host inside the measurement.
     """
-    for k in range(warmup):
-        for call in calls.values():
-            call(*input_sets[k % len(input_sets)])
-    _synchronize()
-    samples = {name: [] for name in calls}
-    for k in range(repeats):
-        inputs = input_sets[k % len(input_sets)]
-        for name, call in _turns(calls, k):
-            start = time.perf_counter()
-            call(*inputs)
-            samples[name].append(time.perf_counter() - start)
-        if k % drain_every == drain_every - 1:
-            _synchronize()
-    _synchronize()
-    return {name: median_us(times) for name, times in samples.items()}
+    return _timed_in_turns(calls, input_sets, repeats, warmup, _issue_s, _synchronize)
 
 
 def gpu_time_in_graph(call, inputs, launches=100, replays=20):

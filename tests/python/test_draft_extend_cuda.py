@@ -128,6 +128,28 @@ def test_scale_to_a_million_requests_and_8m_tokens(batch_size, extend_min, exten
     assert_matches_reference(extend_seq_lens.cuda(), seq_lens.cuda(), 2048, total + 1000)
 
 
+# Blocks of the two-pass grid walk several pairs of tiles each here (on any
+# GPU of up to 160 multiprocessors), which the reference-checked sizes above
+# reach only at a million requests; checked against the CPU kernel (itself
+# checked against the reference) so that it stays quick under the sanitizers.
+@pytest.mark.parametrize("extend_min,extend_max", [(0, 16), (0, 40)])
+def test_two_pass_over_many_tiles_per_block_matches_the_cpu_kernel(extend_min, extend_max):
+    generator = torch.Generator().manual_seed(extend_max)
+    extend_seq_lens, seq_lens = draft_batch(700_001, extend_min, extend_max, generator)
+    capacity = int(extend_seq_lens.sum()) + 999
+    outputs = {}
+    for device in ("cpu", "cuda"):
+        seqlens_expanded = poisoned_buffer(capacity, device)
+        nsa_cache_seqlens = poisoned_buffer(capacity, device)
+        num_tokens = torch.zeros(1, dtype=torch.int64, device=device)
+        fill(extend_seq_lens.to(device), seq_lens.to(device), 2048, seqlens_expanded,
+             nsa_cache_seqlens, num_tokens=num_tokens)
+        outputs[device] = (seqlens_expanded.cpu(), nsa_cache_seqlens.cpu(), num_tokens.item())
+    assert_equal(outputs["cuda"][0], outputs["cpu"][0], "seqlens_expanded")
+    assert_equal(outputs["cuda"][1], outputs["cpu"][1], "nsa_cache_seqlens")
+    assert outputs["cuda"][2] == outputs["cpu"][2]
+
+
 def test_large_capacity_tail_is_zeroed():
     extend_seq_lens, seq_lens = random_inputs(5, "draft_1_to_8", "up_to_context", 9,
                                               device="cuda")
