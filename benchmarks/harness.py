@@ -39,9 +39,10 @@ def _turns(calls, round_index):
     return turns if round_index % 2 == 0 else turns[::-1]
 
 
-def _timed_in_turns(calls, input_sets, repeats, warmup, time_one, after_turn):
+def _timed_in_turns(calls, input_sets, repeats, warmup, time_one, after_turn, settle, timed):
     """Median of `repeats` samples of time_one(call, inputs) for each of
-    `calls` (name -> callable), taken in turns (see TURN_SETTLE)."""
+    `calls` (name -> callable), taken in turns of `settle` untimed and `timed`
+    timed calls (see TURN_SETTLE)."""
     for k in range(warmup):
         for call in calls.values():
             call(*input_sets[k % len(input_sets)])
@@ -51,10 +52,10 @@ def _timed_in_turns(calls, input_sets, repeats, warmup, time_one, after_turn):
     round_index = 0
     while min(len(times) for times in samples.values()) < repeats:
         for name, call in _turns(calls, round_index):
-            for i in range(TURN_SETTLE + TURN_TIMED):
+            for i in range(settle + timed):
                 seconds = time_one(call, input_sets[k % len(input_sets)])
                 k += 1
-                if i >= TURN_SETTLE:
+                if i >= settle:
                     samples[name].append(seconds)
             after_turn()
         round_index += 1
@@ -74,11 +75,15 @@ def _issue_s(call, inputs):
     return time.perf_counter() - start
 
 
-def latencies_with_sync(calls, input_sets, repeats=300, warmup=30):
+def latencies_with_sync(calls, input_sets, repeats=300, warmup=30, settle=TURN_SETTLE,
+                        timed=TURN_TIMED):
     """Median wall time of one call followed by a synchronize, for each of
     `calls` (name -> callable), timed in turns so that how they compare is
-    not at the mercy of when each was measured."""
-    return _timed_in_turns(calls, input_sets, repeats, warmup, _latency_s, lambda: None)
+    not at the mercy of when each was measured. Calls that leave the host as
+    they found it can take turns call by call (settle=0, timed=1), which
+    follows the host's drift most closely."""
+    return _timed_in_turns(calls, input_sets, repeats, warmup, _latency_s, lambda: None,
+                           settle, timed)
 
 
 def latency_with_sync(call, input_sets, repeats=300, warmup=30):
@@ -86,14 +91,22 @@ def latency_with_sync(call, input_sets, repeats=300, warmup=30):
     return latencies_with_sync({"call": call}, input_sets, repeats, warmup)["call"]
 
 
-def issue_costs(calls, input_sets, repeats=300, warmup=30):
+def issue_costs(calls, input_sets, repeats=300, warmup=30, settle=TURN_SETTLE, timed=TURN_TIMED):
     """Median host time to issue one call, without synchronizing after it, for
     each of `calls`, timed in turns like latencies_with_sync.
 
-    The queue is drained (outside the timed region) after every turn, so that
+    The queue is drained (outside the timed region) every few turns, so that
     a full launch queue never blocks the host inside the measurement.
     """
-    return _timed_in_turns(calls, input_sets, repeats, warmup, _issue_s, _synchronize)
+    turns = [0]
+
+    def drain_now_and_then():
+        turns[0] += 1
+        if turns[0] % 32 == 0:
+            _synchronize()
+
+    return _timed_in_turns(calls, input_sets, repeats, warmup, _issue_s, drain_now_and_then,
+                           settle, timed)
 
 
 def gpu_time_in_graph(call, inputs, launches=100, replays=20):
