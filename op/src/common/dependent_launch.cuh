@@ -7,6 +7,8 @@
 // compiles to nothing: plain stream order.
 #pragma once
 
+#include "common/device_attributes.h"
+
 #include <c10/core/Device.h>
 #include <c10/cuda/CUDAException.h>
 #include <cuda_runtime_api.h>
@@ -37,8 +39,6 @@ __device__ __forceinline__ void wait_for_prerequisite_grids() {
 template <typename... Params, typename... Args>
 void launch_dependent(c10::DeviceIndex device, void (*kernel)(Params...), unsigned blocks,
                       unsigned threads, cudaStream_t stream, Args&&... args) {
-  int major = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute.val.programmaticStreamSerializationAllowed = 1;
@@ -48,7 +48,7 @@ void launch_dependent(c10::DeviceIndex device, void (*kernel)(Params...), unsign
   config.dynamicSmemBytes = 0;
   config.stream = stream;
   config.attrs = &attribute;
-  config.numAttrs = major >= 9 ? 1 : 0;
+  config.numAttrs = compute_capability_major(device) >= 9 ? 1 : 0;
   C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
 }
 

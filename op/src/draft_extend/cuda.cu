@@ -12,7 +12,7 @@
 // outside [0, capacity) of either buffer.
 #include "common/checked_mode_cuda.h"
 #include "common/dependent_launch.cuh"
-#include "common/multiprocessors.h"
+#include "common/device_attributes.h"
 #include "common/dispatch.h"
 #include "draft_extend/checks.h"
 #include "draft_extend/kernels.cuh"

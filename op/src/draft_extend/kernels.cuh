@@ -439,14 +439,14 @@ __device__ __forceinline__ void write_request_rows(const Launch& launch, const R
 // tokens (every draft step; two-pass tiles, and single-pass blocks with many
 // rows): each thread computes its request's rows in 32 bits into shared
 // memory, then the block copies the tile out in aligned groups of 4 rows with
-// 16-byte stores. No search, no
-// walk: at scale the general path's 64-bit per-row work kept the ALU pipe
-// busier than memory (Nsight Compute at 1M requests: ALU 61%, DRAM 36%).
-// Staged row k of a tile starting at tile_row is the row staged_origin_of(
-// tile_row) + k: tile_row rounded down to a group, so that groups line up
-// with 16-byte shared-memory reads too.
+// 16-byte stores. No search, no walk: at scale the general path's 64-bit
+// per-row work kept the ALU pipe busier than memory (Nsight Compute at 1M
+// requests: ALU 61%, DRAM 36%). Staged row k of a tile starting at tile_row
+// is the row staged_origin_of(tile_row) + k: tile_row rounded down to a
+// group, so that groups line up with 16-byte shared-memory reads too.
+
 // A staging buffer holds the rows of `requests` short requests (a tile of
-// kThreads in the single-pass kernel, two in expand_kernel).
+// kThreads in the single-pass kernel, two tiles in expand_kernel).
 constexpr int staged_rows_for(int requests) {
   return requests * kDirectMaxTokens + kRowsPerGroup;
 }
@@ -487,8 +487,8 @@ __device__ __forceinline__ void stage_request_rows(StagedRows<kRequests>& staged
 
 // Copies rows [tile_row, tile_end) (already bounded by the row limit) out of
 // shared memory; staged values outside that range are never stored. A tile
-// spans fewer rows than the staging buffer, so all the row arithmetic is 32-bit,
-// from the staged origin.
+// spans fewer rows than the staging buffer, so all the row arithmetic is
+// 32-bit, from the staged origin.
 template <int kRequests>
 __device__ __forceinline__ void write_staged_tile(const Launch& launch,
                                                   const StagedRows<kRequests>& staged,

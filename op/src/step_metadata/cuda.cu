@@ -7,7 +7,7 @@
 // depends only on shapes, never on data. Whatever the device data say, no
 // write lands outside the output buffers and no read outside the inputs.
 #include "common/checked_mode_cuda.h"
-#include "common/multiprocessors.h"
+#include "common/device_attributes.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/checks.h"
 #include "step_metadata/kernels.cuh"
