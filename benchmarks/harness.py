@@ -42,13 +42,14 @@ def _turns(calls, round_index):
 def _timed_in_turns(calls, input_sets, repeats, warmup, time_one, after_turn, settle, timed):
     """Median of `repeats` samples of time_one(call, inputs) for each of
     `calls` (name -> callable), taken in turns of `settle` untimed and `timed`
-    timed calls (see TURN_SETTLE)."""
+    timed calls (see TURN_SETTLE). after_turn(n) runs after the n-th turn."""
     for k in range(warmup):
         for call in calls.values():
             call(*input_sets[k % len(input_sets)])
     _synchronize()
     samples = {name: [] for name in calls}
     k = 0
+    turn_count = 0
     round_index = 0
     while min(len(times) for times in samples.values()) < repeats:
         for name, call in _turns(calls, round_index):
@@ -57,12 +58,14 @@ def _timed_in_turns(calls, input_sets, repeats, warmup, time_one, after_turn, se
                 k += 1
                 if i >= settle:
                     samples[name].append(seconds)
-            after_turn()
+            turn_count += 1
+            after_turn(turn_count)
         round_index += 1
     return {name: median_us(times[:repeats]) for name, times in samples.items()}
 
 
-def _latency_s(call, inputs):
+def latency_s(call, inputs):
+    """Wall time of one call followed by a synchronize, in seconds."""
     start = time.perf_counter()
     call(*inputs)
     _synchronize()
@@ -82,7 +85,7 @@ def latencies_with_sync(calls, input_sets, repeats=300, warmup=30, settle=TURN_S
     not at the mercy of when each was measured. Calls that leave the host as
     they found it can take turns call by call (settle=0, timed=1), which
     follows the host's drift most closely."""
-    return _timed_in_turns(calls, input_sets, repeats, warmup, _latency_s, lambda: None,
+    return _timed_in_turns(calls, input_sets, repeats, warmup, latency_s, lambda _: None,
                            settle, timed)
 
 
@@ -98,14 +101,11 @@ def issue_costs(calls, input_sets, repeats=300, warmup=30, settle=TURN_SETTLE, t
     The queue is drained (outside the timed region) every few turns, so that
     a full launch queue never blocks the host inside the measurement.
     """
-    turns = [0]
-
-    def drain_now_and_then():
-        turns[0] += 1
-        if turns[0] % 32 == 0:
+    def drain_every_32_turns(turn_count):
+        if turn_count % 32 == 0:
             _synchronize()
 
-    return _timed_in_turns(calls, input_sets, repeats, warmup, _issue_s, drain_now_and_then,
+    return _timed_in_turns(calls, input_sets, repeats, warmup, _issue_s, drain_every_32_turns,
                            settle, timed)
 
 

@@ -18,6 +18,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import bench_draft_extend  # noqa: E402
+import harness  # noqa: E402
 from peers import python_peers  # noqa: E402
 
 ROUNDS = 12
@@ -27,13 +28,6 @@ SHOWN = 20
 
 def idle(*_):
     time.sleep(0.03)
-
-
-def latency_s(call, inputs):
-    start = time.perf_counter()
-    call(*inputs)
-    torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def main():
@@ -55,7 +49,7 @@ def main():
                 other(*sets[k % len(sets)])
             torch.cuda.synchronize()
             for i in range(TURN):
-                by_index[i].append(latency_s(ours, sets[i % len(sets)]))
+                by_index[i].append(harness.latency_s(ours, sets[i % len(sets)]))
         medians = [statistics.median(times) * 1e6 for times in by_index]
         print(f"after {name}: ours (us) by index",
               " ".join(f"{m:.1f}" for m in medians[:SHOWN]),
