@@ -110,6 +110,27 @@ def test_inputs_off_a_16_byte_boundary_are_read_in_place(device, offset):
     assert_matches_reference(extend_seq_lens[offset:], seq_lens[offset:], 2048, 9000)
 
 
+# Around the batch sizes where the CUDA kernel's read of the whole batch takes
+# another load per thread (4 lengths a load for aligned int32, else 1; 128 or
+# 256 threads a block), and around its two-pass threshold (8192).
+LOAD_ROUND_SIZES = [127, 128, 129, 255, 256, 257, 511, 512, 513, 515, 516, 517, 1023, 1024,
+                    1025, 1027, 1028, 1029, 2047, 2048, 2049, 2051, 2052, 2053, 4095, 4096,
+                    4097, 4099, 4100, 4101, 8191, 8192, 8193]
+
+
+@pytest.mark.parametrize("layout", ["int32", "int64", "int32 strided"])
+def test_batch_sizes_around_the_load_rounds(device, layout):
+    for batch_size in LOAD_ROUND_SIZES:
+        extend_dtype = torch.int64 if layout == "int64" else torch.int32
+        extend_seq_lens, seq_lens = random_inputs(2 * batch_size, "zeros_to_8", "padded",
+                                                  batch_size, extend_dtype, device=device)
+        step = 2 if layout.endswith("strided") else 1
+        extend_seq_lens = extend_seq_lens[:step * batch_size:step]
+        seq_lens = seq_lens[:batch_size]
+        assert_matches_reference(extend_seq_lens, seq_lens, 2048,
+                                 int(extend_seq_lens.sum()) + batch_size % 7)
+
+
 def test_one_huge_request(device):
     extend_seq_lens = torch.tensor([3, 300000, 2], device=device)
     seq_lens = torch.tensor([10, 400000, 1], device=device)

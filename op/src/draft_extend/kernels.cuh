@@ -267,9 +267,82 @@ __device__ __forceinline__ void count_small(SmallAround& around, int64_t i, int6
   }
 }
 
-// Vectors of four int32 lengths each thread loads per round: a batch of up
-// to 4096 requests (4 * kThreads * kVectorsInFlight) costs one wait on memory.
+// Vectors of four int32 lengths each thread loads per round: a batch of up to
+// 4096 requests (4 * kThreads * kVectorsInFlight) costs one wait on memory.
 constexpr int kVectorsInFlight = 1024 / kThreads;
+
+// One pass of the whole batch's int32 lengths, kInFlight vectors per thread
+// per round.
+template <int kInFlight>
+__device__ __forceinline__ void count_small_vectors(SmallAround& around, const int4* vectors,
+                                                    int64_t full_vectors, int64_t chunk_begin,
+                                                    int64_t chunk_end) {
+  for (int64_t base = 0; base < full_vectors; base += int64_t{kThreads} * kInFlight) {
+    int4 loaded[kInFlight];
+#pragma unroll
+    for (int k = 0; k < kInFlight; ++k) {
+      const int64_t v = base + k * kThreads + threadIdx.x;
+      loaded[k] = v < full_vectors ? __ldg(vectors + v) : make_int4(0, 0, 0, 0);
+    }
+    // In 32 bits: chunks start at multiples of kThreads (a multiple of 4),
+    // so the four requests of a vector fall on one side together.
+    int32_t most = 0;
+#pragma unroll
+    for (int k = 0; k < kInFlight; ++k) {
+      const int4 lens = loaded[k];
+      most = max(most, max(max(lens.x, lens.y), max(lens.z, lens.w)));
+      const int32_t tokens = small_tokens(lens.x) + small_tokens(lens.y) +
+                             small_tokens(lens.z) + small_tokens(lens.w);
+      const int64_t i = 4 * (base + k * kThreads + threadIdx.x);
+      if (i < chunk_begin) {
+        around.before += tokens;
+      } else if (i >= chunk_end) {
+        around.after += tokens;
+      }
+    }
+    around.most_tokens = max_of(around.most_tokens, most);
+  }
+}
+
+// The same with one scalar length (any dtype, any stride) per load.
+template <int kInFlight, typename extend_t>
+__device__ __forceinline__ void count_small_scalars(SmallAround& around,
+                                                    const extend_t* __restrict__ extend_seq_lens,
+                                                    const Launch& launch, int64_t chunk_begin,
+                                                    int64_t chunk_end) {
+  for (int64_t base = 0; base < launch.batch_size; base += int64_t{kThreads} * kInFlight) {
+    int64_t loaded[kInFlight];
+#pragma unroll
+    for (int k = 0; k < kInFlight; ++k) {
+      const int64_t i = base + k * kThreads + threadIdx.x;
+      loaded[k] = i < launch.batch_size ? static_cast<int64_t>(
+                                              extend_seq_lens[i * launch.extend_stride])
+                                        : 0;
+    }
+#pragma unroll
+    for (int k = 0; k < kInFlight; ++k) {
+      count_small(around, base + k * kThreads + threadIdx.x, loaded[k], chunk_begin, chunk_end);
+    }
+  }
+}
+
+// Calls count(std::integral_constant<int, n>) with the fewest loads in flight
+// n (a power of two up to kMostInFlight) that covers `loads` loads of the
+// block in one round. A round is unrolled over its loads, and a load
+// predicated off still issues its instructions: with kMostInFlight at every
+// size, the kernel at bs 128 executed 4879 warp instructions instead of 3407
+// (Nsight Compute), for 0.04-0.1 us more GPU time at bs 8-2048
+// (docs/benchmarks.md).
+template <int kMostInFlight, int kInFlight = 1, typename Count>
+__device__ __forceinline__ void with_fewest_in_flight(int64_t loads, const Count& count) {
+  if constexpr (kInFlight < kMostInFlight) {
+    if (loads > int64_t{kThreads} * kInFlight) {
+      with_fewest_in_flight<kMostInFlight, 2 * kInFlight>(loads, count);
+      return;
+    }
+  }
+  count(std::integral_constant<int, kInFlight>{});
+}
 
 template <typename extend_t>
 __device__ __forceinline__ SmallAround small_tokens_around_chunk(
@@ -280,31 +353,10 @@ __device__ __forceinline__ SmallAround small_tokens_around_chunk(
     if (launch.extend_vector_loads) {
       const int4* vectors = reinterpret_cast<const int4*>(extend_seq_lens);
       const int64_t full_vectors = launch.batch_size / 4;
-      for (int64_t base = 0; base < full_vectors; base += int64_t{kThreads} * kVectorsInFlight) {
-        int4 loaded[kVectorsInFlight];
-#pragma unroll
-        for (int k = 0; k < kVectorsInFlight; ++k) {
-          const int64_t v = base + k * kThreads + threadIdx.x;
-          loaded[k] = v < full_vectors ? __ldg(vectors + v) : make_int4(0, 0, 0, 0);
-        }
-        // In 32 bits: chunks start at multiples of kThreads (a multiple of
-        // 4), so the four requests of a vector fall on one side together.
-        int32_t most = 0;
-#pragma unroll
-        for (int k = 0; k < kVectorsInFlight; ++k) {
-          const int4 lens = loaded[k];
-          most = max(most, max(max(lens.x, lens.y), max(lens.z, lens.w)));
-          const int32_t tokens = small_tokens(lens.x) + small_tokens(lens.y) +
-                                 small_tokens(lens.z) + small_tokens(lens.w);
-          const int64_t i = 4 * (base + k * kThreads + threadIdx.x);
-          if (i < chunk_begin) {
-            around.before += tokens;
-          } else if (i >= chunk_end) {
-            around.after += tokens;
-          }
-        }
-        around.most_tokens = max_of(around.most_tokens, most);
-      }
+      with_fewest_in_flight<kVectorsInFlight>(full_vectors, [&](auto in_flight) {
+        count_small_vectors<decltype(in_flight)::value>(around, vectors, full_vectors,
+                                                        chunk_begin, chunk_end);
+      });
       const int64_t i = 4 * full_vectors + threadIdx.x;  // the last batch_size % 4
       if (i < launch.batch_size) {
         count_small(around, i, extend_seq_lens[i], chunk_begin, chunk_end);
@@ -312,20 +364,10 @@ __device__ __forceinline__ SmallAround small_tokens_around_chunk(
       return around;
     }
   }
-  for (int64_t base = 0; base < launch.batch_size; base += int64_t{kThreads} * kLoadsInFlight) {
-    int64_t loaded[kLoadsInFlight];
-#pragma unroll
-    for (int k = 0; k < kLoadsInFlight; ++k) {
-      const int64_t i = base + k * kThreads + threadIdx.x;
-      loaded[k] = i < launch.batch_size ? static_cast<int64_t>(
-                                              extend_seq_lens[i * launch.extend_stride])
-                                        : 0;
-    }
-#pragma unroll
-    for (int k = 0; k < kLoadsInFlight; ++k) {
-      count_small(around, base + k * kThreads + threadIdx.x, loaded[k], chunk_begin, chunk_end);
-    }
-  }
+  with_fewest_in_flight<kLoadsInFlight>(launch.batch_size, [&](auto in_flight) {
+    count_small_scalars<decltype(in_flight)::value>(around, extend_seq_lens, launch,
+                                                    chunk_begin, chunk_end);
+  });
   return around;
 }
 
