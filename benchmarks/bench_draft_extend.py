@@ -103,27 +103,36 @@ def serving_sweep(args, rows, goals):
             # two does not depend on when each was measured (host latency
             # drifts by up to 2x over a run on the GPU machine): the floor
             # call by call, a heavier peer in turns that let the host settle
-            # (harness.TURN_SETTLE).
+            # (harness.TURN_SETTLE), with the floor taking turns too, so that
+            # the peer's latency over the floor's comes from the same turns.
+            # Each row: latency, issue, GPU, replay, latency over the floor's,
+            # latency over ours.
             figures = {}
             for name, call in found.items():
-                if name == OURS:
+                if name in (OURS, FLOOR):
                     continue
-                pair = {name: call, OURS: found[OURS]}
-                turns = {"settle": 0, "timed": 1} if name == FLOOR else {}
-                latencies = harness.latencies_with_sync(pair, sets, **turns)
-                issues = harness.issue_costs(pair, sets, **turns)
+                turns = {name: call, OURS: found[OURS], FLOOR: found[FLOOR]}
+                latencies = harness.latencies_with_sync(turns, sets)
+                issues = harness.issue_costs(turns, sets)
                 figures[name] = [latencies[name], issues[name], "", "",
+                                 latencies[name] / latencies[FLOOR],
                                  latencies[name] / latencies[OURS]]
-                if name == FLOOR:
-                    figures[OURS] = [latencies[OURS], issues[OURS], "", "", 1.0]
-            for name in (OURS, FLOOR):
+            pair = {FLOOR: found[FLOOR], OURS: found[OURS]}
+            latencies = harness.latencies_with_sync(pair, sets, settle=0, timed=1)
+            issues = harness.issue_costs(pair, sets, settle=0, timed=1)
+            for name in pair:
+                figures[name] = [latencies[name], issues[name], "", "",
+                                 latencies[name] / latencies[FLOOR],
+                                 latencies[name] / latencies[OURS]]
                 figures[name][2] = harness.gpu_time_in_graph(found[name], sets[1])
                 figures[name][3] = harness.graph_replay_cost(found[name], sets[2])
-            figures["5 ours (C++ header)"] = [*cpp[batch_size], "", "", ""]
-            floor_latency = figures[FLOOR][0]
-            for name, (latency, issue, gpu, replay, versus_ours) in sorted(figures.items()):
+            cpp_latency, cpp_issue = cpp[batch_size]
+            figures["5 ours (C++ header)"] = [cpp_latency, cpp_issue, "", "",
+                                              cpp_latency / latencies[FLOOR], ""]
+            for name, (latency, issue, gpu, replay, versus_floor, versus_ours) in sorted(
+                    figures.items()):
                 rows.append([f"1..{extend_max}", batch_size, name, latency, issue, gpu, replay,
-                             f"{latency / floor_latency:.2f}x",
+                             f"{versus_floor:.2f}x",
                              f"{versus_ours:.2f}x" if versus_ours != "" else ""])
             goals.append((extend_max, batch_size, figures))
 
@@ -177,13 +186,12 @@ def goal_lines(goals, scale_rows, cpu):
                  "(goal <= 3 us)")
     for extend_max, batch_size, figures in goals:
         if batch_size == 128:
-            lines.append(f"- bs 128, extend 1..{extend_max}: "
-                         f"{figures['4 cuda one-sync'][4]:.1f}x faster than peer 4 "
-                         f"(goal >= 3x), {figures['1 engine loop'][4]:.0f}x faster than "
-                         "peer 1 (goal >= 90x), each timed in turns with ours; the floor, "
-                         "an op whose kernel does nothing, "
-                         f"{figures['1 engine loop'][0] / figures[FLOOR][0]:.0f}x faster "
-                         "than peer 1")
+            peer_4, peer_1 = figures["4 cuda one-sync"], figures["1 engine loop"]
+            lines.append(f"- bs 128, extend 1..{extend_max}: {peer_4[5]:.1f}x faster than "
+                         f"peer 4 (goal >= 3x), {peer_1[5]:.0f}x faster than peer 1 (goal >= "
+                         "90x), each timed in turns with ours; in the same turns the floor, "
+                         f"an op whose kernel does nothing, was {peer_1[4]:.0f}x faster than "
+                         "peer 1")
     lines.append(f"- largest size: {scale_rows[-1][-1]} of copy bandwidth (goal >= 70%)")
     lines.append(f"- CPU kernel at bs 4096: {cpu[1] / cpu[0]:.0f}x faster than peer 1 on the "
                  "CPU (goal >= 20x)")
@@ -238,8 +246,10 @@ def main():
         f"Run: {header}",
         "Serving sizes (us; latency = one call + synchronize, issue = host time without "
         "synchronize, GPU = kernel alone from 100 launches in one graph, replay = one graph "
-        "replay holding the call; medians of 300; latency/ours = the peer's latency over ours, "
-        "the two timed in turns):",
+        "replay holding the call; medians of 300; latency/floor and latency/ours = the "
+        "peer's latency over the floor's and over ours, the three timed in the same turns; "
+        "ours and the floor take turns call by call; the C++ header's figures come from "
+        "another process):",
         harness.format_table(["extend", "bs", "peer", "latency", "issue", "GPU", "replay",
                               "latency/floor", "latency/ours"], serving_rows),
         f"Scale (device-to-device copy: {bandwidth / 1e9:.0f} GB/s read+written):",
