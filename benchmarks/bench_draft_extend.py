@@ -120,12 +120,12 @@ def serving_sweep(args, rows, goals):
             pair = {FLOOR: found[FLOOR], OURS: found[OURS]}
             latencies = harness.latencies_with_sync(pair, sets, settle=0, timed=1)
             issues = harness.issue_costs(pair, sets, settle=0, timed=1)
-            for name in pair:
-                figures[name] = [latencies[name], issues[name], "", "",
+            for name, call in pair.items():
+                figures[name] = [latencies[name], issues[name],
+                                 harness.gpu_time_in_graph(call, sets[1]),
+                                 harness.graph_replay_cost(call, sets[2]),
                                  latencies[name] / latencies[FLOOR],
                                  latencies[name] / latencies[OURS]]
-                figures[name][2] = harness.gpu_time_in_graph(found[name], sets[1])
-                figures[name][3] = harness.graph_replay_cost(found[name], sets[2])
             cpp_latency, cpp_issue = cpp[batch_size]
             figures["5 ours (C++ header)"] = [cpp_latency, cpp_issue, "", "",
                                               cpp_latency / latencies[FLOOR], ""]
