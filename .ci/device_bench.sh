@@ -13,8 +13,6 @@ cuobjdump --dump-sass "$library" >"$logs/sass.txt" 2>&1 || true
 echo "== machine code of the kernels: memory instructions by kind =="
 grep -oE "\b(LDG|STG|LDS|STS|LDL|STL|LD|ST)(\.[A-Z0-9_]+)*\b" "$logs/sass.txt" | sort | uniq -c | sort -rn | head -20
 grep -E "Function|REG|STACK|SHARED|LOCAL" "$logs/resource-usage.txt" | head -12
-echo "== store patterns: us per launch zeroing two buffers (benchmarks/store_patterns.cu) =="
-"$build/benchmarks/bench_store_patterns" | tee "$logs/store-patterns.md"
 # NSA_BENCHMARKS picks the benchmarks (default: both).
 for benchmark in ${NSA_BENCHMARKS:-draft_extend step_metadata}; do
   LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 PYTHONUNBUFFERED=1 \

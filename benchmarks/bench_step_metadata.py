@@ -1,26 +1,38 @@
 """The step-metadata ops (decode, target-verify, draft-extend with page
-tables) against what engines ship today, side by side.
+tables) against what engines ship today, side by side in one run.
 
-    python benchmarks/bench_step_metadata.py --build build [--markdown out.md]
+    python benchmarks/bench_step_metadata.py --build build [--markdown out.md] [--plot out.png]
 
-Per mode and batch size: latency of one call including a synchronize, and
-GPU time (calls captured in one CUDA graph; a peer that syncs cannot be
-captured). Inputs like a DeepSeek-V3.2 serving step: every request under 8K
-tokens, a req_to_token pool 163840 columns wide (its context length), page
-size 64, topk 2048, 4 draft tokens (target-verify), extend lengths 1..4
-(draft-extend). Peers (benchmarks/peers/step_peers.py):
-  pytorch ops   a dozen small ops, tables gathered at full width
-                (draft-extend: one host sync for the number of rows)
-  ours          one launch, tables up to each row's KV length
-  floor         an op registered like ours whose kernel does nothing
-Each is checked against the reference before it is timed (ours on every
-buffer, untouched columns included; the peer on the columns consumers read).
+Inputs like a DeepSeek-V3.2 serving step: a req_to_token pool 163840 columns
+wide, page size 64, topk 2048, N = 4 draft tokens; contexts of 1K-8K tokens
+(bs 1 to 1024) and of 1K-163840 (bs 1 to 256). Modes: decode, target-verify,
+draft-extend with a static N (SGLang's current path) and with extend lengths
+1..4. Peers, each checked against the reference before it is timed (ours on
+every buffer, untouched columns included; the others where consumers read):
+  pytorch ops      a dozen small PyTorch ops, tables gathered at full width
+                   (variable draft-extend: one host sync for the rows)
+  sglang 0.5.23    SGLang's released fused Triton kernels
+  sglang upstream  the same kernels at SGLang's newest commit
+                   (both: benchmarks/peers/sglang_peers.py, skipped when absent)
+  ours             one launch, tables up to each row's KV length
+  floor            an op registered like ours whose kernel does nothing
+Columns: latency of one call with a synchronize (all peers in turns), GPU
+time per call (calls captured in a CUDA graph; a peer that syncs cannot be),
+SGLang's first call at the row's batch size (its Triton compile when the
+size is new), and the least traffic the work needs: each request's
+req_to_token prefix read once, each row's page-table columns written up to
+its own KV length, the vectors written once; "ours of bound" is that traffic
+at the measured copy rate over our GPU time.
 """
 import argparse
+import dataclasses
 import datetime
+import json
 import pathlib
 import platform
+import subprocess
 import sys
+import time
 
 import torch
 
@@ -29,32 +41,84 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import harness  # noqa: E402
 from helpers import POISON  # noqa: E402
-from peers import step_peers  # noqa: E402
-from reference import MODES  # noqa: E402
+from peers import sglang_peers, step_peers  # noqa: E402
 from step_cases import StepCase, poisoned_outputs  # noqa: E402
 
-BATCH_SIZES = [1, 8, 32, 128, 256, 1024]
 WIDTH = 163840
-SEQ_MAX = 8192
+PAGE_SIZE = 64
+NUM_DRAFT_TOKENS = 4
 INPUT_SETS = 4
+# (name, shortest and longest context, batch sizes)
+CONTEXTS = (("1K-8K", 1024, 8192, (1, 8, 32, 128, 256, 1024)),
+            ("1K-163840", 1024, WIDTH, (1, 8, 32, 128, 256)))
+MODES = ("decode", "target_verify", "draft_extend_static", "draft_extend")
+SGLANG = tuple(sglang_peers.VERSIONS)
 
 
-def step_inputs(mode, batch_size, req_to_token, generator):
+@dataclasses.dataclass
+class Row:
+    context: str
+    mode: str
+    batch_size: int
+    latency: dict
+    gpu: dict
+    first_call_ms: dict
+    bound_us: float
+
+    def ours_share(self):
+        return self.bound_us / self.gpu["ours"]
+
+
+def step_inputs(mode, batch_size, shortest, longest, req_to_token, generator):
     pool_rows = req_to_token.shape[0]
-    extend = torch.randint(1, 5, (batch_size,), generator=generator)
+    extend = torch.randint(1, NUM_DRAFT_TOKENS + 1, (batch_size,), generator=generator)
+    seq_lens = torch.randint(shortest, longest + 1, (batch_size,), generator=generator)
+    if mode == "target_verify":
+        seq_lens = seq_lens.clamp(max=longest - NUM_DRAFT_TOKENS)  # the KV length stays in the table
     case = StepCase(
-        mode=mode,
-        seq_lens=torch.randint(1, SEQ_MAX, (batch_size,), generator=generator).maximum(extend),
+        mode="draft_extend" if mode.startswith("draft_extend") else mode,
+        seq_lens=seq_lens.to(torch.int32),
         req_pool_indices=torch.randperm(pool_rows, generator=generator)[:batch_size],
         req_to_token=req_to_token,
-        extend_seq_lens=extend if mode == "draft_extend" else None,
-        num_draft_tokens=4 if mode == "target_verify" else None)
+        extend_seq_lens=extend.to(torch.int32) if mode == "draft_extend" else None,
+        num_draft_tokens=NUM_DRAFT_TOKENS if mode in ("target_verify", "draft_extend_static")
+        else None,
+        page_size=PAGE_SIZE)
     return case.to("cuda")
 
 
+def least_traffic_bytes(case):
+    """Bytes the work must move: each request's req_to_token prefix read once,
+    each row's page-table columns written up to its own KV length, the
+    vectors written and the inputs read once."""
+    seq_lens = case.seq_lens.cpu().long()
+    if case.mode == "draft_extend":
+        rows = (case.extend_seq_lens.cpu().long() if case.extend_seq_lens is not None
+                else torch.full_like(seq_lens, case.num_draft_tokens))
+        top = seq_lens
+    elif case.mode == "target_verify":
+        rows = torch.full_like(seq_lens, case.num_draft_tokens)
+        top = seq_lens + case.num_draft_tokens
+    else:
+        rows = torch.ones_like(seq_lens)
+        top = seq_lens
+    width = case.req_to_token.shape[1]
+    pages = -(-width // case.page_size)
+    read = int(top.clamp(max=width).sum())
+    written = 0
+    for r, t in zip(rows.tolist(), top.tolist()):
+        for later in range(r):
+            kv = max(0, t - later)
+            written += min(kv, width) + min(-(-kv // case.page_size), pages)
+    total_rows = int(rows.sum())
+    vectors = 2 * (case.batch_size + 1) + 3 * (total_rows + 1)
+    inputs = 3 * case.batch_size
+    return 4 * (read + written + vectors + inputs)
+
+
 def outputs_for(case):
-    # Draft-extend buffers hold the largest batch's rows (4 per request).
-    capacity = case.batch_size * 4 if case.mode == "draft_extend" else None
+    # Draft-extend buffers hold the largest batch's rows (N per request).
+    capacity = case.batch_size * NUM_DRAFT_TOKENS if case.mode == "draft_extend" else None
     outputs = poisoned_outputs(case, "cuda", row_capacity=capacity)
     zero_cumsum_heads(outputs)
     return outputs
@@ -75,7 +139,8 @@ def check(name, call, case, outputs, exact):
     call(case, outputs)
     for output, buffer in outputs.items():
         got = buffer.cpu()
-        mask = torch.ones_like(got, dtype=torch.bool) if exact else want[output] != POISON
+        mask = (torch.ones_like(got, dtype=torch.bool) if exact else
+                sglang_peers.consumer_mask(case, output, got, want[output], POISON))
         if not torch.equal(got[mask], want[output][mask]):
             raise SystemExit(f"{name} {case.mode} bs {case.batch_size}: {output} does not "
                              "match the reference; not timing it")
@@ -90,58 +155,166 @@ def floor(case, outputs):
                                             outputs["cache_seqlens"], outputs["cache_seqlens"])
 
 
-def sweep(rows, check_up_to):
-    generator = torch.Generator().manual_seed(0)
-    pool_rows = max(BATCH_SIZES) + 64
-    req_to_token = torch.randint(0, 1 << 24, (pool_rows, WIDTH), generator=generator,
-                                 dtype=torch.int32).cuda()
-    for mode in MODES:
-        for batch_size in BATCH_SIZES:
-            sets = [step_inputs(mode, batch_size, req_to_token, generator)
-                    for _ in range(INPUT_SETS)]
-            outputs = outputs_for(sets[0])
-            peer = step_peers.PEERS[mode]
-            if batch_size <= check_up_to:
-                check("ours", ours, sets[0], outputs, exact=True)
-                check("pytorch ops", peer, sets[1], outputs, exact=False)
-            figures = {}
-            for name, call in (("pytorch ops", peer), ("ours", ours), ("floor", floor)):
-                latency = harness.latency_with_sync(call, [(c, outputs) for c in sets])
-                gpu = (None if name == "pytorch ops" and mode == "draft_extend"
-                       else harness.gpu_time_in_graph(call, (sets[0], outputs), launches=20))
-                figures[name] = (latency, gpu)
-            peer_latency, peer_gpu = figures["pytorch ops"]
-            ours_latency, ours_gpu = figures["ours"]
-            rows.append([mode, batch_size, peer_latency,
-                         "syncs" if peer_gpu is None else peer_gpu,
-                         ours_latency, ours_gpu, figures["floor"][0],
-                         f"{peer_latency / ours_latency:.1f}x"])
-            print(rows[-1], flush=True)
-            del outputs
-            torch.cuda.empty_cache()
+def sglang_call(module, hosts):
+    """A peer calling SGLang's kernel with the host view of each input set."""
+    def call(case, outputs):
+        sglang_peers.call(module, case, hosts[id(case)], outputs)
+    return call
+
+
+def first_call_ms(call, case, outputs):
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    call(case, outputs)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) * 1e3
+
+
+def measure(context, shortest, longest, mode, batch_size, req_to_token, modules, copy_rate,
+            generator, check_up_to, repeats):
+    sets = [step_inputs(mode, batch_size, shortest, longest, req_to_token, generator)
+            for _ in range(INPUT_SETS)]
+    hosts = {id(case): sglang_peers.HostView(case) for case in sets}
+    outputs = outputs_for(sets[0])
+    pytorch_ops = (step_peers.PEERS["draft_extend"] if mode == "draft_extend_static"
+                   else step_peers.PEERS[sets[0].mode])
+    calls = {"pytorch ops": pytorch_ops}
+    first = {}
+    for version, module in modules.items():
+        calls[version] = sglang_call(module, hosts)
+        first[version] = first_call_ms(calls[version], sets[0], outputs)
+    calls["ours"] = ours
+    calls["floor"] = floor
+    if batch_size <= check_up_to:
+        check("ours", ours, sets[0], outputs, exact=True)
+        for name in calls:
+            if name not in ("ours", "floor"):
+                check(name, calls[name], sets[1], outputs, exact=False)
+    latency = harness.latencies_with_sync(calls, [(c, outputs) for c in sets], repeats=repeats,
+                                          settle=2, timed=5)
+    syncs = mode == "draft_extend"  # the PyTorch ops' host sync cannot be captured
+    gpu = {name: (None if name == "pytorch ops" and syncs
+                  else harness.gpu_time_in_graph(call, (sets[0], outputs), launches=20))
+           for name, call in calls.items()}
+    bound_us = least_traffic_bytes(sets[0]) / copy_rate * 1e6
+    del outputs
+    torch.cuda.empty_cache()
+    return Row(context, mode, batch_size, latency, gpu, first, bound_us)
+
+
+def fmt(value):
+    return "syncs" if value is None else value
+
+
+def table(rows, versions):
+    headers = ["context", "mode", "bs"]
+    headers += [f"{n} latency" for n in ("pytorch ops", *versions, "ours", "floor")]
+    headers += [f"{n} GPU" for n in ("pytorch ops", *versions, "ours", "floor")]
+    headers += [f"{v} first call (ms)" for v in versions]
+    headers += ["bound GPU", "ours of bound", "ours vs best SGLang GPU"]
+    lines = []
+    for row in rows:
+        best = min((row.gpu[v] for v in versions), default=None)
+        lines.append(
+            [row.context, row.mode, row.batch_size]
+            + [row.latency[n] for n in ("pytorch ops", *versions, "ours", "floor")]
+            + [fmt(row.gpu[n]) for n in ("pytorch ops", *versions, "ours", "floor")]
+            + [row.first_call_ms[v] for v in versions]
+            + [row.bound_us, f"{100 * row.ours_share():.0f}%",
+               "-" if best is None else f"{best / row.gpu['ours']:.2f}x"])
+    return harness.format_table(headers, lines)
+
+
+def plot(rows, versions, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(len(CONTEXTS), len(MODES), figsize=(4 * len(MODES), 7),
+                                squeeze=False)
+    for r, (context, *_rest) in enumerate(CONTEXTS):
+        for c, mode in enumerate(MODES):
+            ax = axes[r][c]
+            selected = [row for row in rows if row.context == context and row.mode == mode]
+            sizes = [row.batch_size for row in selected]
+            for name in (*versions, "ours", "floor"):
+                ax.plot(sizes, [row.gpu[name] for row in selected], marker="o", label=name)
+            ax.plot(sizes, [row.bound_us for row in selected], linestyle="--", color="gray",
+                    label="least traffic at copy rate")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"{mode}, contexts {context}", fontsize=9)
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("GPU time per call (us)")
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def driver_version():
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version",
+                               "--format=csv,noheader"], capture_output=True, text=True,
+                              check=True).stdout.split()[0]
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return "unknown"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=str(HERE.parent / "build"), type=pathlib.Path)
     parser.add_argument("--markdown", type=pathlib.Path, help="also write the table here")
+    parser.add_argument("--json", type=pathlib.Path, help="also write every figure here")
+    parser.add_argument("--plot", type=pathlib.Path, help="draw the GPU times into this PNG")
     parser.add_argument("--check-up-to", type=int, default=256,
                         help="check against the reference up to this batch size")
+    parser.add_argument("--repeats", type=int, default=100, help="latency samples per peer")
+    parser.add_argument("--modes", nargs="*", default=MODES, choices=MODES)
     args = parser.parse_args()
     torch.ops.load_library(str(args.build / "op" / "libnsa_metadata.so"))
     torch.ops.load_library(str(args.build / "benchmarks" / "libnsa_metadata_bench_peers.so"))
+    modules = sglang_peers.available()
+    versions = tuple(v for v in SGLANG if v in modules)
+    missing = [v for v in SGLANG if v not in modules]
+    if missing:
+        print(f"not timed (file absent, see benchmarks/peers/fetch_sglang.sh): {missing}")
+    copy_rate = harness.device_copy_bandwidth()
+    generator = torch.Generator().manual_seed(0)
+    pool_rows = max(max(sizes) for *_, sizes in CONTEXTS) + 64
+    req_to_token = torch.randint(0, 1 << 24, (pool_rows, WIDTH), generator=generator,
+                                 dtype=torch.int32).cuda()
     rows = []
-    sweep(rows, args.check_up_to)
-    header = (f"{datetime.date.today()}, {torch.cuda.get_device_name(0)}, torch "
-              f"{torch.__version__}, CUDA {torch.version.cuda}, Python "
-              f"{platform.python_version()}; times in us, medians")
-    table = harness.format_table(
-        ["mode", "bs", "pytorch ops latency", "pytorch ops GPU", "ours latency", "ours GPU",
-         "floor latency", "speed-up"], rows)
-    text = f"{header}\n\n{table}\n"
+    for context, shortest, longest, sizes in CONTEXTS:
+        for mode in args.modes:
+            for batch_size in sizes:
+                rows.append(measure(context, shortest, longest, mode, batch_size, req_to_token,
+                                    modules, copy_rate, generator, args.check_up_to,
+                                    args.repeats))
+                row = rows[-1]
+                print(context, mode, batch_size, "ours", f"{row.gpu['ours']:.2f}",
+                      {v: round(row.gpu[v], 2) for v in versions},
+                      f"bound {row.bound_us:.2f}", flush=True)
+    header = (f"{datetime.date.today()}, {torch.cuda.get_device_name(0)}, driver "
+              f"{driver_version()}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
+              f"Triton {_triton_version()}, Python {platform.python_version()}; copy rate "
+              f"{copy_rate / 1e9:.0f} GB/s (read + write); times in us, medians")
+    text = f"{header}\n\n{table(rows, versions)}\n"
     if args.markdown:
         args.markdown.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    if args.plot:
+        plot(rows, versions, args.plot)
     print(text)
+
+
+def _triton_version():
+    try:
+        import triton
+        return triton.__version__
+    except ImportError:
+        return "absent"
 
 
 if __name__ == "__main__":

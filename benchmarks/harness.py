@@ -25,7 +25,7 @@ _synchronize = torch.cuda.synchronize if torch.cuda.is_available() else (lambda:
 # times per call), the next calls find the host cold, which measures the peer
 # before them, not the call. On the GPU machine ours took 57, 17, 16, 15,
 # 14.5, 14.4, 14.1, 13.8 us in the calls after an engine-loop turn, against
-# 14.0 in steady state (benchmarks/turn_recovery.py). Turns still alternate
+# 14.0 in steady state. Turns still alternate
 # every few milliseconds, so drift of the host over a run (up to 2x on the
 # GPU machine) hits all the calls alike.
 TURN_SETTLE = 8

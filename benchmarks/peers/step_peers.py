@@ -1,8 +1,9 @@
-"""What engines ship today for the step-metadata family, as peers of ours:
-a dozen small PyTorch ops per mode, each table gathered at its full width
-(the width req_to_token has), and for draft-extend a host sync to learn the
-number of rows. Each fills the same buffers as our ops; columns past a row's
-KV length hold whatever the gather brought (consumers never read them)."""
+"""The eager composition engines ran before their fused kernels, as a peer
+of ours: a dozen small PyTorch ops per mode, each table gathered at its full
+width (the width req_to_token has), and for draft-extend with per-request
+lengths a host sync to learn the number of rows. Each fills the same buffers
+as our ops; columns past a row's KV length hold whatever the gather brought
+(consumers never read them)."""
 import torch
 
 
@@ -48,8 +49,13 @@ def draft_extend(case, outputs):
     seq_lens, extend = case.seq_lens, case.extend_seq_lens
     outputs["cache_seqlens"].copy_(seq_lens)
     _cumsum_into(outputs["cu_seqlens_k"], seq_lens)
+    if extend is None:  # a static count: the rows are known on the host
+        extend = torch.full_like(seq_lens, case.num_draft_tokens)
+        rows = case.batch_size * case.num_draft_tokens
+    else:
+        rows = None  # the host sync
     request_of_row = torch.repeat_interleave(
-        torch.arange(extend.numel(), device=extend.device), extend)  # the host sync
+        torch.arange(extend.numel(), device=extend.device), extend, output_size=rows)
     total = request_of_row.numel()
     first_row = torch.cumsum(extend, 0) - extend
     j = torch.arange(total, device=extend.device) - first_row[request_of_row]

@@ -18,10 +18,13 @@ LIBRARY = os.path.abspath(os.environ.get("NSA_METADATA_LIBRARY",
                                          str(REPO / "build" / "op" / "libnsa_metadata.so")))
 torch.ops.load_library(LIBRARY)
 
-NO_GPU_REASON = "needs a CUDA GPU: run through the device tool (see docs/testing.md)"
+NO_GPU_REASON = "needs a CUDA GPU (docs/testing.md shows how to run these on a GPU machine)"
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU_REASON)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=requires_cuda)]
+requires_two_gpus = pytest.mark.skipif(
+    torch.cuda.device_count() < 2,
+    reason="needs two CUDA GPUs (docs/testing.md shows how to run these on a GPU machine)")
 
 
 @pytest.fixture(params=DEVICES)

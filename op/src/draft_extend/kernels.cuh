@@ -71,12 +71,8 @@ using nsa_metadata::cuda::zero_rows_from;
 // Threads per block, which is also the requests per tile. 128 rather than
 // 256: at bs 1024-4096 twice the blocks share the staging and the stores,
 // which took the worst GPU time at 1..8 tokens from 3.05 to 2.97 us, and at
-// a million requests it is as fast (docs/benchmarks.md). A build option so
-// that variants can be timed side by side (benchmarks/compare_variants.sh).
-#ifndef NSA_METADATA_DRAFT_EXTEND_THREADS
-#define NSA_METADATA_DRAFT_EXTEND_THREADS 128
-#endif
-constexpr int kThreads = NSA_METADATA_DRAFT_EXTEND_THREADS;
+// a million requests it is as fast.
+constexpr int kThreads = 128;
 
 // Blocks of expand_kernel kept resident on one multiprocessor (1024 threads),
 // which holds ptxas to 64 registers a thread; the two-pass grid is sized to

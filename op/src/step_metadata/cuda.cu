@@ -1,5 +1,5 @@
-// CUDA launcher of the step-metadata family; the device code and its design
-// are in kernels.cuh.
+// CUDA launcher of the step-metadata family: plans the grid from shapes
+// (device/policy.cuh) and launches device/kernel.cuh.
 //
 // Contract (docs/step_metadata.md): one launch on the current stream, no host
 // synchronization, no allocation, at every batch size, so a call can be
@@ -10,7 +10,7 @@
 #include "common/device_attributes.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/checks.h"
-#include "step_metadata/kernels.cuh"
+#include "step_metadata/device/kernel.cuh"
 #include "step_metadata/registration.h"
 
 // Only c10's CUDA headers (see draft_extend/cuda.cu).
@@ -24,31 +24,23 @@
 namespace nsa_metadata::step_metadata {
 namespace {
 
-using cuda::kColumnsPerUnit;
-using cuda::kThreads;
-using cuda::kWarps;
+using nsa_metadata::cuda::ceil_div;
 
-// Chunks, i.e. blocks that reduce the batch's lengths and write the vectors.
-// Each reads every request before it, so their number bounds the redundant
-// reads; 64 keeps them to a few MB at a million requests.
-constexpr int64_t kMaxChunks = 64;
-// Resident blocks per multiprocessor the grid aims at for the page copies.
-constexpr int64_t kBlocksPerSM = 2;  // 128 registers a thread at 256 threads: two fit.
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Blocks for the page copies: enough warps for one unit of work each,
-// bounded by what the GPU holds at once. Shapes only, never data.
-int64_t plan_page_blocks(const cuda::Launch& launch, int64_t rows, int64_t most) {
-  const Buffers& buffers = launch.buffers;
-  if (!buffers.has_page_table()) {
+// Page blocks: one warp per unit of work the tables can hold (each row of
+// the widest request's columns), bounded by what the GPU holds at once.
+// Shapes only, never data.
+int64_t plan_page_blocks(const Buffers& buffers, int64_t batch_size, int64_t page_size,
+                         int64_t most) {
+  if (!buffers.has_page_table() || batch_size == 0) {
     return 0;
   }
-  const Table& real = buffers.real_page_table;
-  const int64_t span = std::max(buffers.page_table_1.columns,
-                                real.columns > 0 ? (real.columns - 1) * launch.page_size + 1 : 0);
-  const int64_t units = std::max<int64_t>(1, rows) * ceil_div(span, kColumnsPerUnit);
-  return std::clamp<int64_t>(ceil_div(units, kWarps), 1, most);
+  const int64_t unit_columns =
+      buffers.page_table_1.data != nullptr
+          ? std::max(buffers.page_table_1.columns,
+                     (buffers.real_page_table.columns - 1) * page_size + 1)
+          : buffers.real_page_table.columns;
+  const int64_t units = batch_size * std::max<int64_t>(1, ceil_div(unit_columns, cuda::kUnitColumns));
+  return std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1, most);
 }
 
 // Checked mode's second half: once the kernel has run, the CPU kernel's data
@@ -81,28 +73,15 @@ void fill_step_metadata_cuda(const Arguments& arguments) {
   launch.page_size = arguments.page_size;
   launch.buffers = buffers_of(arguments.outputs);
   launch.requests_per_chunk =
-      std::max<int64_t>(1, ceil_div(ceil_div(launch.batch_size, kMaxChunks), kThreads)) *
-      kThreads;
+      std::max<int64_t>(1, ceil_div(ceil_div(launch.batch_size, cuda::kMaxChunks), cuda::kThreads)) *
+      cuda::kThreads;
   launch.chunks = std::max<int64_t>(1, ceil_div(launch.batch_size, launch.requests_per_chunk));
-  const int64_t most_blocks =
-      kBlocksPerSM * multiprocessor_count(arguments.seq_lens.device().index());
-  if (arguments.fixed_rows()) {
-    launch.splits = 1;
-    launch.page_blocks = plan_page_blocks(
-        launch, std::min(saturating_mul(launch.batch_size, arguments.rows_per_request),
-                         launch.buffers.page_row_limit()),
-        most_blocks);
-  } else {
-    // Each chunk's blocks share its page rows; the chunk's first block also
-    // writes the vectors.
-    launch.splits = std::max<int64_t>(
-        1, plan_page_blocks(launch, ceil_div(launch.buffers.page_row_limit(), launch.chunks),
-                            std::max<int64_t>(1, most_blocks / launch.chunks)));
-    launch.page_blocks = 0;
-  }
+  launch.page_blocks = plan_page_blocks(
+      launch.buffers, launch.batch_size, launch.page_size,
+      cuda::kBlocksPerSM * multiprocessor_count(arguments.seq_lens.device().index()));
 
-  const auto blocks = static_cast<unsigned>(launch.chunks * launch.splits + launch.page_blocks);
-  cuda::step_metadata_kernel<<<blocks, kThreads, 0, stream>>>(launch);
+  const auto blocks = static_cast<unsigned>(launch.chunks + launch.page_blocks);
+  cuda::step_metadata_kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
   if (checked) {

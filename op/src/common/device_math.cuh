@@ -1,0 +1,41 @@
+// Small device helpers every CUDA kernel of the library uses: one definition
+// each, so that no kernel file keeps its own copy.
+#pragma once
+
+#include <cstdint>
+
+namespace nsa_metadata::cuda {
+
+constexpr int kWarpSize = 32;
+
+__host__ __device__ __forceinline__ constexpr int64_t min_of(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+__host__ __device__ __forceinline__ constexpr int64_t max_of(int64_t a, int64_t b) {
+  return a > b ? a : b;
+}
+// For a >= 0 and b > 0.
+__host__ __device__ __forceinline__ constexpr int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// The last index k in [0, count) with starts[k] <= value, for starts sorted
+// ascending with starts[0] <= value: the owner of `value` when starts[k] is
+// where item k's range begins. Items with empty ranges share their start with
+// the next item and lose the tie to it.
+template <typename T>
+__device__ __forceinline__ int last_at_most(const T* starts, int count, int64_t value) {
+  int lo = 0;
+  int hi = count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (static_cast<int64_t>(starts[mid]) <= value) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+}  // namespace nsa_metadata::cuda

@@ -1,0 +1,117 @@
+// The vector blocks of the step-metadata kernel: cache_seqlens, cu_seqlens_k,
+// seqlens_expanded, nsa_cache_seqlens, nsa_cu_seqlens_k, num_tokens and the
+// draft-extend tail.
+//
+// A chunk is a contiguous run of requests, written by one block. Blocks
+// share no memory: each reduces the requests before its chunk itself (a few
+// KB from L2 at serving sizes), which keeps the call one launch with no
+// workspace, and a batch that fits one chunk depends on no other block.
+// Within a chunk, tiles of kThreads requests are scanned (rows, KV-length
+// sum, nsa_cache_seqlens sum at once); each row then finds its request by
+// binary search in shared memory, so work is balanced however uneven the
+// lengths.
+#pragma once
+
+#include "common/block_split_sums.cuh"
+#include "common/device_math.cuh"
+#include "step_metadata/buffers.h"
+#include "step_metadata/device/launch_params.cuh"
+#include "step_metadata/device/policy.cuh"
+#include "step_metadata/request_math.h"
+
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+
+#include <cstdint>
+
+namespace nsa_metadata::step_metadata::cuda {
+
+using nsa_metadata::cuda::block_split_sums;
+using nsa_metadata::cuda::last_at_most;
+using nsa_metadata::cuda::min_of;
+using nsa_metadata::cuda::SplitSums;
+
+struct SumOp {
+  __device__ __forceinline__ Sums operator()(const Sums& a, const Sums& b) const {
+    return add(a, b);
+  }
+};
+
+// One tile of requests, as its rows need them.
+struct VectorTile {
+  union {
+    cub::BlockReduce<Sums, kThreads>::TempStorage reduce;
+    cub::BlockScan<Sums, kThreads>::TempStorage scan;
+  } cub;
+  int64_t first_row[kThreads];
+  int64_t rows[kThreads];
+  int64_t top[kThreads];
+  int64_t topk_before[kThreads];
+  SplitSums<Sums> start;  // sums before the block's chunk, and the batch's
+};
+
+// seqlens_expanded, nsa_cache_seqlens and nsa_cu_seqlens_k for the tile's rows.
+__device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, int64_t tile_row,
+                                int64_t tile_end) {
+  const int64_t limit = min_of(tile_end, launch.buffers.vector_row_limit());
+  for (int64_t row = tile_row + threadIdx.x; row < limit; row += kThreads) {
+    const int owner = last_at_most(tile.first_row, kThreads, row);
+    write_row(launch.buffers, {tile.rows[owner], tile.top[owner]}, row - tile.first_row[owner],
+              row, tile.topk_before[owner], launch.model.nsa_index_topk);
+  }
+}
+
+// The heads of both cumulative sums, num_tokens, and the draft-extend tail,
+// spread over the chunks.
+__device__ void write_heads_and_tail(const Launch& launch, int64_t chunk, const Sums& total) {
+  if (chunk == 0 && threadIdx.x == 0) {
+    write_heads(launch.buffers, total.rows);
+  }
+  const int64_t limit = launch.buffers.vector_row_limit();
+  if (total.rows >= limit) {
+    return;  // Also keeps total.rows + offset from overflowing.
+  }
+  const int64_t stride = launch.chunks * kThreads;
+  for (int64_t position = total.rows + chunk * kThreads + threadIdx.x; position < limit;
+       position += stride) {
+    write_tail_position(launch.buffers, position, total);
+  }
+}
+
+__device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorTile& tile) {
+  using BlockScan = cub::BlockScan<Sums, kThreads>;
+  const int64_t chunk_begin = min_of(chunk * launch.requests_per_chunk, launch.batch_size);
+  const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_chunk, launch.batch_size);
+  const auto sums_of_request = [&](int64_t i) {
+    return request_sums(request_shape(launch.model, i), launch.model.nsa_index_topk);
+  };
+  const SplitSums<Sums> start = block_split_sums<kThreads>(
+      sums_of_request, chunk_begin, launch.batch_size, SumOp(), tile.cub.reduce, tile.start);
+
+  Sums tile_start = start.before;
+  for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end; tile_begin += kThreads) {
+    const int64_t i = tile_begin + threadIdx.x;
+    const bool in_chunk = i < chunk_end;
+    const RequestShape shape = in_chunk ? request_shape(launch.model, i) : RequestShape{0, 0};
+    const Sums mine =
+        in_chunk ? request_sums(shape, launch.model.nsa_index_topk) : Sums{0, 0, 0};
+    Sums before_mine;
+    Sums tile_sums;
+    BlockScan(tile.cub.scan).ExclusiveScan(mine, before_mine, Sums{0, 0, 0}, SumOp(), tile_sums);
+    const Sums before = add(tile_start, before_mine);
+    tile.first_row[threadIdx.x] = before.rows;
+    tile.rows[threadIdx.x] = shape.rows;
+    tile.top[threadIdx.x] = shape.top;
+    tile.topk_before[threadIdx.x] = before.topk;
+    if (in_chunk) {
+      write_request(launch.buffers, i, shape, before);
+    }
+    __syncthreads();
+    write_tile_rows(launch, tile, tile_start.rows, saturating_add(tile_start.rows, tile_sums.rows));
+    tile_start = add(tile_start, tile_sums);
+    __syncthreads();  // The next tile overwrites the shared arrays.
+  }
+  write_heads_and_tail(launch, chunk, start.total);
+}
+
+}  // namespace nsa_metadata::step_metadata::cuda

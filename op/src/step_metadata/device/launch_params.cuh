@@ -1,0 +1,25 @@
+// What one launch of the step-metadata kernel knows: the model of the
+// batch, the token table, the output buffers and the grid's plan.
+#pragma once
+
+#include "common/index_vector.h"
+#include "step_metadata/buffers.h"
+#include "step_metadata/request_math.h"
+
+#include <cstdint>
+
+namespace nsa_metadata::step_metadata::cuda {
+
+struct Launch {
+  Model model;
+  int64_t batch_size;
+  IndexVector req_pool_indices;
+  TokenTable tokens;
+  int64_t page_size;
+  Buffers buffers;
+  int64_t requests_per_chunk;
+  int64_t chunks;       // vector blocks, first in the grid
+  int64_t page_blocks;  // page-copy blocks, after them
+};
+
+}  // namespace nsa_metadata::step_metadata::cuda

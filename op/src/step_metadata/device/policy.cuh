@@ -1,0 +1,41 @@
+// Tuning constants of the step-metadata kernel, each with why it has its
+// value. The launcher (step_metadata/cuda.cu) plans the grid from these and
+// the shapes alone.
+#pragma once
+
+#include "common/device_math.cuh"
+
+#include <cstdint>
+
+namespace nsa_metadata::step_metadata::cuda {
+
+using nsa_metadata::cuda::kWarpSize;
+
+// Threads per block, for both kinds of block: the vector blocks scan a tile
+// of this many requests at once; the page blocks run kWarps copy warps.
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / kWarpSize;
+
+// Vector blocks ("chunks") each reduce every request before their own, so
+// their number bounds the redundant reads: 64 keeps them to a few MB at a
+// million requests.
+constexpr int64_t kMaxChunks = 64;
+
+// A page block loads this many requests' shapes per tile (a few per thread,
+// one scan per tile), so that a batch of up to kPageTile requests costs one
+// round trip to memory before the copies start.
+constexpr int kRequestsPerThread = 2;
+constexpr int kPageTile = kThreads * kRequestsPerThread;
+
+// One unit of page-copy work is kUnitColumns columns of one request's
+// req_to_token prefix: each lane loads kVectorsPerLane 16-byte vectors (2 KB
+// in flight per warp), then stores them into every row of the request.
+constexpr int kVectorsPerLane = 4;
+constexpr int kColumnsPerVector = 4;  // int32 columns in 16 bytes
+constexpr int64_t kUnitColumns = int64_t{kWarpSize} * kVectorsPerLane * kColumnsPerVector;
+
+// Resident blocks per multiprocessor the grid aims at for the page copies:
+// the kernel's registers (up to 128 a thread at 256 threads) fit two.
+constexpr int64_t kBlocksPerSM = 2;
+
+}  // namespace nsa_metadata::step_metadata::cuda
