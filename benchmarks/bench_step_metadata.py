@@ -15,7 +15,8 @@ every buffer, untouched columns included; the others where consumers read):
   sglang upstream  the same kernels at SGLang's newest commit
                    (both: benchmarks/peers/sglang_peers.py, skipped when absent)
   ours             one launch, tables up to each row's KV length
-  floor            an op registered like ours whose kernel does nothing
+  floor            an op of the same schema as ours, registered the same
+                   way, whose kernel does nothing
 Columns: latency of one call with a synchronize (all peers in turns), GPU
 time per call (calls captured in a CUDA graph; a peer that syncs cannot be),
 SGLang's first call at the row's batch size (its Triton compile when the
@@ -42,7 +43,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import harness  # noqa: E402
 from helpers import POISON  # noqa: E402
 from peers import sglang_peers, step_peers  # noqa: E402
-from step_cases import StepCase, poisoned_outputs  # noqa: E402
+from step_cases import OPS, StepCase, poisoned_outputs  # noqa: E402
 
 WIDTH = 163840
 PAGE_SIZE = 64
@@ -150,9 +151,18 @@ def ours(case, outputs):
     case.call(**outputs)
 
 
+def define_floors():
+    """Defines nsa_metadata_bench::floor_<op> with each step op's own schema
+    (their empty CUDA kernel is in peers/peers.cu)."""
+    library = torch.library.Library("nsa_metadata_bench", "FRAGMENT")
+    for name in OPS.values():
+        schema = str(getattr(torch.ops.nsa_metadata, name).default._schema)
+        library.define("floor_" + schema.split("::", 1)[1])
+    return library
+
+
 def floor(case, outputs):
-    torch.ops.nsa_metadata_bench.floor_fill(case.seq_lens, case.seq_lens, 1,
-                                            outputs["cache_seqlens"], outputs["cache_seqlens"])
+    case.call(namespace=torch.ops.nsa_metadata_bench, prefix="floor_", **outputs)
 
 
 def sglang_call(module, hosts):
@@ -274,6 +284,7 @@ def main():
     args = parser.parse_args()
     torch.ops.load_library(str(args.build / "op" / "libnsa_metadata.so"))
     torch.ops.load_library(str(args.build / "benchmarks" / "libnsa_metadata_bench_peers.so"))
+    floors = define_floors()  # noqa: F841 (the definitions live as long as it does)
     modules = sglang_peers.available()
     versions = tuple(v for v in SGLANG if v in modules)
     missing = [v for v in SGLANG if v not in modules]

@@ -4,6 +4,11 @@
 //
 //   nsa_metadata_bench::floor_fill       launches an empty kernel: the floor
 //                                        any one-launch op can reach.
+//   nsa_metadata_bench::floor_<op>       for each step-metadata op, an op of
+//                                        the same schema (the benchmark
+//                                        defines it from ours) whose kernel
+//                                        is empty: the floor with the same
+//                                        argument parsing as the op.
 //   nsa_metadata_bench::one_sync_fill    the earlier CUDA approach engines
 //                                        tried: cumsum, one host sync for the
 //                                        total, then a thread per request.
@@ -12,6 +17,8 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -53,6 +60,19 @@ void floor_fill(const at::Tensor& extend_seq_lens, const at::Tensor&, int64_t,
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// Any schema: launches the empty kernel on the first tensor argument's device.
+void floor_boxed(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  const size_t arguments = op.schema().arguments().size();
+  const auto first = stack->end() - static_cast<std::ptrdiff_t>(arguments);
+  const auto tensor = std::find_if(first, stack->end(),
+                                   [](const c10::IValue& value) { return value.isTensor(); });
+  TORCH_CHECK(tensor != stack->end(), op.schema().name(), ": no tensor argument");
+  const c10::cuda::CUDAGuard device_guard(tensor->toTensor().device());
+  empty_kernel<<<1, 32, 0, c10::cuda::getCurrentCUDAStream()>>>();
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  torch::jit::drop(*stack, arguments);
+}
+
 // Valid int32 inputs only: a peer, not a product.
 void one_sync_fill(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
                    int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
@@ -89,4 +109,8 @@ TORCH_LIBRARY(nsa_metadata_bench, m) {
 TORCH_LIBRARY_IMPL(nsa_metadata_bench, CUDA, m) {
   m.impl("floor_fill", &floor_fill);
   m.impl("one_sync_fill", &one_sync_fill);
+  for (const char* name : {"floor_fill_decode_metadata", "floor_fill_target_verify_metadata",
+                           "floor_fill_draft_extend_metadata_full"}) {
+    m.impl(name, torch::CppFunction::makeFromBoxedFunction<&floor_boxed>());
+  }
 }

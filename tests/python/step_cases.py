@@ -56,9 +56,10 @@ class StepCase:
                 moved[name] = value.to(device)
         return StepCase(**moved)
 
-    def call(self, **outputs):
-        """Calls the mode's op with the given output buffers as keywords."""
-        op = getattr(torch.ops.nsa_metadata, OPS[self.mode])
+    def call(self, namespace=None, prefix="", **outputs):
+        """Calls the mode's op with the given output buffers as keywords (an
+        op of the same schema named prefix + its name, from `namespace`)."""
+        op = getattr(namespace or torch.ops.nsa_metadata, prefix + OPS[self.mode])
         inputs = (self.seq_lens, self.req_pool_indices, self.req_to_token)
         if self.mode == "decode":
             op(*inputs, self.nsa_index_topk, self.page_size, **outputs)
