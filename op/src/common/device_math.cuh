@@ -14,8 +14,14 @@ __host__ __device__ __forceinline__ constexpr int64_t min_of(int64_t a, int64_t 
 __host__ __device__ __forceinline__ constexpr int64_t max_of(int64_t a, int64_t b) {
   return a > b ? a : b;
 }
-// For a >= 0 and b > 0.
+// For a >= 0 and b > 0. On the GPU in 32 bits when both fit: a 64-bit
+// division is a long library call there.
 __host__ __device__ __forceinline__ constexpr int64_t ceil_div(int64_t a, int64_t b) {
+#if defined(__CUDA_ARCH__)
+  if (a < (int64_t{1} << 31) && b < (int64_t{1} << 31)) {
+    return static_cast<uint32_t>(a + b - 1) / static_cast<uint32_t>(b);
+  }
+#endif
   return (a + b - 1) / b;
 }
 

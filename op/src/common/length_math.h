@@ -35,9 +35,20 @@ NSA_HOST_DEVICE int64_t saturating_add(int64_t a, int64_t b) {
   return a > kInt64Max - b ? kInt64Max : a + b;
 }
 
-// For non-negative a and b.
+// For non-negative a and b. Without a division: a 64-bit division is a
+// long library call on the GPU.
 NSA_HOST_DEVICE int64_t saturating_mul(int64_t a, int64_t b) {
-  return (b != 0 && a > kInt64Max / b) ? kInt64Max : a * b;
+#if defined(__CUDA_ARCH__)
+  const auto ua = static_cast<uint64_t>(a);
+  const auto ub = static_cast<uint64_t>(b);
+  const uint64_t low = ua * ub;
+  return (__umul64hi(ua, ub) != 0 || low > static_cast<uint64_t>(kInt64Max))
+             ? kInt64Max
+             : static_cast<int64_t>(low);
+#else
+  int64_t product = 0;
+  return __builtin_mul_overflow(a, b, &product) ? kInt64Max : product;
+#endif
 }
 
 // a + b for any a and b >= 0, saturating at INT64_MAX.
@@ -103,11 +114,12 @@ NSA_HOST_DEVICE count_t narrow_count(int64_t value) {
 }
 
 // Python's floor division, which real_page_table's `// page_size` means, also
-// for a negative slot (page_size >= 1 is checked on the host).
+// for a negative slot. In 32 bits: page_size in [1, INT32_MAX] is checked on
+// the host.
 NSA_HOST_DEVICE int32_t floor_div(int32_t value, int64_t page_size) {
-  const int64_t quotient = value / page_size;
-  return static_cast<int32_t>((value < 0 && quotient * page_size != value) ? quotient - 1
-                                                                           : quotient);
+  const auto divisor = static_cast<int32_t>(page_size);
+  const int32_t quotient = value / divisor;
+  return (value < 0 && quotient * divisor != value) ? quotient - 1 : quotient;
 }
 
 }  // namespace nsa_metadata

@@ -82,13 +82,18 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorT
   using BlockScan = cub::BlockScan<Sums, kThreads>;
   const int64_t chunk_begin = min_of(chunk * launch.requests_per_chunk, launch.batch_size);
   const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_chunk, launch.batch_size);
-  const auto sums_of_request = [&](int64_t i) {
-    return request_sums(request_shape(launch.model, i), launch.model.nsa_index_topk);
-  };
-  const SplitSums<Sums> start = block_split_sums<kThreads>(
-      sums_of_request, chunk_begin, launch.batch_size, SumOp(), tile.cub.reduce, tile.start);
+  // A batch of one chunk has nothing before it, and its tiles' scans give
+  // its total: the block reads each request once.
+  Sums tile_start{0, 0, 0};
+  if (launch.chunks > 1) {
+    const auto sums_of_request = [&](int64_t i) {
+      return request_sums(request_shape(launch.model, i), launch.model.nsa_index_topk);
+    };
+    tile_start = block_split_sums<kThreads>(sums_of_request, chunk_begin, launch.batch_size,
+                                            SumOp(), tile.cub.reduce, tile.start)
+                     .before;
+  }
 
-  Sums tile_start = start.before;
   for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end; tile_begin += kThreads) {
     const int64_t i = tile_begin + threadIdx.x;
     const bool in_chunk = i < chunk_end;
@@ -111,7 +116,10 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorT
     tile_start = add(tile_start, tile_sums);
     __syncthreads();  // The next tile overwrites the shared arrays.
   }
-  write_heads_and_tail(launch, chunk, start.total);
+  if (launch.chunks > 1) {
+    tile_start = tile.start.total;  // where block_split_sums left the batch's total
+  }
+  write_heads_and_tail(launch, chunk, tile_start);
 }
 
 }  // namespace nsa_metadata::step_metadata::cuda
