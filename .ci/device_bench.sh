@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # On a GPU machine, after .ci/device_tests.sh built build-gpu/ with
 # -DNSA_METADATA_BUILD_BENCHMARKS=ON: the kernels' resource usage and load/store
-# widths from their machine code, the store-pattern timings, then the benchmarks, whose tables go to
-# $OUT/benchmarks-<name>.md and are printed last.
+# widths from their machine code, then the benchmarks, whose tables go to
+# $OUT/benchmarks-<name>.md and are printed last (the step-metadata one also
+# writes every figure to $OUT/benchmarks-step_metadata.json and its plot to
+# $OUT/step_metadata_gpu_time.png; it times SGLang's kernels when
+# benchmarks/peers/fetch_sglang.sh has put them in .peers/, and plots when
+# matplotlib is importable).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$repo/build-gpu"
@@ -15,7 +19,12 @@ grep -oE "\b(LDG|STG|LDS|STS|LDL|STL|LD|ST)(\.[A-Z0-9_]+)*\b" "$logs/sass.txt" |
 grep -E "Function|REG|STACK|SHARED|LOCAL" "$logs/resource-usage.txt" | head -12
 # NSA_BENCHMARKS picks the benchmarks (default: both).
 for benchmark in ${NSA_BENCHMARKS:-draft_extend step_metadata}; do
+  extra=()
+  if [[ $benchmark == step_metadata ]]; then
+    extra=(--json "$logs/benchmarks-$benchmark.json")
+    python3 -c "import matplotlib" 2>/dev/null && extra+=(--plot "$logs/step_metadata_gpu_time.png")
+  fi
   LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 PYTHONUNBUFFERED=1 \
     python3 "$repo/benchmarks/bench_$benchmark.py" --build "$build" \
-    --markdown "$logs/benchmarks-$benchmark.md"
+    --markdown "$logs/benchmarks-$benchmark.md" "${extra[@]}"
 done
