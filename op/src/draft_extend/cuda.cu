@@ -48,7 +48,7 @@ using cuda::kSinglePassMaxRequests;
 constexpr int64_t kTailRowsPerBlock = 2 * kThreads;
 using cuda::kBlocksPerSM;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+using nsa_metadata::cuda::ceil_div;
 
 struct Grid {
   int64_t blocks;

@@ -46,6 +46,7 @@
 
 #include "common/block_split_sums.cuh"
 #include "common/dependent_launch.cuh"
+#include "common/device_math.cuh"
 #include "common/row_groups.cuh"
 #include "draft_extend/token_math.h"
 
@@ -94,7 +95,10 @@ constexpr int kDirectMaxTokens = 16;
 static_assert(kSinglePassMaxRequests * kDirectMaxTokens < (int64_t{1} << 31),
               "the direct path's sums must fit in int32");
 
-constexpr int kWarpSize = 32;
+using nsa_metadata::cuda::kWarpSize;
+using nsa_metadata::cuda::last_at_most;
+using nsa_metadata::cuda::max_of;
+using nsa_metadata::cuda::min_of;
 constexpr int kWarps = kThreads / kWarpSize;
 static_assert(kThreads % kWarpSize == 0, "whole warps only");
 
@@ -110,9 +114,6 @@ struct Launch {
   // path reads it four requests per load.
   bool extend_vector_loads;
 };
-
-__device__ __forceinline__ int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
-__device__ __forceinline__ int64_t max_of(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // Rows at or past both capacities are never written, which also bounds the
 // work when a length is huge.
@@ -565,22 +566,6 @@ __device__ __forceinline__ void publish_request(SharedState& shared, const Reque
   }
 }
 
-// The request among the tile's first `requests` that owns `row`: the last
-// whose first row is <= row. A request with no tokens shares its first row
-// with the next one and loses the tie.
-__device__ __forceinline__ int owner_of(const int64_t* first_row, int requests, int64_t row) {
-  int lo = 0;
-  int hi = requests - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (first_row[mid] <= row) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  return lo;
-}
 
 // Writes rows [tile_row, tile_end) of the published tile, which holds
 // `requests` requests; tile_end is already bounded by the row limit.
@@ -594,7 +579,7 @@ __device__ __forceinline__ void write_tile(const Launch& launch, const SharedSta
     const int64_t group_row = group * kRowsPerGroup;
     const int64_t row_begin = max_of(group_row, tile_row);
     const int64_t row_end = min_of(group_row + kRowsPerGroup, tile_end);
-    int owner = owner_of(shared.first_row, requests, row_begin);
+    int owner = last_at_most(shared.first_row, requests, row_begin);
     int64_t owner_first_row = shared.first_row[owner];
     int64_t next_first_row = shared.first_row[owner + 1];
     int32_t expanded[kRowsPerGroup];
