@@ -56,6 +56,15 @@ class StepCase:
                 moved[name] = value.to(device)
         return StepCase(**moved)
 
+    def load_inputs(self, case):
+        """Copies case's inputs into this case's tensors (in place, as a
+        CUDA graph captured on them replays with them); the same pool."""
+        self.seq_lens.copy_(case.seq_lens)
+        self.req_pool_indices.copy_(case.req_pool_indices)
+        if case.extend_seq_lens is not None:
+            self.extend_seq_lens.copy_(case.extend_seq_lens)
+        case.req_to_token = self.req_to_token
+
     def call(self, namespace=None, prefix="", **outputs):
         """Calls the mode's op with the given output buffers as keywords (an
         op of the same schema named prefix + its name, from `namespace`)."""

@@ -96,11 +96,7 @@ def test_step_metadata_ops(mode, batch_size):
     with torch.cuda.graph(graph, stream=stream):
         static.call(**outputs)
     case = random_step_case(mode, batch_size, 1, width=3000)
-    case.req_to_token = template.req_to_token
-    static.seq_lens.copy_(case.seq_lens)
-    static.req_pool_indices.copy_(case.req_pool_indices)
-    if case.extend_seq_lens is not None:
-        static.extend_seq_lens.copy_(case.extend_seq_lens)
+    static.load_inputs(case)
     want = case.expected(outputs)
     graph.replay()
     torch.cuda.synchronize(OTHER)

@@ -59,11 +59,7 @@ def test_graph_capture_then_replay_with_new_values(mode, batch_size):
         static.call(**outputs)
     for seed, seq_kind in enumerate(["up_to_width", "padded", "past_width", "zeros"]):
         case = random_step_case(mode, batch_size, seed + 1, width=width, seq_kind=seq_kind)
-        case.req_to_token = template.req_to_token
-        static.seq_lens.copy_(case.seq_lens)
-        static.req_pool_indices.copy_(case.req_pool_indices)
-        if case.extend_seq_lens is not None:
-            static.extend_seq_lens.copy_(case.extend_seq_lens)
+        static.load_inputs(case)
         # Columns a replay does not write keep the previous replay's values.
         want = case.expected(outputs)
         graph.replay()
