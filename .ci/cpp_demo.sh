@@ -35,6 +35,13 @@ if [[ "${1:-}" == "--test" ]]; then
   tr -s ' \n' ' ' <"$mismatch_log" |
     grep -q "nsa_metadata was built against libtorch .*, but this project found libtorch 1.0.0" || { echo "unclear error for a mismatched libtorch:"; cat "$mismatch_log"; exit 1; }
   echo "a mismatched libtorch is refused with a clear message"
+  # A bare project (default C++ standard) given only the package's prefix:
+  # the target brings C++20 and finds the libtorch it was built against.
+  bare="$build/bare_downstream"
+  env -u CMAKE_PREFIX_PATH "$cmake" -S "$repo/tests/cmake/bare_downstream" -B "$bare" -G Ninja \
+    -DCMAKE_PREFIX_PATH="$prefix" >"$bare.log" 2>&1 || { cat "$bare.log"; exit 1; }
+  "$cmake" --build "$bare" >>"$bare.log" 2>&1 || { cat "$bare.log"; exit 1; }
+  "$bare/bare_downstream"
   # The TorchScript-only app calls no function of the library; it must still
   # record it as needed (even under --as-needed), or the ops its model calls
   # would not be registered.

@@ -18,8 +18,10 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/op/include/nsa_metadata"
 install(EXPORT nsa_metadataTargets NAMESPACE nsa_metadata::
   DESTINATION "${NSA_METADATA_CMAKE_DIR}")
 
-# What the config file checks a consumer's libtorch against.
+# What the config file checks a consumer's libtorch against, and where it
+# looks for it when the consumer names none.
 set(NSA_METADATA_TORCH_VERSION "${Torch_VERSION}")
+set(NSA_METADATA_TORCH_CMAKE_DIR "${Torch_DIR}")
 configure_package_config_file(
   "${CMAKE_CURRENT_LIST_DIR}/nsa_metadataConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/nsa_metadataConfig.cmake"

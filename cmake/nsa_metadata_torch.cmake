@@ -22,6 +22,12 @@ if(NOT Torch_FOUND)
   endif()
   find_package(Torch REQUIRED CONFIG)
 endif()
+# The oldest libtorch the tests run against (docs/testing.md lists them).
+set(NSA_METADATA_OLDEST_TORCH 2.11)
+if(Torch_VERSION VERSION_LESS NSA_METADATA_OLDEST_TORCH)
+  message(FATAL_ERROR "nsa_metadata needs libtorch ${NSA_METADATA_OLDEST_TORCH} or newer, "
+                      "found libtorch ${Torch_VERSION} at ${Torch_DIR}")
+endif()
 message(STATUS "nsa_metadata: libtorch ${Torch_VERSION} from ${Torch_DIR}")
 # Where libtorch's shared libraries are, for the installed library's RUNPATH.
 get_filename_component(NSA_METADATA_TORCH_LIBRARY_DIR "${TORCH_LIBRARY}" DIRECTORY)
