@@ -34,3 +34,12 @@ install(FILES
   "${PROJECT_BINARY_DIR}/nsa_metadataConfig.cmake"
   "${PROJECT_BINARY_DIR}/nsa_metadataConfigVersion.cmake"
   DESTINATION "${NSA_METADATA_CMAKE_DIR}")
+
+# `pip install .` (scikit-build-core) installs into the Python package's
+# folder, so the library, headers and CMake files above land inside it; the
+# package also gets the versions it checks at import.
+if(SKBUILD)
+  configure_file("${CMAKE_CURRENT_LIST_DIR}/nsa_metadata_build_info.py.in"
+                 "${PROJECT_BINARY_DIR}/_build_info.py" @ONLY)
+  install(FILES "${PROJECT_BINARY_DIR}/_build_info.py" DESTINATION .)
+endif()

@@ -14,9 +14,12 @@ present; then it is saved for C++ in both forms C++ users load:
   <out>/step_cases.pt          with page tables (step_metadata_model.py), and
                                the reference's outputs for it
 
+    python python_demo/demo.py --out build/demo     (with the package installed)
     python python_demo/demo.py --library build/op/libnsa_metadata.so --out build/demo
 """
 import argparse
+import importlib.util
+import os
 import pathlib
 import sys
 import warnings
@@ -182,13 +185,19 @@ def save_aoti_package(out, device):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--library", default=str(REPO / "build" / "op" / "libnsa_metadata.so"))
+    parser.add_argument("--library", help="a build tree's libnsa_metadata.so instead of the "
+                        "installed package's (development)")
     parser.add_argument("--out", default=str(REPO / "build" / "demo"),
                         help="where the models for the C++ demo go")
     parser.add_argument("--no-aoti", action="store_true",
                         help="skip the AOTInductor package (its compile takes a minute)")
     args = parser.parse_args()
-    torch.ops.load_library(args.library)
+    if args.library:
+        os.environ["NSA_METADATA_LIBRARY"] = os.path.abspath(args.library)
+        if importlib.util.find_spec("nsa_metadata") is None:
+            sys.path.insert(0, str(REPO / "python"))  # the package's source
+    import nsa_metadata  # loads the operators
+    print(f"nsa_metadata {nsa_metadata.__version__}, library {nsa_metadata.library_path()}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"torch {torch.__version__}, device {device}")
 

@@ -1,22 +1,33 @@
-"""Loads the operator library for every test and provides the device fixture.
+"""Loads the operators for every test through the `nsa_metadata` package and
+provides the device fixture.
 
-The library is found at $NSA_METADATA_LIBRARY, else in the default build tree.
+The tests run against the installed package when there is one (as
+.ci/test_package.sh runs them). Otherwise the package's Python files come
+from python/ and the library from $NSA_METADATA_LIBRARY, else from the
+default build tree.
 CUDA tests skip, with the reason shown by `pytest -rs`, where no GPU is present.
 Checked-mode tests skip unless the process started with NSA_METADATA_CHECKED
 set; test_checked_mode.py starts such a process for them.
 """
+import importlib.util
 import os
 import pathlib
+import sys
 
 import pytest
 import torch
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-# Absolute, so that a pytest process started from elsewhere (test_checked_mode.py)
-# loads the same library.
-LIBRARY = os.path.abspath(os.environ.get("NSA_METADATA_LIBRARY",
-                                         str(REPO / "build" / "op" / "libnsa_metadata.so")))
-torch.ops.load_library(LIBRARY)
+INSTALLED = importlib.util.find_spec("nsa_metadata") is not None
+if not INSTALLED:
+    sys.path.insert(0, str(REPO / "python"))
+    # Absolute, so that a pytest process started from elsewhere
+    # (test_checked_mode.py) loads the same library.
+    os.environ["NSA_METADATA_LIBRARY"] = os.path.abspath(os.environ.get(
+        "NSA_METADATA_LIBRARY", str(REPO / "build" / "op" / "libnsa_metadata.so")))
+import nsa_metadata  # noqa: E402  (loads the library)
+
+LIBRARY = nsa_metadata.library_path()
 
 NO_GPU_REASON = "needs a CUDA GPU (docs/testing.md shows how to run these on a GPU machine)"
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU_REASON)
