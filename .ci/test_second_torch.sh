@@ -24,12 +24,14 @@ else
 fi
 
 export PATH="$venv/bin:$PATH"
+mkdir -p "$build"
+log="$build/build.log"
 # A CPU build of torch has no CUDA headers, so the library is CPU-only here.
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNSA_METADATA_CUDA=OFF \
-  -DNSA_METADATA_BUILD_TESTS=ON -DPython_EXECUTABLE="$venv/bin/python" >"$build.log" 2>&1 ||
-  { cat "$build.log"; exit 1; }
-grep "nsa_metadata: libtorch" "$build.log"
-cmake --build "$build" --parallel >>"$build.log" 2>&1 || { tail -40 "$build.log"; exit 1; }
+  -DNSA_METADATA_BUILD_TESTS=ON -DPython_EXECUTABLE="$venv/bin/python" >"$log" 2>&1 ||
+  { cat "$log"; exit 1; }
+grep "nsa_metadata: libtorch" "$log"
+cmake --build "$build" --parallel >>"$log" 2>&1 || { tail -40 "$log"; exit 1; }
 
 status=0
 ctest --test-dir "$build" --output-on-failure || status=1
