@@ -6,9 +6,9 @@
 # docs/testing.md shows. Exits non-zero when any test fails.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$repo/.ci/setup.sh"
+"$repo/scripts/setup.sh"
 export PATH="$repo/.venv/bin:$PATH"  # the venv's CMake, CTest and Ninja
-"$repo/.ci/build.sh"
+"$repo/scripts/build.sh"
 
 status=0
 echo "== C++ tests (CTest) =="

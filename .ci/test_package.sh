@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the wheel into a fresh environment (.ci/install_package.sh) and runs
+# Installs the wheel into a fresh environment (scripts/install_package.sh) and runs
 # the Python tests there from outside the repository: they import the
 # installed package, not the build tree. Extra arguments go to pytest.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$repo/.ci/install_package.sh"
+"$repo/scripts/install_package.sh"
 env_dir="$repo/build/package-env"
 mkdir -p "$env_dir/run"
 cd "$env_dir/run"

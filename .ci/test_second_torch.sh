@@ -14,7 +14,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv"
 fi
 # The project's pins, with this torch instead of the project's.
-sed "s/^torch==.*/torch==$version/" "$repo/.ci/requirements.txt" >"$requirements.new"
+sed "s/^torch==.*/torch==$version/" "$repo/scripts/requirements.txt" >"$requirements.new"
 if ! cmp -s "$requirements.new" "$requirements"; then
   echo "setup: installing torch $version and the pinned test packages into $venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements.new"

@@ -1,7 +1,7 @@
 // The smallest TorchScript app: it loads a model that calls nsa_metadata's
 // operators and runs it, and never calls a function of the library itself.
 // Linking nsa_metadata::nsa_metadata is all it takes for the operators to be
-// registered, even under --as-needed linking (tested in .ci/cpp_demo.sh).
+// registered, even under --as-needed linking (tested in scripts/cpp_demo.sh).
 //
 //   run_torchscript_model <draft_extend.ts from python_demo>
 #include <torch/script.h>

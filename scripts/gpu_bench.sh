@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On a GPU machine, after .ci/device_tests.sh built build-gpu/ with
+# On a GPU machine, after scripts/gpu_tests.sh built build-gpu/ with
 # -DNSA_METADATA_BUILD_BENCHMARKS=ON: the kernels' resource usage and load/store
 # widths from their machine code, then the benchmarks, whose tables go to
 # $OUT/benchmarks-<name>.md and are printed last (the step-metadata one also

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the CUDA tests under compute-sanitizer's memcheck, racecheck, initcheck
-# and synccheck on a GPU machine, after .ci/device_tests.sh built build-gpu/.
+# and synccheck on a GPU machine, after scripts/gpu_tests.sh built build-gpu/.
 # Fails on any report; each tool's log goes to $OUT/sanitize-<tool>.log.
 #   NSA_SANITIZE_TOOLS="memcheck ..."  the tools to run (default: all four)
 set -uo pipefail

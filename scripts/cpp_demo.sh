@@ -2,7 +2,7 @@
 # Installs the built library into build/install (as a user would install it),
 # then builds cpp_demo/ as a separate CMake project against that *installed*
 # package, and runs the C++ demo; with --test, runs its Catch2 tests too.
-# Expects build/ (from .ci/build.sh) and build/demo/ (from python_demo/demo.py).
+# Expects build/ (from scripts/build.sh) and build/demo/ (from python_demo/demo.py).
 #   PYTHON   the interpreter whose torch the library was built against
 #   CMAKE, CTEST  the CMake 3.26+ to use (default: the ones on PATH)
 #   EXTRA_PREFIX_PATH  more CMake prefixes (Catch2 unpacked somewhere, say)

@@ -5,9 +5,9 @@
 # then builds the C++ demo against the installed package and runs it.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$repo/.ci/setup.sh"
+"$repo/scripts/setup.sh"
 export PATH="$repo/.venv/bin:$PATH"  # the venv's CMake and Ninja
-"$repo/.ci/build.sh"
-"$repo/.ci/install_package.sh"  # the wheel, into build/package-env
+"$repo/scripts/build.sh"
+"$repo/scripts/install_package.sh"  # the wheel, into build/package-env
 "$repo/build/package-env/bin/python" "$repo/python_demo/demo.py" --out "$repo/build/demo"
-"$repo/.ci/cpp_demo.sh"
+"$repo/scripts/cpp_demo.sh"

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test on a machine with a GPU and no network, such as the GPU
-# machine the `device` tool lends: builds against that machine's own Python
-# torch, with GoogleTest and Catch2 unpacked from Debian packages carried in
-# .debs/ (see docs/testing.md), then runs CTest and pytest side by side, one
-# pytest process per test file: one after the other they took over 10
-# minutes (the `device` tool's limit for one command), side by side under 4
-# on the 16-core GPU machine. The tests share the GPU; none of them times
-# anything.
+# Runs every test on a machine with a GPU, also one without network access:
+# builds against that machine's own Python torch, with GoogleTest and Catch2
+# unpacked from Debian packages copied into .debs/ (see docs/testing.md), then
+# runs CTest and pytest side by side, one pytest process per test file: one
+# after the other they took over 10 minutes, side by side under 4 on a
+# 16-core machine. The tests share the GPU; none of them times anything.
 # Logs go to $OUT (or build-gpu/) as ctest.log and pytest.log (each pytest
 # process's log in turn).
 #   NSA_DEVICE_CTEST=<regex>   run only the CTest tests it matches

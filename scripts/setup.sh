@@ -3,7 +3,7 @@
 #   - Debian packages: a C++ compiler, python3-venv, GoogleTest, Catch2, and
 #     python3-dev where the interpreter has no headers;
 #   - .venv/ in the repository, with the pinned Python packages
-#     (torch 2.14.1 among them) from .ci/requirements.txt.
+#     (torch 2.14.1 among them) from scripts/requirements.txt.
 # The CUDA kernels are built when nvcc is found (PATH, CUDACXX or
 # /usr/local/cuda); without it the library is CPU-only and CMake says so.
 set -euo pipefail
@@ -28,14 +28,14 @@ if ((${#missing[@]})); then
 fi
 
 venv="$repo/.venv"
-requirements="$repo/.ci/requirements.txt"
+requirements="$repo/scripts/requirements.txt"
 stamp="$venv/.requirements.sha256"
 if [[ ! -x "$venv/bin/python" ]]; then
   echo "setup: creating $venv"
   python3 -m venv "$venv"
 fi
 if ! sha256sum --status -c "$stamp" 2>/dev/null; then
-  echo "setup: installing Python packages from .ci/requirements.txt (torch is several GB)"
+  echo "setup: installing Python packages from scripts/requirements.txt (torch is several GB)"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"
   sha256sum "$requirements" >"$stamp"
 fi
