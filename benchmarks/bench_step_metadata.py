@@ -66,8 +66,9 @@ class Row:
     first_call_ms: dict
     bound_us: float
 
-    def ours_share(self):
-        return self.bound_us / self.gpu["ours"]
+    def share(self, name):
+        """The least-traffic bound over `name`'s GPU time."""
+        return self.bound_us / self.gpu[name]
 
 
 def step_inputs(mode, batch_size, shortest, longest, req_to_token, generator):
@@ -221,7 +222,8 @@ def table(rows, versions):
     headers += [f"{n} latency" for n in ("pytorch ops", *versions, "ours", "floor")]
     headers += [f"{n} GPU" for n in ("pytorch ops", *versions, "ours", "floor")]
     headers += [f"{v} first call (ms)" for v in versions]
-    headers += ["bound GPU", "ours of bound", "ours vs best SGLang GPU"]
+    headers += ["bound GPU"] + [f"{n} of bound" for n in (*versions, "ours")]
+    headers += ["ours vs best SGLang GPU"]
     lines = []
     for row in rows:
         best = min((row.gpu[v] for v in versions), default=None)
@@ -230,8 +232,8 @@ def table(rows, versions):
             + [row.latency[n] for n in ("pytorch ops", *versions, "ours", "floor")]
             + [fmt(row.gpu[n]) for n in ("pytorch ops", *versions, "ours", "floor")]
             + [row.first_call_ms[v] for v in versions]
-            + [row.bound_us, f"{100 * row.ours_share():.0f}%",
-               "-" if best is None else f"{best / row.gpu['ours']:.2f}x"])
+            + [row.bound_us] + [f"{100 * row.share(n):.0f}%" for n in (*versions, "ours")]
+            + ["-" if best is None else f"{best / row.gpu['ours']:.2f}x"])
     return harness.format_table(headers, lines)
 
 
@@ -281,7 +283,14 @@ def main():
                         help="check against the reference up to this batch size")
     parser.add_argument("--repeats", type=int, default=100, help="latency samples per peer")
     parser.add_argument("--modes", nargs="*", default=MODES, choices=MODES)
+    parser.add_argument("--from-json", type=pathlib.Path,
+                        help="measure nothing: print (and plot) the figures a --json run saved")
     args = parser.parse_args()
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        rows = [Row(**row) for row in saved["rows"]]
+        report(args, saved["header"], rows, tuple(saved["versions"]))
+        return
     torch.ops.load_library(str(args.build / "op" / "libnsa_metadata.so"))
     torch.ops.load_library(str(args.build / "benchmarks" / "libnsa_metadata_bench_peers.so"))
     floors = define_floors()  # noqa: F841 (the definitions live as long as it does)
@@ -310,11 +319,17 @@ def main():
               f"{driver_version()}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
               f"Triton {_triton_version()}, Python {platform.python_version()}; copy rate "
               f"{copy_rate / 1e9:.0f} GB/s (read + write); times in us, medians")
+    if args.json:
+        args.json.write_text(json.dumps({"header": header, "versions": versions,
+                                         "rows": [dataclasses.asdict(r) for r in rows]},
+                                        indent=1))
+    report(args, header, rows, versions)
+
+
+def report(args, header, rows, versions):
     text = f"{header}\n\n{table(rows, versions)}\n"
     if args.markdown:
         args.markdown.write_text(text)
-    if args.json:
-        args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     if args.plot:
         plot(rows, versions, args.plot)
     print(text)
