@@ -83,3 +83,21 @@ def test_import_refuses_another_torch(tmp_path):
     assert result.returncode != 0
     base = torch.__version__.split("+")[0]
     assert f"built against torch 1.0.0, but torch {base} is installed" in result.stderr
+
+
+@installed_only
+def test_bare_cmake_project_finds_the_pip_installed_package(tmp_path):
+    """The C++ package from a pip install: tests/cmake/bare_downstream
+    configured with nothing but nsa_metadata.cmake_prefix_path."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("needs CMake on PATH")
+    environment = {k: v for k, v in os.environ.items() if k != "CMAKE_PREFIX_PATH"}
+    build = tmp_path / "build"
+    for command in ([cmake, "-S", str(REPO / "tests" / "cmake" / "bare_downstream"), "-B",
+                     str(build), f"-DCMAKE_PREFIX_PATH={nsa_metadata.cmake_prefix_path}"],
+                    [cmake, "--build", str(build)],
+                    [str(build / "bare_downstream")]):
+        result = subprocess.run(command, env=environment, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "bare_downstream: ok" in result.stdout
