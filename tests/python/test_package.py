@@ -94,8 +94,10 @@ def test_bare_cmake_project_finds_the_pip_installed_package(tmp_path):
         pytest.skip("needs CMake on PATH")
     environment = {k: v for k, v in os.environ.items() if k != "CMAKE_PREFIX_PATH"}
     build = tmp_path / "build"
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     for command in ([cmake, "-S", str(REPO / "tests" / "cmake" / "bare_downstream"), "-B",
-                     str(build), f"-DCMAKE_PREFIX_PATH={nsa_metadata.cmake_prefix_path}"],
+                     str(build), *generator,
+                     f"-DCMAKE_PREFIX_PATH={nsa_metadata.cmake_prefix_path}"],
                     [cmake, "--build", str(build)],
                     [str(build / "bare_downstream")]):
         result = subprocess.run(command, env=environment, capture_output=True, text=True)
