@@ -43,7 +43,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import harness  # noqa: E402
 from helpers import POISON  # noqa: E402
 from peers import sglang_peers, step_peers  # noqa: E402
-from step_cases import OPS, StepCase, poisoned_outputs  # noqa: E402
+from step_cases import OPS, poisoned_outputs  # noqa: E402
 
 WIDTH = 163840
 PAGE_SIZE = 64
@@ -52,7 +52,7 @@ INPUT_SETS = 4
 # (name, shortest and longest context, batch sizes)
 CONTEXTS = (("1K-8K", 1024, 8192, (1, 8, 32, 128, 256, 1024)),
             ("1K-163840", 1024, WIDTH, (1, 8, 32, 128, 256)))
-MODES = ("decode", "target_verify", "draft_extend_static", "draft_extend")
+MODES = sglang_peers.MODES
 SGLANG = tuple(sglang_peers.VERSIONS)
 
 
@@ -77,15 +77,9 @@ def step_inputs(mode, batch_size, shortest, longest, req_to_token, generator):
     seq_lens = torch.randint(shortest, longest + 1, (batch_size,), generator=generator)
     if mode == "target_verify":
         seq_lens = seq_lens.clamp(max=longest - NUM_DRAFT_TOKENS)  # the KV length stays in the table
-    case = StepCase(
-        mode="draft_extend" if mode.startswith("draft_extend") else mode,
-        seq_lens=seq_lens.to(torch.int32),
-        req_pool_indices=torch.randperm(pool_rows, generator=generator)[:batch_size],
-        req_to_token=req_to_token,
-        extend_seq_lens=extend.to(torch.int32) if mode == "draft_extend" else None,
-        num_draft_tokens=NUM_DRAFT_TOKENS if mode in ("target_verify", "draft_extend_static")
-        else None,
-        page_size=PAGE_SIZE)
+    case = sglang_peers.step_case(
+        mode, seq_lens, extend, torch.randperm(pool_rows, generator=generator)[:batch_size],
+        req_to_token, NUM_DRAFT_TOKENS)
     return case.to("cuda")
 
 
@@ -142,7 +136,7 @@ def check(name, call, case, outputs, exact):
     for output, buffer in outputs.items():
         got = buffer.cpu()
         mask = (torch.ones_like(got, dtype=torch.bool) if exact else
-                sglang_peers.consumer_mask(case, output, got, want[output], POISON))
+                sglang_peers.consumer_mask(case, output, want[output], POISON))
         if not torch.equal(got[mask], want[output][mask]):
             raise SystemExit(f"{name} {case.mode} bs {case.batch_size}: {output} does not "
                              "match the reference; not timing it")

@@ -20,6 +20,8 @@ import pathlib
 
 import torch
 
+from step_cases import StepCase
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 VERSIONS = {
     "sglang 0.5.23": "sglang_0_5_23",
@@ -27,6 +29,8 @@ VERSIONS = {
 }
 # The largest extend length the benchmark and tests draw (1..4 draft tokens).
 MAX_EXTEND = 4
+# The calls SGLang makes: draft-extend with a static count is a path of its own.
+MODES = ("decode", "target_verify", "draft_extend_static", "draft_extend")
 
 
 def peers_dir():
@@ -94,7 +98,22 @@ def call(module, case, host, outputs):
             o["seqlens_expanded"].shape[0], static)
 
 
-def consumer_mask(case, name, buffer, want, poison):
+def step_case(mode, seq_lens, extend_seq_lens, req_pool_indices, req_to_token,
+              num_draft_tokens=MAX_EXTEND):
+    """Our StepCase for one of MODES: target-verify and static draft-extend
+    take `num_draft_tokens` rows per request, per-request draft-extend
+    `extend_seq_lens`, decode neither."""
+    return StepCase(
+        mode="draft_extend" if mode.startswith("draft_extend") else mode,
+        seq_lens=seq_lens.to(torch.int32),
+        req_pool_indices=req_pool_indices,
+        req_to_token=req_to_token,
+        extend_seq_lens=extend_seq_lens.to(torch.int32) if mode == "draft_extend" else None,
+        num_draft_tokens=(num_draft_tokens if mode in ("target_verify", "draft_extend_static")
+                          else None))
+
+
+def consumer_mask(case, name, want, poison):
     """Where a consumer reads `name`: the reference wrote there (so page-table
     rows up to their own KV length), and within the batch's rows."""
     mask = want != poison

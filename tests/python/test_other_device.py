@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import requires_two_gpus
-from helpers import POISON
+from helpers import POISON, expected
 from reference import MODES
 from step_cases import StepCase, assert_outputs_equal, poisoned_outputs, random_step_case
 
@@ -21,11 +21,8 @@ def draft_extend_call(extend_seq_lens, seq_lens, outputs):
 
 
 def draft_extend_expected(extend_seq_lens, seq_lens, capacity):
-    import reference
-    expanded, cached, total = reference.fill_draft_extend_metadata(
-        extend_seq_lens.tolist(), seq_lens.tolist(), 2048, capacity, capacity)
-    return {"seqlens_expanded": torch.tensor(expanded, dtype=torch.int32),
-            "nsa_cache_seqlens": torch.tensor(cached, dtype=torch.int32),
+    expanded, cached, total = expected(extend_seq_lens, seq_lens, 2048, capacity, capacity)
+    return {"seqlens_expanded": expanded, "nsa_cache_seqlens": cached,
             "num_tokens": torch.tensor([total], dtype=torch.int64)}
 
 

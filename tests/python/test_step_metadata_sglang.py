@@ -10,14 +10,13 @@ import torch
 
 from conftest import requires_cuda
 from helpers import POISON
-from step_cases import StepCase, poisoned_outputs
+from step_cases import poisoned_outputs
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
 from peers import sglang_peers  # noqa: E402
 
 pytestmark = requires_cuda
 
-MODES = ("decode", "target_verify", "draft_extend_static", "draft_extend")
 # Batch sizes around SGLang's power-of-two blocks and our tiles; widths below
 # and above one 512-column unit of our copy, and a long context.
 SIZES = [(1, 64), (7, 700), (33, 4096), (300, 2048), (1100, 520), (24, 40000)]
@@ -43,19 +42,14 @@ def random_case(mode, batch_size, width, seed):
     seq_lens = torch.randint(0, longest + 1, (batch_size,), generator=generator)
     if mode.startswith("draft_extend"):
         seq_lens = seq_lens.maximum(extend)
-    return StepCase(
-        mode="draft_extend" if mode.startswith("draft_extend") else mode,
-        seq_lens=seq_lens.to(torch.int32),
-        req_pool_indices=torch.randperm(pool_rows, generator=generator)[:batch_size],
-        req_to_token=torch.randint(0, 1 << 22, (pool_rows, width), generator=generator,
-                                   dtype=torch.int32),
-        extend_seq_lens=extend.to(torch.int32) if mode == "draft_extend" else None,
-        num_draft_tokens=n if mode in ("target_verify", "draft_extend_static") else None,
-    ).to("cuda")
+    return sglang_peers.step_case(
+        mode, seq_lens, extend, torch.randperm(pool_rows, generator=generator)[:batch_size],
+        torch.randint(0, 1 << 22, (pool_rows, width), generator=generator, dtype=torch.int32),
+        n).to("cuda")
 
 
 @pytest.mark.parametrize("version", sglang_peers.VERSIONS)
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", sglang_peers.MODES)
 @pytest.mark.parametrize("batch_size,width", SIZES)
 def test_outputs_equal_sglang_where_consumers_read(version, mode, batch_size, width):
     module = sglang_module(version)
@@ -68,7 +62,7 @@ def test_outputs_equal_sglang_where_consumers_read(version, mode, batch_size, wi
         sglang_peers.call(module, case, sglang_peers.HostView(case), theirs)
         want = case.expected(poisoned_outputs(case, "cpu", row_capacity=capacity))
         for name, buffer in ours.items():
-            mask = sglang_peers.consumer_mask(case, name, buffer.cpu(), want[name], POISON)
+            mask = sglang_peers.consumer_mask(case, name, want[name], POISON)
             assert mask.any() or case.rows() == 0 or name == "real_page_table", name
             got, peer = buffer.cpu()[mask], theirs[name].cpu()[mask]
             assert torch.equal(got, peer), (
