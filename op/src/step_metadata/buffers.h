@@ -128,6 +128,12 @@ NSA_HOST_DEVICE int64_t page_columns(const Table& table, int64_t row, int32_t kv
   return kv < table.columns ? kv : table.columns;
 }
 
+// The source columns the first `real_columns` columns of real_page_table read
+// (column c reads source column c * page_size).
+NSA_HOST_DEVICE int64_t real_source_span(int64_t real_columns, int64_t page_size) {
+  return real_columns > 0 ? (real_columns - 1) * page_size + 1 : 0;
+}
+
 NSA_HOST_DEVICE int64_t real_page_columns(const Table& table, int64_t row, int32_t kv,
                                           int64_t page_size) {
   if (row >= table.rows) {

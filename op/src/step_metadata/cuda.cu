@@ -37,7 +37,7 @@ int64_t plan_page_blocks(const Buffers& buffers, int64_t batch_size, int64_t pag
   const int64_t unit_columns =
       buffers.page_table_1.data != nullptr
           ? std::max(buffers.page_table_1.columns,
-                     (buffers.real_page_table.columns - 1) * page_size + 1)
+                     real_source_span(buffers.real_page_table.columns, page_size))
           : buffers.real_page_table.columns;
   const int64_t units = batch_size * std::max<int64_t>(1, ceil_div(unit_columns, cuda::kUnitColumns));
   return std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1, most);

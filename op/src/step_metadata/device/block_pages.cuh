@@ -76,7 +76,7 @@ __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
     return ceil_div(real_columns, kUnitColumns);
   }
   const int64_t columns = min_of(kv, buffers.page_table_1.columns);
-  const int64_t span = max_of(columns, real_columns > 0 ? (real_columns - 1) * launch.page_size + 1 : 0);
+  const int64_t span = max_of(columns, real_source_span(real_columns, launch.page_size));
   return ceil_div(span, kUnitColumns);
 }
 
