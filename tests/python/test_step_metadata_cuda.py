@@ -116,13 +116,14 @@ GUARD = 512
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
-def test_bad_device_values_give_the_documented_result(mode, name, dtype):
-    seq_lens, pool, extend = BAD_DEVICE_VALUES[name]
+@pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
+def test_bad_device_values_give_the_documented_result(mode, name, dtype, copies):
+    seq_lens, pool, extend = (values * copies for values in BAD_DEVICE_VALUES[name])
     info = torch.iinfo(dtype)
     clip = lambda values: [min(max(v, info.min), info.max) for v in values]  # noqa: E731
     case = bad_case(mode, clip(seq_lens), clip(pool),
                     clip(extend) if mode == "draft_extend" else None, dtype)
-    capacity = 20 if mode == "draft_extend" else None
+    capacity = 20 * copies if mode == "draft_extend" else None
     outputs, assert_guards_intact = guarded_outputs(
         case, "cuda", GUARD, row_capacity=capacity, num_tokens_dtype=num_tokens_dtype(mode))
     want = case.expected(outputs)

@@ -11,9 +11,10 @@ from step_cases import (SEQ_KINDS, StepCase, TABLES, assert_outputs_equal,
                         assert_step_matches_reference, outputs_of, poisoned_outputs,
                         random_step_case)
 
-# Around the CUDA kernel's boundaries: a tile (256 requests), the 64 chunks'
-# 16384 requests, and more.
-SIZE_CLASSES = (0, 1, 2, 31, 255, 256, 257, 1000, 4096, 16385, 40000)
+# Around the CUDA kernels' boundaries: a warp (32 requests: the warp-batch
+# kernel up to it, the block kernel past it), a tile (256 requests), the 64
+# chunks' 16384 requests, and more.
+SIZE_CLASSES = (0, 1, 2, 31, 32, 33, 255, 256, 257, 1000, 4096, 16385, 40000)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -28,8 +29,9 @@ def test_size_classes(device, mode, batch_size):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("seq_kind", SEQ_KINDS)
 @pytest.mark.parametrize("seed", range(3))
-def test_random_lengths(device, mode, seq_kind, seed):
-    case = random_step_case(mode, 97, seed, seq_kind=seq_kind, width=1500)
+@pytest.mark.parametrize("batch_size", [20, 97])  # both CUDA kernels
+def test_random_lengths(device, mode, seq_kind, seed, batch_size):
+    case = random_step_case(mode, batch_size, seed, seq_kind=seq_kind, width=1500)
     assert_step_matches_reference(case, device)
 
 
@@ -73,8 +75,9 @@ def test_draft_extend_static_count(device, num_draft_tokens, seq_kind):
 
 @pytest.mark.parametrize("extend_kind", ["draft_1_to_8", "zeros_to_8", "some_large"])
 @pytest.mark.parametrize("extra_rows", [0, 1, 1000])
-def test_draft_extend_capacity_and_tail(device, extend_kind, extra_rows):
-    case = random_step_case("draft_extend", 70, 5, width=600, extend_kind=extend_kind)
+@pytest.mark.parametrize("batch_size", [20, 70])  # both CUDA kernels
+def test_draft_extend_capacity_and_tail(device, extend_kind, extra_rows, batch_size):
+    case = random_step_case("draft_extend", batch_size, 5, width=600, extend_kind=extend_kind)
     assert_step_matches_reference(case, device, row_capacity=case.rows() + extra_rows,
                                   num_tokens_dtype=torch.int32)
 
@@ -83,16 +86,18 @@ def test_draft_extend_capacity_and_tail(device, extend_kind, extra_rows):
 @pytest.mark.parametrize("names", [("cache_seqlens",), ("cu_seqlens_k",),
                                    ("nsa_cache_seqlens", "nsa_cu_seqlens_k"),
                                    ("page_table_1",), ("real_page_table",), TABLES, ()])
-def test_any_subset_of_outputs(device, mode, names):
-    case = random_step_case(mode, 45, 2, width=1000)
+@pytest.mark.parametrize("batch_size", [7, 45])  # both CUDA kernels
+def test_any_subset_of_outputs(device, mode, names, batch_size):
+    case = random_step_case(mode, batch_size, 2, width=1000)
     assert_step_matches_reference(case, device, names=names)
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("widths", [(1, 1), (100, 2), (1000, 16), (0, 0)])
-def test_page_tables_narrower_than_the_pool(device, mode, widths):
+@pytest.mark.parametrize("batch_size", [32, 33])  # both CUDA kernels
+def test_page_tables_narrower_than_the_pool(device, mode, widths, batch_size):
     # An engine may keep tables narrower than req_to_token; rows stop at the width.
-    case = random_step_case(mode, 33, 4, width=1024, seq_kind="past_width")
+    case = random_step_case(mode, batch_size, 4, width=1024, seq_kind="past_width")
     assert_step_matches_reference(case, device, widths=widths)
 
 

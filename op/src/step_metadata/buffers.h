@@ -139,7 +139,11 @@ NSA_HOST_DEVICE int64_t real_page_columns(const Table& table, int64_t row, int32
   if (row >= table.rows) {
     return 0;
   }
-  const int64_t pages = (static_cast<int64_t>(kv) + page_size - 1) / page_size;
+  // In 32 bits (a 64-bit division is a long library call on the GPU):
+  // kv and page_size (checked on the host) are below 2^31, so is their sum
+  // below 2^32.
+  const auto divisor = static_cast<uint32_t>(page_size);
+  const int64_t pages = divide(static_cast<uint32_t>(kv) + divisor - 1, divisor);
   return pages < table.columns ? pages : table.columns;
 }
 

@@ -1,13 +1,19 @@
-// The step-metadata kernel's entry: one launch for decode, target-verify and
-// draft-extend alike. The first `chunks` blocks write the vectors
+// The step-metadata kernels' entries, one launch for decode, target-verify and
+// draft-extend alike; the launcher picks one from the batch size.
+//
+// Block kernel: the first `chunks` blocks write the vectors
 // (block_vectors.cuh), the `page_blocks` after them copy the page tables
 // (block_pages.cuh); the two kinds run side by side and share nothing.
+// Warp-batch kernel, for batches of at most kWarpBatch requests: its first
+// `vector_warps` warps write the vectors, the later ones copy the page tables
+// (warp_batch.cuh).
 #pragma once
 
 #include "step_metadata/device/block_pages.cuh"
 #include "step_metadata/device/block_vectors.cuh"
 #include "step_metadata/device/launch_params.cuh"
 #include "step_metadata/device/policy.cuh"
+#include "step_metadata/device/warp_batch.cuh"
 
 namespace nsa_metadata::step_metadata::cuda {
 
@@ -20,6 +26,16 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
     write_chunk_vectors(launch, blockIdx.x, shared.vectors);
   } else {
     copy_page_tables(launch, blockIdx.x - launch.chunks, shared.pages);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(const Launch launch) {
+  const int64_t warp = int64_t{blockIdx.x} * kWarps + threadIdx.x / kWarpSize;
+  if (warp < launch.vector_warps) {
+    write_warp_batch_vectors(launch, warp);
+  } else {
+    copy_warp_batch_pages(launch, warp - launch.vector_warps,
+                          int64_t{gridDim.x} * kWarps - launch.vector_warps);
   }
 }
 

@@ -17,6 +17,12 @@ struct Launch {
   TokenTable tokens;
   int64_t page_size;
   Buffers buffers;
+  int64_t request_units;  // page-copy units of one request's widest row, from the widths
+  // The warp-batch kernel's plan: its first warps write the vectors; the
+  // rows of a request are shared by 2^row_group_shift warps.
+  int32_t vector_warps;
+  int32_t row_group_shift;
+  // The block kernel's plan:
   int64_t requests_per_chunk;
   int64_t chunks;       // vector blocks, first in the grid
   int64_t page_blocks;  // page-copy blocks, after them

@@ -36,6 +36,16 @@ constexpr int kVectorsPerLane = 8;
 constexpr int kColumnsPerVector = 4;  // int32 columns in 16 bytes
 constexpr int64_t kUnitColumns = int64_t{kWarpSize} * kVectorsPerLane * kColumnsPerVector;
 
+// Batches of at most this many requests take the warp-batch kernel
+// (warp_batch.cuh): one request per lane, so a warp holds the batch...
+constexpr int64_t kWarpBatch = kWarpSize;
+// ...when every row position (the tables' and the row vectors') is below
+// this bound too: then a warp's 32 clamped row counts add up in 32 bits.
+constexpr int64_t kWarpBatchRowLimit = int64_t{1} << 26;
+// There, up to this many warps share the rows of a request (log2): the
+// rows' stores are the longest chain of a small batch, 4 rows for N = 4.
+constexpr int kMaxRowGroupShift = 2;
+
 // Resident blocks per multiprocessor the grid aims at for the page copies:
 // the kernel's registers (up to 128 a thread at 256 threads) fit two.
 constexpr int64_t kBlocksPerSM = 2;

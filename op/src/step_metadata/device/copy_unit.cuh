@@ -1,0 +1,204 @@
+// One unit of page-table work: kUnitColumns columns of one request's source
+// row (its req_to_token row), loaded once, in 16-byte vectors where the
+// addresses allow, and stored into every row of the request, each row only up
+// to its own KV length. Both ways of spreading the units over the grid (the
+// page blocks, block_pages.cuh, and the warp-batch path, warp_batch.cuh) copy
+// through here.
+#pragma once
+
+#include "common/device_math.cuh"
+#include "common/length_math.h"
+#include "step_metadata/buffers.h"
+#include "step_metadata/device/launch_params.cuh"
+#include "step_metadata/device/policy.cuh"
+#include "step_metadata/request_math.h"
+
+#include <cstdint>
+
+namespace nsa_metadata::step_metadata::cuda {
+
+using nsa_metadata::cuda::ceil_div;
+using nsa_metadata::cuda::max_of;
+using nsa_metadata::cuda::min_of;
+
+// What a unit's copy needs to know about its request.
+struct PageRequest {
+  const int32_t* source;  // the request's req_to_token row
+  int64_t rows;
+  int64_t first_row;
+  int64_t top;
+};
+
+// Request i's req_to_token row, or nullptr when its pool index lies outside
+// req_to_token (its page rows are then left untouched).
+__device__ __forceinline__ const int32_t* source_row(const Launch& launch, int64_t i) {
+  const TokenTable& tokens = launch.tokens;
+  const int64_t pool_index = launch.req_pool_indices[i];
+  return pool_index >= 0 && pool_index < tokens.rows ? tokens.data + pool_index * tokens.row_stride
+                                                     : nullptr;
+}
+
+// The columns a unit spans are those of page_table_1 when the call fills it
+// (real_page_table's come from every page_size-th of them); without it, the
+// unit spans real_page_table's columns and gathers their sources.
+__device__ __forceinline__ bool units_span_pages(const Launch& launch) {
+  return launch.buffers.page_table_1.data != nullptr;
+}
+
+// Column positions and counts are uint32: every count is bounded by a KV
+// length (an int32) and a position by that plus a unit, so 32 bits hold them,
+// and they halve the index arithmetic on the copy's critical path.
+using Column = uint32_t;
+
+// Units of a request whose last row sees `top` tokens: enough for the
+// widest of its rows (the last), within the tables' widths.
+__device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
+  const Buffers& buffers = launch.buffers;
+  const int32_t kv = row_kv_len(top, 0);
+  const int64_t real_columns =
+      buffers.real_page_table.data != nullptr
+          ? min_of(ceil_div(kv, launch.page_size), buffers.real_page_table.columns)
+          : 0;
+  if (!units_span_pages(launch)) {
+    return ceil_div(real_columns, kUnitColumns);
+  }
+  const int64_t columns = min_of(kv, buffers.page_table_1.columns);
+  const int64_t span = max_of(columns, real_source_span(real_columns, launch.page_size));
+  return ceil_div(span, kUnitColumns);
+}
+
+__device__ __forceinline__ bool aligned_16(const void* pointer) {
+  return (reinterpret_cast<uintptr_t>(pointer) & 15) == 0;
+}
+
+// Column of lane `lane`'s t-th vector in the unit starting at `first`.
+__device__ __forceinline__ Column vector_column(Column first, int t, int lane) {
+  return first + kColumnsPerVector * (t * kWarpSize + lane);
+}
+
+// Loads the unit's columns [first, first + kUnitColumns) of `source`, those
+// below `span`; lane l holds columns first + 4 * (t * 32 + l) .. + 3 in
+// values[t], so a warp's t-th load reads 512 contiguous bytes.
+__device__ __forceinline__ void load_unit(const int32_t* __restrict__ source, Column first,
+                                          Column span, int4 (&values)[kVectorsPerLane]) {
+  const int lane = threadIdx.x % kWarpSize;
+  const bool vectors = aligned_16(source);
+#pragma unroll
+  for (int t = 0; t < kVectorsPerLane; ++t) {
+    const Column c = vector_column(first, t, lane);
+    if (vectors && c + kColumnsPerVector <= span) {
+      values[t] = __ldg(reinterpret_cast<const int4*>(source + c));
+    } else {
+      values[t].x = c < span ? __ldg(source + c) : 0;
+      values[t].y = c + 1 < span ? __ldg(source + c + 1) : 0;
+      values[t].z = c + 2 < span ? __ldg(source + c + 2) : 0;
+      values[t].w = c + 3 < span ? __ldg(source + c + 3) : 0;
+    }
+  }
+}
+
+// Stores the loaded unit into a row of `columns` columns.
+__device__ __forceinline__ void store_unit(int32_t* destination, Column first, Column columns,
+                                           const int4 (&values)[kVectorsPerLane]) {
+  const int lane = threadIdx.x % kWarpSize;
+  const bool vectors = aligned_16(destination);
+#pragma unroll
+  for (int t = 0; t < kVectorsPerLane; ++t) {
+    const Column c = vector_column(first, t, lane);
+    if (vectors && c + kColumnsPerVector <= columns) {
+      *reinterpret_cast<int4*>(destination + c) = values[t];
+    } else {
+      if (c < columns) destination[c] = values[t].x;
+      if (c + 1 < columns) destination[c + 1] = values[t].y;
+      if (c + 2 < columns) destination[c + 2] = values[t].z;
+      if (c + 3 < columns) destination[c + 3] = values[t].w;
+    }
+  }
+}
+
+// real_page_table's columns [real_begin, real_end) of one row, each from
+// source column c * page_size (just loaded by the warp, so read from cache).
+__device__ __forceinline__ void store_real_columns(const Launch& launch, int32_t* destination,
+                                                   const int32_t* __restrict__ source,
+                                                   Column real_begin, Column real_end) {
+  const auto page_size = static_cast<Column>(launch.page_size);
+  for (Column c = real_begin + threadIdx.x % kWarpSize; c < real_end; c += kWarpSize) {
+    destination[c] = floor_div(__ldg(source + c * page_size), launch.page_size);
+  }
+}
+
+// The rows of a request one copy writes: rows offset, offset + step, ...
+// (every row: {0, 1}), so that a request's rows can be shared by warps.
+struct RowSlice {
+  int64_t offset;
+  int64_t step;
+};
+
+// Unit `unit` of a request, into the slice's rows of the request.
+__device__ void copy_unit(const Launch& launch, const PageRequest& request, int64_t unit,
+                          RowSlice slice) {
+  const Buffers& buffers = launch.buffers;
+  const Table& pages = buffers.page_table_1;
+  const Table& real = buffers.real_page_table;
+  const int32_t* source = request.source;
+  const int64_t rows = request.rows;
+  const int64_t first_row = request.first_row;
+  const int64_t row_end = min_of(saturating_add(first_row, rows), buffers.page_row_limit());
+  const auto first = static_cast<Column>(unit * kUnitColumns);
+  const int32_t kv_last = row_kv_len(request.top, 0);
+  // Row j of the request sees `later` = rows - 1 - j fewer tokens than the last.
+  const auto kv_of_row = [&](int64_t row) {
+    return row_kv_len(request.top, rows - 1 - (row - first_row));
+  };
+  if (units_span_pages(launch)) {
+    int4 values[kVectorsPerLane];
+    const auto span = static_cast<Column>(min_of(kv_last, pages.columns));
+    // The unit may only be needed for real_page_table's columns (span
+    // ends before it): those are read from the source itself.
+    if (first < span) {
+      load_unit(source, first, span, values);
+    }
+    const auto real_begin = static_cast<Column>(ceil_div(first, launch.page_size));
+    const auto real_unit_end = static_cast<Column>(ceil_div(first + kUnitColumns, launch.page_size));
+    // With a page of at least 32 columns, the unit's real_page_table columns
+    // are one per lane at most: each lane reads and divides its one value once
+    // for all the rows (the last row reads the most of them).
+    const bool real_by_lane = real.data != nullptr && real_unit_end - real_begin <= kWarpSize;
+    const Column real_column = real_begin + threadIdx.x % kWarpSize;
+    int32_t real_value = 0;
+    if (real_by_lane &&
+        real_column < min_of(real_unit_end, min_of(ceil_div(kv_last, launch.page_size),
+                                                   real.columns))) {
+      real_value = floor_div(__ldg(source + real_column * static_cast<Column>(launch.page_size)),
+                             launch.page_size);
+    }
+    for (int64_t row = first_row + slice.offset; row < row_end; row += slice.step) {
+      const int32_t kv = kv_of_row(row);
+      const auto columns = static_cast<Column>(page_columns(pages, row, kv));
+      if (first < columns) {
+        store_unit(pages.data + row * pages.row_stride, first, columns, values);
+      }
+      if (real.data == nullptr) {
+        continue;
+      }
+      const auto real_columns =
+          static_cast<Column>(real_page_columns(real, row, kv, launch.page_size));
+      const Column real_end = real_unit_end < real_columns ? real_unit_end : real_columns;
+      if (!real_by_lane) {
+        store_real_columns(launch, real.data + row * real.row_stride, source, real_begin, real_end);
+      } else if (real_column < real_end) {
+        real.data[row * real.row_stride + real_column] = real_value;
+      }
+    }
+  } else {
+    const Column real_end = first + kUnitColumns;
+    for (int64_t row = first_row + slice.offset; row < row_end; row += slice.step) {
+      const auto real_columns =
+          static_cast<Column>(real_page_columns(real, row, kv_of_row(row), launch.page_size));
+      store_real_columns(launch, real.data + row * real.row_stride, source, first,
+                         real_end < real_columns ? real_end : real_columns);
+    }
+  }
+}
+
+}  // namespace nsa_metadata::step_metadata::cuda

@@ -1,0 +1,223 @@
+// The step-metadata kernel for batches of at most kWarpBatch requests, where
+// the cost of a call is the latency of its longest chain of dependent
+// instructions, not memory traffic. No warp waits on another (no shared
+// memory, no barrier), and each keeps its chain short:
+//
+// - the first `vector_warps` warps each load the whole batch, one request
+//   per lane, scan it with shuffles in 32 bits (the sums saturate at
+//   INT32_MAX, as the int32 outputs do), and write the requests' outputs, the
+//   rows and the draft-extend tail, 32 rows per warp at a time;
+// - every later warp copies one unit (copy_unit.cuh) into some rows of its
+//   request: it reads the request's shape and, for variable draft-extend,
+//   the rows before it with one warp reduction; no scan.
+//
+// The launcher takes this kernel only when every row position fits
+// kWarpBatchRowLimit, which keeps the 32-bit sums exact where they are used.
+#pragma once
+
+#include "common/device_math.cuh"
+#include "common/length_math.h"
+#include "step_metadata/buffers.h"
+#include "step_metadata/device/copy_unit.cuh"
+#include "step_metadata/device/launch_params.cuh"
+#include "step_metadata/device/policy.cuh"
+#include "step_metadata/request_math.h"
+
+#include <cstdint>
+
+namespace nsa_metadata::step_metadata::cuda {
+
+constexpr unsigned kFullWarp = 0xffffffffu;
+
+__device__ __forceinline__ int lane_id() { return threadIdx.x % kWarpSize; }
+
+// Rows, KV lengths and nsa_cache_seqlens summed, each saturating at
+// INT32_MAX: non-negative, so adding stays associative.
+struct NarrowSums {
+  int32_t rows;
+  int32_t kv;
+  int32_t topk;
+};
+
+__device__ __forceinline__ int32_t saturating_add_32(int32_t a, int32_t b) {
+  const uint32_t sum = static_cast<uint32_t>(a) + static_cast<uint32_t>(b);  // < 2^32
+  return static_cast<int32_t>(sum < kInt32Max ? sum : kInt32Max);
+}
+
+__device__ __forceinline__ NarrowSums add(const NarrowSums& a, const NarrowSums& b) {
+  return {saturating_add_32(a.rows, b.rows), saturating_add_32(a.kv, b.kv),
+          saturating_add_32(a.topk, b.topk)};
+}
+
+__device__ __forceinline__ NarrowSums shuffle_up(const NarrowSums& sums, unsigned delta) {
+  return {__shfl_up_sync(kFullWarp, sums.rows, delta), __shfl_up_sync(kFullWarp, sums.kv, delta),
+          __shfl_up_sync(kFullWarp, sums.topk, delta)};
+}
+
+__device__ __forceinline__ Sums widen(const NarrowSums& sums) {
+  return {sums.rows, sums.kv, sums.topk};
+}
+
+// Lane k's request (none past the batch) and the sums before it and over
+// the batch.
+struct LaneRequest {
+  RequestShape shape;
+  NarrowSums before;
+  NarrowSums total;
+};
+
+__device__ LaneRequest load_lane_request(const Launch& launch) {
+  const int lane = lane_id();
+  LaneRequest request{{0, 0}, {0, 0, 0}, {0, 0, 0}};
+  NarrowSums inclusive{0, 0, 0};
+  if (lane < launch.batch_size) {
+    request.shape = request_shape(launch.model, lane);
+    const Sums mine = request_sums(request.shape, launch.model.nsa_index_topk);
+    inclusive = {narrow_count<int32_t>(mine.rows), narrow_count<int32_t>(mine.kv),
+                 narrow_count<int32_t>(mine.topk)};
+  }
+#pragma unroll
+  for (int delta = 1; delta < kWarpSize; delta *= 2) {
+    const NarrowSums lower = shuffle_up(inclusive, delta);
+    if (lane >= delta) {
+      inclusive = add(lower, inclusive);
+    }
+  }
+  const NarrowSums lower = shuffle_up(inclusive, 1);
+  request.before = lane > 0 ? lower : NarrowSums{0, 0, 0};
+  request.total = {__shfl_sync(kFullWarp, inclusive.rows, kWarpSize - 1),
+                   __shfl_sync(kFullWarp, inclusive.kv, kWarpSize - 1),
+                   __shfl_sync(kFullWarp, inclusive.topk, kWarpSize - 1)};
+  return request;
+}
+
+// The batch's rows in 64 bits, for num_tokens (which receives the true
+// total, past INT32_MAX when it is int64).
+__device__ int64_t total_rows(const RequestShape& shape) {
+  int64_t rows = shape.rows;
+#pragma unroll
+  for (int mask = kWarpSize / 2; mask > 0; mask /= 2) {
+    rows = saturating_add(rows, __shfl_xor_sync(kFullWarp, rows, mask));
+  }
+  return rows;
+}
+
+// The lane whose request holds `row` (< the batch's rows): the last whose
+// first row is at most `row` (empty requests lose the tie to the next).
+__device__ __forceinline__ int owner_lane(int32_t first_row, int32_t row) {
+  int owner = 0;
+#pragma unroll
+  for (int step = kWarpSize / 2; step > 0; step /= 2) {
+    if (__shfl_sync(kFullWarp, first_row, owner + step) <= row) {
+      owner += step;
+    }
+  }
+  return owner;
+}
+
+__device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
+  const Buffers& buffers = launch.buffers;
+  const int lane = lane_id();
+  const LaneRequest request = load_lane_request(launch);
+  if (warp == 0) {
+    if (lane < launch.batch_size) {
+      write_request(buffers, lane, request.shape, widen(request.before));
+    }
+    const int64_t rows = buffers.num_tokens != nullptr ? total_rows(request.shape) : 0;
+    if (lane == 0) {
+      write_heads(buffers, rows);
+    }
+  }
+  const auto limit = static_cast<int32_t>(buffers.vector_row_limit());
+  const int32_t stride = launch.vector_warps * kWarpSize;
+  for (int32_t base = warp * kWarpSize; base < limit; base += stride) {
+    const int32_t row = base + lane;
+    const int owner = owner_lane(request.before.rows, row);  // every lane: it shuffles
+    const RequestShape shape{__shfl_sync(kFullWarp, request.shape.rows, owner),
+                             __shfl_sync(kFullWarp, request.shape.top, owner)};
+    const int32_t first_row = __shfl_sync(kFullWarp, request.before.rows, owner);
+    const int32_t topk_before = __shfl_sync(kFullWarp, request.before.topk, owner);
+    if (row >= limit) {
+      continue;
+    }
+    if (row < request.total.rows) {
+      write_row(buffers, shape, row - first_row, row, topk_before, launch.model.nsa_index_topk);
+    } else {
+      write_tail_position(buffers, row, widen(request.total));
+    }
+  }
+}
+
+// The page warps' view of the batch: lane k's request, loaded once, so that
+// a work item's request comes from shuffles rather than from memory.
+struct LanePages {
+  RequestShape shape;
+  const int32_t* source;  // source_row, or nullptr
+  uint32_t units;         // units_of, or 0 when the request copies nothing
+  uint32_t clamped_rows;  // rows, at most kWarpBatchRowLimit
+};
+
+__device__ LanePages load_lane_pages(const Launch& launch) {
+  const int lane = lane_id();
+  LanePages pages{{0, 0}, nullptr, 0, 0};
+  if (lane < launch.batch_size) {
+    pages.shape = request_shape(launch.model, lane);
+    pages.source = source_row(launch, lane);
+    if (pages.source != nullptr && pages.shape.rows > 0) {
+      pages.units = static_cast<uint32_t>(units_of(launch, pages.shape.top));
+    }
+    pages.clamped_rows = static_cast<uint32_t>(min_of(pages.shape.rows, kWarpBatchRowLimit));
+  }
+  return pages;
+}
+
+// The rows before request i. A fixed count: i * N. Extend lengths: the sum
+// of the clamped counts below lane i (a count that large already puts
+// request i past every table), exact in 32 bits for 32 lanes.
+__device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uint32_t i) {
+  if (launch.model.extend_seq_lens.data == nullptr) {
+    return saturating_mul(i, launch.model.rows_per_request);
+  }
+  return __reduce_add_sync(kFullWarp, lane_id() < static_cast<int>(i) ? pages.clamped_rows : 0u);
+}
+
+// Work items in unit-major order: item (u * batch_size + i) * G + g is row
+// group g (G = 2^row_group_shift) of unit u of request i; the warp writes the
+// rows j = g, g + G, ... of the request (several warps write the rows of a
+// target-verify or draft-extend request side by side, each loading the unit
+// itself, from L2 after the first). A warp's items only grow in unit, so it
+// stops at the first past the batch's widest request: the grid is sized for
+// the widest request the tables hold, most calls need far fewer units.
+__device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
+                                      int64_t page_warps) {
+  const LanePages pages = load_lane_pages(launch);
+  const uint32_t live_units = __reduce_max_sync(kFullWarp, pages.units);
+  if (live_units == 0) {
+    return;  // Also an empty batch, which the items below would divide by.
+  }
+  const auto batch_size = static_cast<uint32_t>(launch.batch_size);
+  const int shift = launch.row_group_shift;
+  // Items stay below 2^32: the launcher bounds batch_size * units * G by
+  // 2^31, and so bounds the grid.
+  for (auto item = static_cast<uint32_t>(page_warp);; item += static_cast<uint32_t>(page_warps)) {
+    const uint32_t request_item = item >> shift;
+    const uint32_t unit = request_item / batch_size;
+    if (unit >= live_units) {
+      return;
+    }
+    const uint32_t i = request_item - unit * batch_size;
+    const uint32_t group = item - (request_item << shift);
+    const RequestShape shape{__shfl_sync(kFullWarp, pages.shape.rows, i),
+                             __shfl_sync(kFullWarp, pages.shape.top, i)};
+    const auto* source = reinterpret_cast<const int32_t*>(
+        __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(pages.source), i));
+    const int64_t first_row = rows_before(launch, pages, i);  // every lane: it reduces
+    if (unit >= __shfl_sync(kFullWarp, pages.units, i) || shape.rows <= group) {
+      continue;
+    }
+    copy_unit(launch, {source, shape.rows, first_row, shape.top}, unit,
+              RowSlice{group, int64_t{1} << shift});
+  }
+}
+
+}  // namespace nsa_metadata::step_metadata::cuda
