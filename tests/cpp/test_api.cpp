@@ -125,7 +125,7 @@ TEST(CpuDataChecks, TooManyTokensNamesTheBuffer) {
               nsa_metadata::fill_draft_extend_metadata(extend_seq_lens, seq_lens, 2048, buffer,
                                                        small_buffer);
             }),
-            "nsa_cache_seqlens should hold the 5 tokens of the batch, got capacity 4");
+            "nsa_cache_seqlens should hold the 5 rows of the batch, got 4 elements");
 }
 
 }  // namespace

@@ -124,12 +124,25 @@ def test_negative_extend_length_is_a_cpu_error():
         call_fill(arguments)
 
 
+@pytest.mark.parametrize("seq_lens,message", [
+    ([4, -2, 9], "seq_lens[1] should be >= 0, got -2"),
+    ([4, 5, 2**31], "the KV length of request 2 (seq_lens[2] = 2147483648) should fit int32, "
+                    "got 2147483648"),
+])
+def test_bad_seq_lens_are_cpu_errors(seq_lens, message):
+    # The step-metadata operators' checks and messages (docs/draft_extend.md).
+    arguments = valid_arguments("cpu")
+    arguments["seq_lens"] = torch.tensor(seq_lens, dtype=torch.int64)
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        call_fill(arguments)
+
+
 @pytest.mark.parametrize("buffer", ["seqlens_expanded", "nsa_cache_seqlens"])
 def test_too_many_tokens_is_a_cpu_error(buffer):
     arguments = valid_arguments("cpu")
     arguments[buffer] = torch.zeros(5, dtype=torch.int32)
     with pytest.raises(RuntimeError, match=re.escape(
-            f"{buffer} should hold the 6 tokens of the batch, got capacity 5")):
+            f"{buffer} should hold the 6 rows of the batch, got 5 elements")):
         call_fill(arguments)
 
 

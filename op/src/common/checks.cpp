@@ -1,5 +1,7 @@
 #include "common/checks.h"
 
+#include "common/length_math.h"
+
 #include <ATen/MemoryOverlap.h>
 #include <c10/util/Exception.h>
 
@@ -73,6 +75,23 @@ void check_no_overlap(const at::Tensor& written, const char* written_name,
               written_name,
               " should not share memory with ", other_name,
               ", got tensors that overlap");
+}
+
+void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq_len,
+                           int64_t top, bool top_adds_draft_tokens) {
+  TORCH_CHECK(seq_len >= 0, "seq_lens[", i, "] should be >= 0, got ", seq_len);
+  if (extend_seq_len != nullptr) {
+    TORCH_CHECK(*extend_seq_len >= 0, "extend_seq_lens[", i, "] should be >= 0, got ",
+                *extend_seq_len);
+  }
+  TORCH_CHECK(top <= kInt32Max, "the KV length of request ", i, " (seq_lens[", i, "] = ", seq_len,
+              top_adds_draft_tokens ? " + num_draft_tokens" : "", ") should fit int32, got ",
+              top);
+}
+
+void check_holds_rows(int64_t capacity, const char* name, int64_t rows, int64_t extra) {
+  TORCH_CHECK(capacity - extra >= rows, name, " should hold the ", rows, " rows of the batch",
+              extra == 1 ? " plus one" : "", ", got ", capacity, " elements");
 }
 
 }  // namespace nsa_metadata::checks

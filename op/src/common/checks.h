@@ -42,4 +42,18 @@ void check_counter(const at::Tensor& tensor, const char* name);
 void check_no_overlap(const at::Tensor& written, const char* written_name,
                       const at::Tensor& other, const char* other_name);
 
+// Data checks, run on the host where the data are visible: by the CPU
+// kernels before their first write, and by checked mode after a CUDA launch.
+
+// Request i's lengths: seq_lens[i] >= 0; extend_seq_lens[i] >= 0 when its
+// rows come from it (extend_seq_len not null); the KV length its last row
+// sees (`top`: seq_lens[i], plus num_draft_tokens for target-verify) within
+// int32.
+void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq_len,
+                           int64_t top, bool top_adds_draft_tokens);
+
+// A row buffer of `capacity` elements holds the batch's `rows` rows plus
+// `extra` (nsa_cu_seqlens_k's leading zero).
+void check_holds_rows(int64_t capacity, const char* name, int64_t rows, int64_t extra);
+
 }  // namespace nsa_metadata::checks

@@ -1,8 +1,8 @@
 #include "draft_extend/checks.h"
 
 #include "common/checks.h"
-#include "common/dispatch.h"
-#include "draft_extend/token_math.h"
+#include "common/index_vector.h"
+#include "common/length_math.h"
 
 #include <c10/util/Exception.h>
 
@@ -50,25 +50,20 @@ void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_
   }
 }
 
-int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu, int64_t expanded_capacity,
+int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu,
+                            const at::Tensor& seq_lens_cpu, int64_t expanded_capacity,
                             int64_t cache_capacity) {
+  const IndexVector extend = index_vector_of(extend_seq_lens_cpu);
+  const IndexVector seq = index_vector_of(seq_lens_cpu);
   int64_t total = 0;
-  dispatch_index_type(extend_seq_lens_cpu.scalar_type(), [&](auto type_tag) {
-    using extend_t = decltype(type_tag);
-    const extend_t* extend = extend_seq_lens_cpu.const_data_ptr<extend_t>();
-    const int64_t stride = extend_seq_lens_cpu.stride(0);
-    const int64_t batch_size = extend_seq_lens_cpu.size(0);
-    for (int64_t i = 0; i < batch_size; ++i) {
-      const int64_t extend_seq_len = extend[i * stride];
-      TORCH_CHECK(extend_seq_len >= 0, "extend_seq_lens[", i, "] should be >= 0, got ",
-                  extend_seq_len);
-      total = saturating_add(total, extend_seq_len);
-    }
-  });
-  TORCH_CHECK(total <= expanded_capacity, "seqlens_expanded should hold the ", total,
-              " tokens of the batch, got capacity ", expanded_capacity);
-  TORCH_CHECK(total <= cache_capacity, "nsa_cache_seqlens should hold the ", total,
-              " tokens of the batch, got capacity ", cache_capacity);
+  for (int64_t i = 0; i < extend_seq_lens_cpu.size(0); ++i) {
+    const int64_t extend_seq_len = extend[i];
+    checks::check_request_lengths(i, seq[i], &extend_seq_len, seq[i],
+                                  /*top_adds_draft_tokens=*/false);
+    total = saturating_add(total, extend_seq_len);
+  }
+  checks::check_holds_rows(expanded_capacity, "seqlens_expanded", total, 0);
+  checks::check_holds_rows(cache_capacity, "nsa_cache_seqlens", total, 0);
   return total;
 }
 

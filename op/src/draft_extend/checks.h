@@ -24,10 +24,13 @@ void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_
                        const at::Tensor& nsa_cache_seqlens,
                        const std::optional<at::Tensor>& num_tokens);
 
-// Reads extend_seq_lens (a CPU tensor) and raises on the data problems the
-// device can only give a defined result for: a negative extend length, or a
-// total that does not fit a buffer. Returns the total number of tokens.
-int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu, int64_t expanded_capacity,
+// Reads the lengths (CPU tensors) and raises on the data problems the device
+// can only give a defined result for, with the step-metadata operators'
+// checks and messages (common/checks.h): a negative length, a KV length past
+// int32, or a total that does not fit a buffer. Returns the total number of
+// tokens.
+int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu,
+                            const at::Tensor& seq_lens_cpu, int64_t expanded_capacity,
                             int64_t cache_capacity);
 
 }  // namespace nsa_metadata::draft_extend

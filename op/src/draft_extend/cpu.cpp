@@ -1,6 +1,6 @@
 // CPU kernel of fill_draft_extend_metadata. The host sees the data here, so
-// bad values (a negative extend length, a batch larger than a buffer) raise
-// instead of getting the device's defined result.
+// bad values (a negative length, a KV length past int32, a batch larger than
+// a buffer) raise instead of getting the device's defined result.
 #include "common/dispatch.h"
 #include "draft_extend/checks.h"
 #include "draft_extend/token_math.h"
@@ -48,7 +48,8 @@ void fill_draft_extend_metadata_cpu(const at::Tensor& extend_seq_lens,
   const int64_t cache_capacity = nsa_cache_seqlens.numel();
   // Validates every value before the first write, so an error leaves the
   // caller's buffers as they were.
-  const int64_t total = checked_token_total(extend_seq_lens, expanded_capacity, cache_capacity);
+  const int64_t total = checked_token_total(extend_seq_lens, seq_lens, expanded_capacity,
+                                            cache_capacity);
 
   int32_t* expanded_rows = seqlens_expanded.mutable_data_ptr<int32_t>();
   int32_t* cache_rows = nsa_cache_seqlens.mutable_data_ptr<int32_t>();

@@ -79,10 +79,11 @@ nsa_metadata::cuda::RowBuffer row_buffer(const at::Tensor& buffer) {
 
 // Checked mode's second half: once the kernel has run, the same data checks
 // as the CPU kernel, raising the same error.
-void check_values_on_host(const at::Tensor& extend_seq_lens, int64_t expanded_capacity,
-                          int64_t cache_capacity, cudaStream_t stream) {
+void check_values_on_host(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
+                          int64_t expanded_capacity, int64_t cache_capacity,
+                          cudaStream_t stream) {
   C10_CUDA_CHECK(cudaStreamSynchronize(stream));
-  checked_token_total(extend_seq_lens.cpu(), expanded_capacity, cache_capacity);
+  checked_token_total(extend_seq_lens.cpu(), seq_lens.cpu(), expanded_capacity, cache_capacity);
 }
 
 void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
@@ -150,7 +151,7 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
   });
 
   if (checked) {
-    check_values_on_host(extend_seq_lens, launch.seqlens_expanded.capacity,
+    check_values_on_host(extend_seq_lens, seq_lens, launch.seqlens_expanded.capacity,
                          launch.nsa_cache_seqlens.capacity, stream);
   }
 }

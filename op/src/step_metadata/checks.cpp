@@ -167,17 +167,12 @@ int64_t checked_row_total(const Arguments& arguments) {
   const int64_t batch_size = arguments.seq_lens.size(0);
   Sums total{0, 0, 0};
   for (int64_t i = 0; i < batch_size; ++i) {
-    const int64_t seq_len = model.seq_lens[i];
-    TORCH_CHECK(seq_len >= 0, "seq_lens[", i, "] should be >= 0, got ", seq_len);
-    if (model.extend_seq_lens.data != nullptr) {
-      const int64_t extend_seq_len = model.extend_seq_lens[i];
-      TORCH_CHECK(extend_seq_len >= 0, "extend_seq_lens[", i, "] should be >= 0, got ",
-                  extend_seq_len);
-    }
     const RequestShape shape = request_shape(model, i);
-    TORCH_CHECK(shape.top <= kInt32Max, "the KV length of request ", i, " (seq_lens[", i,
-                "] = ", seq_len, arguments.top_offset() != 0 ? " + num_draft_tokens" : "",
-                ") should fit int32, got ", shape.top);
+    const int64_t extend_seq_len =
+        model.extend_seq_lens.data != nullptr ? model.extend_seq_lens[i] : 0;
+    checks::check_request_lengths(i, model.seq_lens[i],
+                                  model.extend_seq_lens.data != nullptr ? &extend_seq_len : nullptr,
+                                  shape.top, arguments.top_offset() != 0);
     if (reads_pool) {
       const int64_t pool_index = pool_indices[i];
       TORCH_CHECK(pool_index >= 0 && pool_index < pool_rows, "req_pool_indices[", i,
@@ -199,9 +194,9 @@ int64_t checked_row_total(const Arguments& arguments) {
          {std::tuple{&outputs.seqlens_expanded, "seqlens_expanded", 0},
           std::tuple{&outputs.nsa_cache_seqlens, "nsa_cache_seqlens", 0},
           std::tuple{&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k", 1}}) {
-      TORCH_CHECK(!output->has_value() || (*output)->numel() - extra >= total.rows, name,
-                  " should hold the ", total.rows, " rows of the batch",
-                  extra == 1 ? " plus one" : "", ", got ", (*output)->numel(), " elements");
+      if (output->has_value()) {
+        checks::check_holds_rows((*output)->numel(), name, total.rows, extra);
+      }
     }
     for (const auto& [table, name] : {std::pair{&outputs.page_table_1, "page_table_1"},
                                       std::pair{&outputs.real_page_table, "real_page_table"}}) {
