@@ -1,29 +1,17 @@
 """The one reference for every value test: plain Python, written to be read.
 
-It implements the documented contract of fill_draft_extend_metadata,
-including the result the CUDA kernel gives for values only the device sees
-(docs/draft_extend.md): negative extend lengths add no tokens, rows that do
-not fit a buffer are not written, values saturate at INT32_MAX, the total
-saturates at INT64_MAX.
+It implements the documented contract of every operator (docs/step_metadata.md,
+docs/draft_extend.md), including the result the CUDA kernels give for values
+only the device sees: lengths outside [0, INT32_MAX] clamp, negative extend
+lengths add no rows, rows that do not fit a buffer are not written, the row
+total saturates at INT64_MAX. fill_draft_extend_metadata is the draft-extend
+mode of fill_step_metadata asked for two row vectors.
 """
 
 import torch
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-
-
-def draft_extend_rows(extend_seq_lens, seq_lens, nsa_index_topk):
-    """Yields (seqlens_expanded, nsa_cache_seqlens) for every token, in order."""
-    for extend_seq_len, seq_len in zip(extend_seq_lens, seq_lens):
-        for j in range(max(extend_seq_len, 0)):
-            expanded = max(0, seq_len - extend_seq_len + 1 + j)
-            expanded = min(expanded, INT32_MAX)
-            yield expanded, min(expanded, nsa_index_topk)
-
-
-def draft_extend_total(extend_seq_lens):
-    return min(sum(max(e, 0) for e in extend_seq_lens), INT64_MAX)
 
 
 def fill_draft_extend_metadata(extend_seq_lens, seq_lens, nsa_index_topk,
@@ -33,22 +21,13 @@ def fill_draft_extend_metadata(extend_seq_lens, seq_lens, nsa_index_topk,
     Each list is as long as its buffer's capacity: the rows that fit, then
     zeros up to the capacity.
     """
-    extend_seq_lens = [int(e) for e in extend_seq_lens]
-    seq_lens = [int(s) for s in seq_lens]
-    seqlens_expanded = [0] * expanded_capacity
-    nsa_cache_seqlens = [0] * cache_capacity
-    for row, (expanded, cached) in enumerate(
-            draft_extend_rows(extend_seq_lens, seq_lens, nsa_index_topk)):
-        if row >= max(expanded_capacity, cache_capacity):
-            break
-        if row < expanded_capacity:
-            seqlens_expanded[row] = expanded
-        if row < cache_capacity:
-            nsa_cache_seqlens[row] = cached
-    return seqlens_expanded, nsa_cache_seqlens, draft_extend_total(extend_seq_lens)
+    outputs = {"seqlens_expanded": [0] * expanded_capacity,
+               "nsa_cache_seqlens": [0] * cache_capacity}
+    total = fill_step_metadata("draft_extend", seq_lens, [0] * len(seq_lens),
+                               torch.zeros((1, 0), dtype=torch.int32), nsa_index_topk, 1,
+                               outputs, extend_seq_lens=extend_seq_lens)
+    return outputs["seqlens_expanded"], outputs["nsa_cache_seqlens"], total
 
-
-# ---- The rest of the per-step family (docs/step_metadata.md) ---------------
 
 MODES = ("decode", "target_verify", "draft_extend")
 
@@ -75,8 +54,9 @@ def step_requests(mode, seq_lens, extend_seq_lens=None, num_draft_tokens=None):
 
 def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index_topk,
                        page_size, outputs, extend_seq_lens=None, num_draft_tokens=None):
-    """Writes the expected contents into `outputs` (name -> CPU tensor holding
-    the buffer's prior contents) and returns the number of rows (num_tokens).
+    """Writes the expected contents into `outputs` (name -> CPU tensor, or list
+    for a vector, holding the buffer's prior contents) and returns the number
+    of rows (num_tokens).
 
     Rows past a vector's capacity are not written; past the batch's rows the
     vectors are 0 and nsa_cu_seqlens_k repeats its last value. Page-table
@@ -95,8 +75,8 @@ def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index
     page_table_1 = outputs.get("page_table_1")
     real_page_table = outputs.get("real_page_table")
 
-    def capacity(buffer, extra=0):
-        return 0 if buffer is None else buffer.shape[0] - extra
+    def capacity(buffer, extra=0):  # a tensor or, for vectors, a list
+        return 0 if buffer is None else len(buffer) - extra
 
     row_limit = max(capacity(seqlens_expanded), capacity(nsa_cache_seqlens),
                     capacity(nsa_cu_seqlens_k, 1), capacity(page_table_1),
@@ -126,6 +106,8 @@ def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index
                 nsa_cache_seqlens[row] = min(row_kv_len, nsa_index_topk)
             if row < capacity(nsa_cu_seqlens_k, 1):
                 nsa_cu_seqlens_k[row + 1] = min(topk_sum, INT32_MAX)
+            if page_table_1 is None and real_page_table is None:
+                continue
             if not 0 <= req_pool_indices[i] < req_to_token.shape[0]:
                 continue
             tokens = req_to_token[req_pool_indices[i]]

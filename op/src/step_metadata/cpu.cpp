@@ -1,8 +1,10 @@
-// CPU kernels of the step-metadata family. The host sees the data here, so
-// bad values raise (before the first write) instead of getting the device's
-// defined result.
+// CPU kernels of the step-metadata family, and the host loop that writes the
+// rows of every operator (step_metadata/cpu.h). The host sees the data here,
+// so bad values raise (before the first write) instead of getting the
+// device's defined result.
 #include "step_metadata/buffers.h"
 #include "step_metadata/checks.h"
+#include "step_metadata/cpu.h"
 #include "step_metadata/registration.h"
 #include "step_metadata/request_math.h"
 
@@ -28,14 +30,18 @@ void fill_step_metadata_cpu(const Arguments& arguments) {
   check_arguments(arguments);
   check_no_aliasing(arguments);
   const int64_t total_rows = checked_row_total(arguments);
-
-  const Model model = model_of(arguments);
   const Buffers buffers = buffers_of(arguments.outputs);
-  const TokenTable tokens = token_table_of(arguments.req_to_token);
-  const IndexVector pool_indices = index_vector_of(arguments.req_pool_indices);
-  const int64_t batch_size = arguments.seq_lens.size(0);
-  const int64_t row_limit = std::max(buffers.vector_row_limit(), buffers.page_row_limit());
+  const HostPages pages{token_table_of(arguments.req_to_token),
+                        index_vector_of(arguments.req_pool_indices), arguments.page_size};
+  write_on_host(model_of(arguments), arguments.seq_lens.size(0), buffers,
+                buffers.has_page_table() ? &pages : nullptr, total_rows);
+}
 
+}  // namespace
+
+void write_on_host(const Model& model, int64_t batch_size, const Buffers& buffers,
+                   const HostPages* pages, int64_t total_rows) {
+  const int64_t row_limit = std::max(buffers.vector_row_limit(), buffers.page_row_limit());
   write_heads(buffers, total_rows);
   Sums before{0, 0, 0};
   for (int64_t i = 0; i < batch_size; ++i) {
@@ -44,9 +50,9 @@ void fill_step_metadata_cpu(const Arguments& arguments) {
     for (int64_t j = 0; j < shape.rows && before.rows + j < row_limit; ++j) {
       const int64_t row = before.rows + j;
       write_row(buffers, shape, j, row, before.topk, model.nsa_index_topk);
-      if (buffers.has_page_table()) {
-        write_page_rows(buffers, tokens, arguments.page_size, row,
-                        row_kv_len(shape.top, shape.rows - 1 - j), pool_indices[i]);
+      if (pages != nullptr) {
+        write_page_rows(buffers, pages->tokens, pages->page_size, row,
+                        row_kv_len(shape.top, shape.rows - 1 - j), pages->pool_indices[i]);
       }
     }
     before = add(before, request_sums(shape, model.nsa_index_topk));
@@ -56,7 +62,6 @@ void fill_step_metadata_cpu(const Arguments& arguments) {
   }
 }
 
-}  // namespace
 
 TORCH_LIBRARY_IMPL(nsa_metadata, CPU, m) {
   register_step_metadata_kernels<&fill_step_metadata_cpu>(m);

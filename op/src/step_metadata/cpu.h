@@ -1,0 +1,29 @@
+// The host loop of every operator's CPU kernel: the rows of the step-metadata
+// model (request_math.h) written in request order into the given buffers,
+// after the kernel's checks. The step operators and fill_draft_extend_metadata
+// (which asks for row vectors only) both run it, so the CPU writes every mode
+// one way.
+#pragma once
+
+#include "common/index_vector.h"
+#include "step_metadata/buffers.h"
+#include "step_metadata/request_math.h"
+
+#include <cstdint>
+
+namespace nsa_metadata::step_metadata {
+
+// Where the page tables come from, when a call fills them.
+struct HostPages {
+  TokenTable tokens;
+  IndexVector pool_indices;
+  int64_t page_size;
+};
+
+// Writes every output in `buffers` (absent ones have null pointers) for a
+// batch whose data passed the checks; `total_rows` is the batch's rows, from
+// those checks. Pages may be null when no page table is asked for.
+void write_on_host(const Model& model, int64_t batch_size, const Buffers& buffers,
+                   const HostPages* pages, int64_t total_rows);
+
+}  // namespace nsa_metadata::step_metadata
