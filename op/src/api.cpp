@@ -92,4 +92,22 @@ void fill_draft_extend_metadata_full(const at::Tensor& seq_lens,
           buffers.page_table_1, buffers.real_page_table, buffers.num_tokens);
 }
 
+void fill_extend_metadata(const at::Tensor& seq_lens, const at::Tensor& extend_seq_lens,
+                          const at::Tensor& req_pool_indices, const at::Tensor& req_to_token,
+                          int64_t nsa_index_topk, int64_t page_size,
+                          const ExtendMetadataBuffers& buffers, int64_t index_kpool) {
+  static const auto op = find_operator<void(
+      const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
+      int64_t, int64_t, const Optional&, const Optional&, const Optional&, const Optional&,
+      const Optional&, const Optional&, const Optional&, const Optional&, const Optional&,
+      const Optional&, const Optional&, const Optional&, const Optional&, const Optional&)>(
+      "nsa_metadata::fill_extend_metadata");
+  op.call(seq_lens, extend_seq_lens, req_pool_indices, req_to_token, nsa_index_topk, page_size,
+          index_kpool, buffers.cache_seqlens, buffers.cu_seqlens_k, buffers.cu_seqlens_q,
+          buffers.seqlens_expanded, buffers.nsa_cache_seqlens, buffers.nsa_cu_seqlens_k,
+          buffers.token_to_batch_idx, buffers.indexer_k_start, buffers.indexer_k_end,
+          buffers.page_table_1, buffers.real_page_table, buffers.page_table_1_flattened,
+          buffers.num_tokens, buffers.num_kv_tokens);
+}
+
 }  // namespace nsa_metadata

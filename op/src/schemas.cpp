@@ -47,4 +47,17 @@ TORCH_LIBRARY(nsa_metadata, m) {
       "Tensor(f!)? page_table_1=None, Tensor(g!)? real_page_table=None, "
       "Tensor(h!)? num_tokens=None) -> ()",
       {at::Tag::pt2_compliant_tag});
+  // Extend and prefill (docs/extend.md): per-request vectors and page-table
+  // rows, per-token vectors, and every request's slots back to back.
+  m.def(
+      "fill_extend_metadata(Tensor seq_lens, Tensor extend_seq_lens, Tensor req_pool_indices, "
+      "Tensor req_to_token, int nsa_index_topk, int page_size, *, int index_kpool=1, "
+      "Tensor(a!)? cache_seqlens=None, Tensor(b!)? cu_seqlens_k=None, "
+      "Tensor(c!)? cu_seqlens_q=None, Tensor(d!)? seqlens_expanded=None, "
+      "Tensor(e!)? nsa_cache_seqlens=None, Tensor(f!)? nsa_cu_seqlens_k=None, "
+      "Tensor(g!)? token_to_batch_idx=None, Tensor(h!)? indexer_k_start=None, "
+      "Tensor(i!)? indexer_k_end=None, Tensor(j!)? page_table_1=None, "
+      "Tensor(k!)? real_page_table=None, Tensor(l!)? page_table_1_flattened=None, "
+      "Tensor(m!)? num_tokens=None, Tensor(n!)? num_kv_tokens=None) -> ()",
+      {at::Tag::pt2_compliant_tag});
 }

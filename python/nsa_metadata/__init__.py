@@ -14,6 +14,7 @@ from nsa_metadata.ops import (  # noqa: E402  (after the library is loaded)
     fill_decode_metadata,
     fill_draft_extend_metadata,
     fill_draft_extend_metadata_full,
+    fill_extend_metadata,
     fill_target_verify_metadata,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "fill_decode_metadata",
     "fill_draft_extend_metadata",
     "fill_draft_extend_metadata_full",
+    "fill_extend_metadata",
     "fill_target_verify_metadata",
     "library_path",
 ]

@@ -177,3 +177,59 @@ def fill_draft_extend_metadata_full(seq_lens: Tensor, req_pool_indices: Tensor,
         cu_seqlens_k=cu_seqlens_k, seqlens_expanded=seqlens_expanded,
         nsa_cache_seqlens=nsa_cache_seqlens, nsa_cu_seqlens_k=nsa_cu_seqlens_k,
         page_table_1=page_table_1, real_page_table=real_page_table, num_tokens=num_tokens)
+
+
+def fill_extend_metadata(seq_lens: Tensor, extend_seq_lens: Tensor, req_pool_indices: Tensor,
+                         req_to_token: Tensor, nsa_index_topk: int, page_size: int, *,
+                         index_kpool: int = 1,
+                         cache_seqlens: Optional[Tensor] = None,
+                         cu_seqlens_k: Optional[Tensor] = None,
+                         cu_seqlens_q: Optional[Tensor] = None,
+                         seqlens_expanded: Optional[Tensor] = None,
+                         nsa_cache_seqlens: Optional[Tensor] = None,
+                         nsa_cu_seqlens_k: Optional[Tensor] = None,
+                         token_to_batch_idx: Optional[Tensor] = None,
+                         indexer_k_start: Optional[Tensor] = None,
+                         indexer_k_end: Optional[Tensor] = None,
+                         page_table_1: Optional[Tensor] = None,
+                         real_page_table: Optional[Tensor] = None,
+                         page_table_1_flattened: Optional[Tensor] = None,
+                         num_tokens: Optional[Tensor] = None,
+                         num_kv_tokens: Optional[Tensor] = None) -> None:
+    """Fills an extend (prefill) step's metadata into the buffers given.
+
+    Request ``i`` has ``s = seq_lens[i]`` KV tokens after the step, ``e =
+    extend_seq_lens[i]`` of them new; its query tokens are ``t = q_i + j``
+    (``j < e``), with ``q_i`` and ``k_i`` the sums of ``e`` and ``s`` over the
+    requests before it. ``cache_seqlens[i] = s``; ``cu_seqlens_k`` and
+    ``cu_seqlens_q`` are the cumulative sums of ``seq_lens`` and
+    ``extend_seq_lens`` from 0. Per token: ``seqlens_expanded = max(0, s - e +
+    1 + j)``, its ``nsa_cache_seqlens`` (``min(x // K * K, topk) + x % K``
+    with ``K = index_kpool``) and their cumulative sum, ``token_to_batch_idx
+    = i``, ``indexer_k_start = k_i``, ``indexer_k_end = k_i +
+    seqlens_expanded``. ``page_table_1`` and ``real_page_table`` have one row
+    per request, as in decode; ``page_table_1_flattened[k_i + c]`` is the
+    request's slot ``c``. Per-token buffers and the flattened table have a
+    capacity; ``num_tokens`` and ``num_kv_tokens`` receive the totals.
+    CPU (and Meta) kernels only, for now: docs/extend.md.
+
+    Example::
+
+        >>> starts = torch.zeros(5, dtype=torch.int32)
+        >>> ends = torch.zeros(5, dtype=torch.int32)
+        >>> nsa_metadata.fill_extend_metadata(
+        ...     torch.tensor([10, 4]), torch.tensor([3, 2]), torch.tensor([0, 1]),
+        ...     torch.zeros(2, 16, dtype=torch.int32), 2048, 64,
+        ...     indexer_k_start=starts, indexer_k_end=ends)
+        >>> starts.tolist(), ends.tolist()
+        ([0, 0, 0, 10, 10], [8, 9, 10, 13, 14])
+    """
+    torch.ops.nsa_metadata.fill_extend_metadata(
+        seq_lens, extend_seq_lens, req_pool_indices, req_to_token, nsa_index_topk, page_size,
+        index_kpool=index_kpool, cache_seqlens=cache_seqlens, cu_seqlens_k=cu_seqlens_k,
+        cu_seqlens_q=cu_seqlens_q, seqlens_expanded=seqlens_expanded,
+        nsa_cache_seqlens=nsa_cache_seqlens, nsa_cu_seqlens_k=nsa_cu_seqlens_k,
+        token_to_batch_idx=token_to_batch_idx, indexer_k_start=indexer_k_start,
+        indexer_k_end=indexer_k_end, page_table_1=page_table_1,
+        real_page_table=real_page_table, page_table_1_flattened=page_table_1_flattened,
+        num_tokens=num_tokens, num_kv_tokens=num_kv_tokens)

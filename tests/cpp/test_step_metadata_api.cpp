@@ -153,4 +153,30 @@ TEST(StepCpuDataChecks, PoolIndexOutsideTheTableNamesTheRequest) {
             "req_pool_indices[1] should be in [0, 3) (the rows of req_to_token), got 3");
 }
 
+// Extend (CPU kernel only so far): requests in pool rows 2 and 0 add 2 and 1
+// tokens to KV lengths 3 and 1.
+TEST(ExtendApi, FillsPerRequestPerTokenAndFlattened) {
+  const at::Tensor req_to_token =
+      (torch::arange(3).view({3, 1}) * 100 + torch::arange(8).view({1, 8})).to(at::kInt);
+  nsa_metadata::ExtendMetadataBuffers buffers{
+      .cu_seqlens_q = torch::full({3}, kPoison, at::kInt),
+      .token_to_batch_idx = torch::full({4}, kPoison, at::kInt),
+      .indexer_k_start = torch::full({4}, kPoison, at::kInt),
+      .indexer_k_end = torch::full({4}, kPoison, at::kInt),
+      .page_table_1_flattened = torch::full({5}, kPoison, at::kInt),
+      .num_kv_tokens = torch::zeros({1}, at::kLong),
+  };
+
+  nsa_metadata::fill_extend_metadata(torch::tensor({3, 1}, at::kLong), torch::tensor({2, 1}),
+                                     torch::tensor({2, 0}), req_to_token, 2048, 2, buffers);
+
+  EXPECT_EQ(to_vector(*buffers.cu_seqlens_q), (std::vector<int32_t>{0, 2, 3}));
+  EXPECT_EQ(to_vector(*buffers.token_to_batch_idx), (std::vector<int32_t>{0, 0, 1, 0}));
+  EXPECT_EQ(to_vector(*buffers.indexer_k_start), (std::vector<int32_t>{0, 0, 3, 0}));
+  EXPECT_EQ(to_vector(*buffers.indexer_k_end), (std::vector<int32_t>{2, 3, 4, 0}));
+  EXPECT_EQ(to_vector(*buffers.page_table_1_flattened),
+            (std::vector<int32_t>{200, 201, 202, 0, kPoison}));
+  EXPECT_EQ(buffers.num_kv_tokens->item<int64_t>(), 4);
+}
+
 }  // namespace

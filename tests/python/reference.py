@@ -127,3 +127,75 @@ def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index
         if position < capacity(nsa_cu_seqlens_k, 1):
             nsa_cu_seqlens_k[position + 1] = min(topk_sum, INT32_MAX)
     return min(rows, INT64_MAX)
+
+
+def pooled_topk(kv_len, nsa_index_topk, index_kpool):
+    """nsa_cache_seqlens of a row: min(floor(x / K) * K, topk) + x mod K."""
+    pooled = kv_len // index_kpool * index_kpool
+    return min(pooled, nsa_index_topk) + kv_len % index_kpool
+
+
+def fill_extend_metadata(seq_lens, extend_seq_lens, req_pool_indices, req_to_token,
+                         nsa_index_topk, page_size, outputs, index_kpool=1):
+    """Writes the expected contents into `outputs` (name -> CPU tensor holding
+    the buffer's prior contents) for a batch of valid data, from the formulas
+    of docs/extend.md, and returns (num_tokens, num_kv_tokens).
+
+    Per-token positions past the token total are 0 (nsa_cu_seqlens_k repeats
+    its last value there); flattened positions past the KV total, and
+    columns past a row's KV length, keep their contents.
+    """
+    seq_lens = [int(s) for s in seq_lens]
+    extend_seq_lens = [int(e) for e in extend_seq_lens]
+    req_pool_indices = [int(p) for p in req_pool_indices]
+    width = req_to_token.shape[1]
+
+    def cumsum0(values):
+        sums = [0]
+        for value in values:
+            sums.append(sums[-1] + value)
+        return sums
+
+    q = cumsum0(extend_seq_lens)
+    k = cumsum0(seq_lens)
+    per_token = {name: [] for name in ("seqlens_expanded", "nsa_cache_seqlens",
+                                       "token_to_batch_idx", "indexer_k_start",
+                                       "indexer_k_end")}
+    for i, (s, e) in enumerate(zip(seq_lens, extend_seq_lens)):
+        for j in range(e):
+            expanded = max(0, s - e + 1 + j)
+            per_token["seqlens_expanded"].append(expanded)
+            per_token["nsa_cache_seqlens"].append(pooled_topk(expanded, nsa_index_topk,
+                                                              index_kpool))
+            per_token["token_to_batch_idx"].append(i)
+            per_token["indexer_k_start"].append(k[i])
+            per_token["indexer_k_end"].append(k[i] + expanded)
+    nsa_cu = cumsum0(per_token["nsa_cache_seqlens"])
+    tokens = q[-1]
+
+    def write_vector(name, values, tail):
+        buffer = outputs.get(name)
+        if buffer is not None:
+            for position in range(buffer.shape[0]):
+                buffer[position] = values[position] if position < len(values) else tail
+
+    write_vector("cache_seqlens", seq_lens, 0)
+    write_vector("cu_seqlens_k", k, 0)
+    write_vector("cu_seqlens_q", q, 0)
+    for name, values in per_token.items():
+        write_vector(name, values, 0)
+    write_vector("nsa_cu_seqlens_k", nsa_cu, nsa_cu[-1])
+    for i, s in enumerate(seq_lens):
+        row = req_to_token[req_pool_indices[i]] if outputs.keys() & {
+            "page_table_1", "real_page_table", "page_table_1_flattened"} else None
+        if outputs.get("page_table_1") is not None:
+            columns = min(s, outputs["page_table_1"].shape[1])
+            outputs["page_table_1"][i, :columns] = row[:columns]
+        if outputs.get("real_page_table") is not None:
+            pages = min(-(-s // page_size), outputs["real_page_table"].shape[1])
+            outputs["real_page_table"][i, :pages] = torch.div(
+                row[0:pages * page_size:page_size], page_size, rounding_mode="floor")
+        if outputs.get("page_table_1_flattened") is not None:
+            columns = min(s, width)
+            outputs["page_table_1_flattened"][k[i]:k[i] + columns] = row[:columns]
+    return tokens, k[-1]

@@ -78,4 +78,35 @@ NSA_METADATA_API void fill_draft_extend_metadata_full(
     int64_t nsa_index_topk, int64_t page_size, const StepMetadataBuffers& buffers,
     std::optional<int64_t> num_draft_tokens = std::nullopt);
 
+// ---- Extend and prefill (docs/extend.md) -----------------------------------
+// Request i has s = seq_lens[i] KV tokens after the step, e = extend_seq_lens[i]
+// of them new; its query tokens are t = q_i + j (j < e), q_i and k_i the sums
+// of e and s over the requests before it. Each output is optional:
+struct ExtendMetadataBuffers {
+  std::optional<at::Tensor> cache_seqlens;           // [bs]: s
+  std::optional<at::Tensor> cu_seqlens_k;            // [bs + 1]: cumsum0(seq_lens)
+  std::optional<at::Tensor> cu_seqlens_q;            // [bs + 1]: cumsum0(extend_seq_lens)
+  std::optional<at::Tensor> seqlens_expanded;        // per token: max(0, s - e + 1 + j)
+  std::optional<at::Tensor> nsa_cache_seqlens;       // per token, pooled by index_kpool
+  std::optional<at::Tensor> nsa_cu_seqlens_k;        // tokens + 1: cumsum0(nsa_cache_seqlens)
+  std::optional<at::Tensor> token_to_batch_idx;      // per token: i
+  std::optional<at::Tensor> indexer_k_start;         // per token: k_i
+  std::optional<at::Tensor> indexer_k_end;           // per token: k_i + seqlens_expanded
+  std::optional<at::Tensor> page_table_1;            // [bs, w]: req_to_token row, c < s
+  std::optional<at::Tensor> real_page_table;         // [bs, w']: page_table_1[i, c*P] // P
+  std::optional<at::Tensor> page_table_1_flattened;  // [k_i + c]: req_to_token row, c < s
+  std::optional<at::Tensor> num_tokens;              // the token total
+  std::optional<at::Tensor> num_kv_tokens;           // the KV total
+};
+// Per-token buffers and the flattened table have a capacity: per-token
+// positions past the token total are 0 (nsa_cu_seqlens_k repeats its last
+// value), flattened positions past the KV total are untouched.
+NSA_METADATA_API void fill_extend_metadata(const at::Tensor& seq_lens,
+                                           const at::Tensor& extend_seq_lens,
+                                           const at::Tensor& req_pool_indices,
+                                           const at::Tensor& req_to_token,
+                                           int64_t nsa_index_topk, int64_t page_size,
+                                           const ExtendMetadataBuffers& buffers,
+                                           int64_t index_kpool = 1);
+
 }  // namespace nsa_metadata

@@ -89,6 +89,10 @@ void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq
               top);
 }
 
+void check_sum_fits_int32(const char* name, const char* what, int64_t sum) {
+  TORCH_CHECK(sum <= kInt32Max, name, "'s last element, ", what, ", should fit int32, got ", sum);
+}
+
 void check_holds_rows(int64_t capacity, const char* name, int64_t rows, int64_t extra) {
   TORCH_CHECK(capacity - extra >= rows, name, " should hold the ", rows, " rows of the batch",
               extra == 1 ? " plus one" : "", ", got ", capacity, " elements");

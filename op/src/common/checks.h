@@ -52,6 +52,9 @@ void check_no_overlap(const at::Tensor& written, const char* written_name,
 void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq_len,
                            int64_t top, bool top_adds_draft_tokens);
 
+// An int32 cumulative sum's last element, `what`, fits int32.
+void check_sum_fits_int32(const char* name, const char* what, int64_t sum);
+
 // A row buffer of `capacity` elements holds the batch's `rows` rows plus
 // `extra` (nsa_cu_seqlens_k's leading zero).
 void check_holds_rows(int64_t capacity, const char* name, int64_t rows, int64_t extra);

@@ -80,6 +80,16 @@ NSA_HOST_DEVICE int32_t topk_len(int32_t kv_len, int64_t nsa_index_topk) {
                                                         : static_cast<int32_t>(nsa_index_topk);
 }
 
+// nsa_cache_seqlens with an indexer that selects whole pools of index_kpool
+// (K >= 1, checked on the host) tokens: min(floor(kv / K) * K, topk) + kv mod K
+// (the partial last pool is kept); K = 1 is topk_len. At most kv.
+NSA_HOST_DEVICE int32_t pooled_topk_len(int32_t kv_len, int64_t nsa_index_topk,
+                                        int64_t index_kpool) {
+  const int64_t pooled = static_cast<int64_t>(kv_len) / index_kpool * index_kpool;
+  const int64_t selected = pooled < nsa_index_topk ? pooled : nsa_index_topk;
+  return static_cast<int32_t>(selected + (kv_len - pooled));
+}
+
 // The sum of topk_len(row_kv_len(top, later)) over later in
 // [later_begin, later_end), in closed form so that a request of any length
 // costs O(1): rows whose length reaches the cap contribute the cap, the ones

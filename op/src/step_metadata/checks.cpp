@@ -182,13 +182,12 @@ int64_t checked_row_total(const Arguments& arguments) {
     total = add(total, request_sums(shape, model.nsa_index_topk));
   }
   const Outputs& outputs = arguments.outputs;
-  TORCH_CHECK(!outputs.cu_seqlens_k.has_value() || total.kv <= kInt32Max,
-              "cu_seqlens_k's last element, the sum of the KV lengths, should fit int32, got ",
-              total.kv);
-  TORCH_CHECK(!outputs.nsa_cu_seqlens_k.has_value() || total.topk <= kInt32Max,
-              "nsa_cu_seqlens_k's last element, the sum of nsa_cache_seqlens, should fit int32, "
-              "got ",
-              total.topk);
+  if (outputs.cu_seqlens_k.has_value()) {
+    checks::check_sum_fits_int32("cu_seqlens_k", "the sum of the KV lengths", total.kv);
+  }
+  if (outputs.nsa_cu_seqlens_k.has_value()) {
+    checks::check_sum_fits_int32("nsa_cu_seqlens_k", "the sum of nsa_cache_seqlens", total.topk);
+  }
   if (!arguments.exact_rows()) {
     for (const auto& [output, name, extra] :
          {std::tuple{&outputs.seqlens_expanded, "seqlens_expanded", 0},

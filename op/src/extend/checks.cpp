@@ -1,0 +1,222 @@
+#include "extend/checks.h"
+
+#include "common/checks.h"
+#include "common/index_vector.h"
+#include "common/length_math.h"
+
+#include <c10/util/Exception.h>
+
+#include <utility>
+#include <vector>
+
+namespace nsa_metadata::extend {
+namespace {
+
+using NamedTensor = std::pair<const at::Tensor*, const char*>;
+
+// The per-token buffers: any capacity (the token total lives on the device).
+std::vector<std::pair<const std::optional<at::Tensor>*, const char*>> token_buffers(
+    const Outputs& outputs) {
+  return {{&outputs.seqlens_expanded, "seqlens_expanded"},
+          {&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
+          {&outputs.token_to_batch_idx, "token_to_batch_idx"},
+          {&outputs.indexer_k_start, "indexer_k_start"},
+          {&outputs.indexer_k_end, "indexer_k_end"}};
+}
+
+std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
+  std::vector<NamedTensor> present;
+  for (const auto& [output, name] :
+       {std::pair{&outputs.cache_seqlens, "cache_seqlens"},
+        std::pair{&outputs.cu_seqlens_k, "cu_seqlens_k"},
+        std::pair{&outputs.cu_seqlens_q, "cu_seqlens_q"},
+        std::pair{&outputs.seqlens_expanded, "seqlens_expanded"},
+        std::pair{&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
+        std::pair{&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k"},
+        std::pair{&outputs.token_to_batch_idx, "token_to_batch_idx"},
+        std::pair{&outputs.indexer_k_start, "indexer_k_start"},
+        std::pair{&outputs.indexer_k_end, "indexer_k_end"},
+        std::pair{&outputs.page_table_1, "page_table_1"},
+        std::pair{&outputs.real_page_table, "real_page_table"},
+        std::pair{&outputs.page_table_1_flattened, "page_table_1_flattened"},
+        std::pair{&outputs.num_tokens, "num_tokens"},
+        std::pair{&outputs.num_kv_tokens, "num_kv_tokens"}}) {
+    if (output->has_value()) {
+      present.emplace_back(&output->value(), name);
+    }
+  }
+  return present;
+}
+
+void check_inputs(const Arguments& arguments) {
+  checks::check_index_vector(arguments.seq_lens, "seq_lens");
+  for (const auto& [input, name] : {NamedTensor{&arguments.extend_seq_lens, "extend_seq_lens"},
+                                    NamedTensor{&arguments.req_pool_indices, "req_pool_indices"}}) {
+    checks::check_index_vector(*input, name);
+    checks::check_same_device(*input, name, arguments.seq_lens, "seq_lens");
+    checks::check_same_length(*input, name, arguments.seq_lens, "seq_lens");
+  }
+  checks::check_int32_table(arguments.req_to_token, "req_to_token");
+  checks::check_same_device(arguments.req_to_token, "req_to_token", arguments.seq_lens,
+                            "seq_lens");
+  TORCH_CHECK(arguments.nsa_index_topk >= 1, "nsa_index_topk should be >= 1, got ",
+              arguments.nsa_index_topk);
+  TORCH_CHECK(arguments.page_size >= 1 && arguments.page_size <= kInt32Max,
+              "page_size should be in [1, ", kInt32Max, "], got ", arguments.page_size);
+  TORCH_CHECK(arguments.index_kpool >= 1, "index_kpool should be >= 1, got ",
+              arguments.index_kpool);
+}
+
+void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,
+                      const c10::SymInt& most_columns) {
+  checks::check_int32_table(table, name);
+  const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
+  TORCH_CHECK(table.sym_size(0) == batch_size, name, " should have ", batch_size,
+              " rows (one per request), got ", table.sym_size(0));
+  // Columns are copied from req_to_token, so a wider table would read past it.
+  TORCH_CHECK(table.sym_size(1) <= most_columns, name, " should have at most ", most_columns,
+              " columns (req_to_token has ", arguments.req_to_token.sym_size(1), "), got ",
+              table.sym_size(1));
+}
+
+void check_outputs(const Arguments& arguments) {
+  const Outputs& outputs = arguments.outputs;
+  for (const auto& [output, name] : present_outputs(outputs)) {
+    checks::check_same_device(*output, name, arguments.seq_lens, "seq_lens");
+  }
+  const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
+  if (outputs.cache_seqlens.has_value()) {
+    checks::check_buffer_length(*outputs.cache_seqlens, "cache_seqlens", batch_size,
+                                "batch size");
+  }
+  for (const auto& [output, name] : {std::pair{&outputs.cu_seqlens_k, "cu_seqlens_k"},
+                                     std::pair{&outputs.cu_seqlens_q, "cu_seqlens_q"}}) {
+    if (output->has_value()) {
+      checks::check_buffer_length(**output, name, batch_size + 1, "batch size + 1");
+    }
+  }
+  for (const auto& [output, name] : token_buffers(outputs)) {
+    if (output->has_value()) {
+      checks::check_int32_buffer(**output, name);
+    }
+  }
+  if (outputs.nsa_cu_seqlens_k.has_value()) {
+    checks::check_int32_buffer(*outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k");
+    TORCH_CHECK(outputs.nsa_cu_seqlens_k->sym_size(0) >= 1,
+                "nsa_cu_seqlens_k should have at least 1 element, got 0");
+  }
+  const c10::SymInt token_columns = arguments.req_to_token.sym_size(1);
+  if (outputs.page_table_1.has_value()) {
+    check_page_table(*outputs.page_table_1, "page_table_1", arguments, token_columns);
+  }
+  if (outputs.real_page_table.has_value()) {
+    // Column c reads req_to_token[., c * page_size].
+    const c10::SymInt pages = (token_columns + arguments.page_size - 1) / arguments.page_size;
+    check_page_table(*outputs.real_page_table, "real_page_table", arguments, pages);
+  }
+  if (outputs.page_table_1_flattened.has_value()) {
+    checks::check_int32_buffer(*outputs.page_table_1_flattened, "page_table_1_flattened");
+  }
+  for (const auto& [output, name] : {std::pair{&outputs.num_tokens, "num_tokens"},
+                                     std::pair{&outputs.num_kv_tokens, "num_kv_tokens"}}) {
+    if (output->has_value()) {
+      checks::check_counter(**output, name);
+    }
+  }
+}
+
+}  // namespace
+
+void check_arguments(const Arguments& arguments) {
+  check_inputs(arguments);
+  check_outputs(arguments);
+}
+
+void check_no_aliasing(const Arguments& arguments) {
+  const std::vector<NamedTensor> outputs = present_outputs(arguments.outputs);
+  const std::vector<NamedTensor> inputs{{&arguments.seq_lens, "seq_lens"},
+                                        {&arguments.extend_seq_lens, "extend_seq_lens"},
+                                        {&arguments.req_pool_indices, "req_pool_indices"},
+                                        {&arguments.req_to_token, "req_to_token"}};
+  for (size_t a = 0; a < outputs.size(); ++a) {
+    const auto& [output, name] = outputs[a];
+    for (size_t b = a + 1; b < outputs.size(); ++b) {
+      checks::check_no_overlap(*output, name, *outputs[b].first, outputs[b].second);
+    }
+    for (const auto& [input, input_name] : inputs) {
+      checks::check_no_overlap(*output, name, *input, input_name);
+    }
+  }
+}
+
+// The sum of nsa_cache_seqlens over the batch's tokens, for a batch whose
+// tokens fit a buffer (so the loop is bounded by memory), saturating past
+// INT32_MAX.
+int64_t topk_total(const Arguments& arguments) {
+  const IndexVector seq_lens = index_vector_of(arguments.seq_lens);
+  const IndexVector extend_seq_lens = index_vector_of(arguments.extend_seq_lens);
+  int64_t total = 0;
+  for (int64_t i = 0; i < arguments.seq_lens.size(0) && total <= kInt32Max; ++i) {
+    const int64_t extend_seq_len = extend_seq_lens[i];
+    for (int64_t j = 0; j < extend_seq_len; ++j) {
+      total += pooled_topk_len(row_kv_len(seq_lens[i], extend_seq_len - 1 - j),
+                               arguments.nsa_index_topk, arguments.index_kpool);
+    }
+  }
+  return total;
+}
+
+Totals checked_totals(const Arguments& arguments) {
+  const IndexVector seq_lens = index_vector_of(arguments.seq_lens);
+  const IndexVector extend_seq_lens = index_vector_of(arguments.extend_seq_lens);
+  const IndexVector pool_indices = index_vector_of(arguments.req_pool_indices);
+  const int64_t pool_rows = arguments.req_to_token.size(0);
+  const Outputs& outputs = arguments.outputs;
+  Totals totals{0, 0};
+  for (int64_t i = 0; i < arguments.seq_lens.size(0); ++i) {
+    const int64_t seq_len = seq_lens[i];
+    const int64_t extend_seq_len = extend_seq_lens[i];
+    checks::check_request_lengths(i, seq_len, &extend_seq_len, seq_len,
+                                  /*top_adds_draft_tokens=*/false);
+    if (outputs.has_page_table()) {
+      const int64_t pool_index = pool_indices[i];
+      TORCH_CHECK(pool_index >= 0 && pool_index < pool_rows, "req_pool_indices[", i,
+                  "] should be in [0, ", pool_rows, ") (the rows of req_to_token), got ",
+                  pool_index);
+    }
+    totals.tokens = saturating_add(totals.tokens, extend_seq_len);
+    totals.kv = saturating_add(totals.kv, seq_len);
+  }
+  for (const auto& [output, name] : token_buffers(outputs)) {
+    if (output->has_value()) {
+      checks::check_holds_rows((*output)->numel(), name, totals.tokens, 0);
+    }
+  }
+  if (outputs.nsa_cu_seqlens_k.has_value()) {
+    checks::check_holds_rows(outputs.nsa_cu_seqlens_k->numel(), "nsa_cu_seqlens_k",
+                             totals.tokens, 1);
+  }
+  if (outputs.page_table_1_flattened.has_value()) {
+    const int64_t capacity = outputs.page_table_1_flattened->numel();
+    TORCH_CHECK(capacity >= totals.kv, "page_table_1_flattened should hold the ", totals.kv,
+                " KV tokens of the batch, got ", capacity, " elements");
+  }
+  if (outputs.cu_seqlens_k.has_value()) {
+    checks::check_sum_fits_int32("cu_seqlens_k", "the sum of the KV lengths", totals.kv);
+  }
+  for (const auto& [output, name] : {std::pair{&outputs.indexer_k_start, "indexer_k_start"},
+                                     std::pair{&outputs.indexer_k_end, "indexer_k_end"}}) {
+    TORCH_CHECK(!output->has_value() || totals.kv <= kInt32Max, name,
+                "'s values, up to the sum of the KV lengths, should fit int32, got ", totals.kv);
+  }
+  if (outputs.cu_seqlens_q.has_value()) {
+    checks::check_sum_fits_int32("cu_seqlens_q", "the sum of extend_seq_lens", totals.tokens);
+  }
+  if (outputs.nsa_cu_seqlens_k.has_value()) {
+    checks::check_sum_fits_int32("nsa_cu_seqlens_k", "the sum of nsa_cache_seqlens",
+                                 topk_total(arguments));
+  }
+  return totals;
+}
+
+}  // namespace nsa_metadata::extend

@@ -1,0 +1,91 @@
+"""Inputs and buffers of fill_extend_metadata for the tests: one place that
+draws a batch, allocates poisoned buffers and asks the reference."""
+import dataclasses
+
+import torch
+
+import reference
+from helpers import POISON
+
+TOKEN_OUTPUTS = ("seqlens_expanded", "nsa_cache_seqlens", "token_to_batch_idx",
+                 "indexer_k_start", "indexer_k_end")
+OUTPUTS = ("cache_seqlens", "cu_seqlens_k", "cu_seqlens_q") + TOKEN_OUTPUTS + (
+    "nsa_cu_seqlens_k", "page_table_1", "real_page_table", "page_table_1_flattened")
+COUNTERS = ("num_tokens", "num_kv_tokens")
+
+
+@dataclasses.dataclass
+class ExtendCase:
+    seq_lens: torch.Tensor
+    extend_seq_lens: torch.Tensor
+    req_pool_indices: torch.Tensor
+    req_to_token: torch.Tensor
+    nsa_index_topk: int = 2048
+    page_size: int = 64
+    index_kpool: int = 1
+
+    @property
+    def batch_size(self):
+        return self.seq_lens.shape[0]
+
+    def tokens(self):
+        return int(self.extend_seq_lens.sum())
+
+    def kv_tokens(self):
+        return int(self.seq_lens.sum())
+
+    def inputs(self):
+        return (self.seq_lens, self.extend_seq_lens, self.req_pool_indices, self.req_to_token,
+                self.nsa_index_topk, self.page_size)
+
+    def call(self, **outputs):
+        torch.ops.nsa_metadata.fill_extend_metadata(*self.inputs(),
+                                                    index_kpool=self.index_kpool, **outputs)
+
+    def expected(self, outputs):
+        """What every buffer of `outputs` should hold after the call."""
+        want = {name: buffer.cpu().clone() for name, buffer in outputs.items()}
+        tokens, kv_tokens = reference.fill_extend_metadata(
+            self.seq_lens, self.extend_seq_lens, self.req_pool_indices, self.req_to_token,
+            self.nsa_index_topk, self.page_size, want, self.index_kpool)
+        for name, total in (("num_tokens", tokens), ("num_kv_tokens", kv_tokens)):
+            if name in want:
+                want[name].fill_(min(total, torch.iinfo(want[name].dtype).max))
+        return want
+
+
+def random_extend_case(batch_size, seed, longest_extend=8, longest_prefix=3000, width=4096,
+                       dtypes=(torch.int32, torch.int64), **fields):
+    """A batch whose requests add 0..longest_extend tokens to prefixes of
+    0..longest_prefix tokens (seq_lens may pass the pool's width), each in
+    its own pool row of random slots (a few negative, as padding)."""
+    generator = torch.Generator().manual_seed(seed)
+    extend = torch.randint(0, longest_extend + 1, (batch_size,), generator=generator)
+    prefix = torch.randint(0, longest_prefix + 1, (batch_size,), generator=generator)
+    pool_rows = batch_size + 3
+    req_to_token = torch.randint(-5, 1 << 24, (pool_rows, width), generator=generator,
+                                 dtype=torch.int32)
+    return ExtendCase(seq_lens=(extend + prefix).to(dtypes[0]), extend_seq_lens=extend.to(dtypes[1]),
+                      req_pool_indices=torch.randperm(pool_rows, generator=generator)[:batch_size]
+                      .to(dtypes[1]), req_to_token=req_to_token, **fields)
+
+
+def poisoned_outputs(case, names=OUTPUTS, spare_tokens=3, spare_kv=5, widths=None,
+                     counter_dtype=torch.int64):
+    """POISON-filled buffers: per-token ones with `spare_tokens` past the
+    batch's tokens, the flattened table with `spare_kv` past its KV tokens,
+    page tables of `widths` (default: req_to_token's width and its pages)."""
+    width = case.req_to_token.shape[1]
+    widths = widths or (width, -(-width // case.page_size))
+    tokens = case.tokens() + spare_tokens
+    shapes = {"cache_seqlens": (case.batch_size,), "cu_seqlens_k": (case.batch_size + 1,),
+              "cu_seqlens_q": (case.batch_size + 1,), "nsa_cu_seqlens_k": (tokens + 1,),
+              "page_table_1": (case.batch_size, widths[0]),
+              "real_page_table": (case.batch_size, widths[1]),
+              "page_table_1_flattened": (case.kv_tokens() + spare_kv,)}
+    outputs = {name: torch.full(shapes.get(name, (tokens,)), POISON, dtype=torch.int32)
+               for name in names}
+    for name in COUNTERS:
+        if counter_dtype is not None:
+            outputs[name] = torch.full((1,), -1, dtype=counter_dtype)
+    return outputs
