@@ -260,3 +260,39 @@ def test_torch_compile_matches_eager():
 
     torch.compile(step, fullgraph=True)(*case.inputs()[:4], compiled)
     assert_outputs_equal(compiled, {name: buffer for name, buffer in eager.items()})
+
+
+def test_the_eager_peer_fills_what_consumers_read():
+    # The benchmark's peer (benchmarks/peers/extend_peers.py) must be right to
+    # be a fair one: every per-token position below the token total, every
+    # flattened position below the KV total, every page-table column below a
+    # request's KV length.
+    import pathlib
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+    from peers import extend_peers
+
+    # KV lengths within req_to_token's width, as in an engine (the peer packs
+    # a request's slots after the previous request's last one it read).
+    case = random_extend_case(30, 12, longest_extend=300, width=4000, index_kpool=4,
+                              nsa_index_topk=100)
+    outputs = poisoned_outputs(case)
+    want = case.expected(outputs)
+    extend_peers.eager_extend(case, extend_peers.HostLists(case), outputs)
+    tokens, kv_tokens = case.tokens(), case.kv_tokens()
+    for name in TOKEN_OUTPUTS:
+        assert torch.equal(outputs[name][:tokens], want[name][:tokens]), name
+    assert torch.equal(outputs["nsa_cu_seqlens_k"][:tokens + 1],
+                       want["nsa_cu_seqlens_k"][:tokens + 1])
+    assert torch.equal(outputs["page_table_1_flattened"][:kv_tokens],
+                       want["page_table_1_flattened"][:kv_tokens])
+    for name in ("cache_seqlens", "cu_seqlens_k", "cu_seqlens_q", "num_tokens",
+                 "num_kv_tokens"):
+        assert torch.equal(outputs[name], want[name]), name
+    for i, s in enumerate(case.seq_lens.tolist()):
+        columns = min(s, outputs["page_table_1"].shape[1])
+        assert torch.equal(outputs["page_table_1"][i, :columns],
+                           want["page_table_1"][i, :columns])
+        pages = min(-(-s // case.page_size), outputs["real_page_table"].shape[1])
+        assert torch.equal(outputs["real_page_table"][i, :pages],
+                           want["real_page_table"][i, :pages])
