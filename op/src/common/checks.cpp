@@ -89,6 +89,24 @@ void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq
               top);
 }
 
+void check_no_overlaps(const std::vector<NamedTensor>& outputs,
+                       const std::vector<NamedTensor>& inputs) {
+  for (size_t a = 0; a < outputs.size(); ++a) {
+    const auto& [output, name] = outputs[a];
+    for (size_t b = a + 1; b < outputs.size(); ++b) {
+      check_no_overlap(*output, name, *outputs[b].first, outputs[b].second);
+    }
+    for (const auto& [input, input_name] : inputs) {
+      check_no_overlap(*output, name, *input, input_name);
+    }
+  }
+}
+
+void check_pool_index(int64_t i, int64_t pool_index, int64_t pool_rows) {
+  TORCH_CHECK(pool_index >= 0 && pool_index < pool_rows, "req_pool_indices[", i,
+              "] should be in [0, ", pool_rows, ") (the rows of req_to_token), got ", pool_index);
+}
+
 void check_sum_fits_int32(const char* name, const char* what, int64_t sum) {
   TORCH_CHECK(sum <= kInt32Max, name, "'s last element, ", what, ", should fit int32, got ", sum);
 }

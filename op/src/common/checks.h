@@ -6,6 +6,8 @@
 #include <ATen/core/Tensor.h>
 
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace nsa_metadata::checks {
 
@@ -42,6 +44,12 @@ void check_counter(const at::Tensor& tensor, const char* name);
 void check_no_overlap(const at::Tensor& written, const char* written_name,
                       const at::Tensor& other, const char* other_name);
 
+using NamedTensor = std::pair<const at::Tensor*, const char*>;
+
+// check_no_overlap for every pair of outputs and every output with every input.
+void check_no_overlaps(const std::vector<NamedTensor>& outputs,
+                       const std::vector<NamedTensor>& inputs);
+
 // Data checks, run on the host where the data are visible: by the CPU
 // kernels before their first write, and by checked mode after a CUDA launch.
 
@@ -54,6 +62,9 @@ void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq
 
 // An int32 cumulative sum's last element, `what`, fits int32.
 void check_sum_fits_int32(const char* name, const char* what, int64_t sum);
+
+// Request i's pool index names a row of req_to_token (`pool_rows` rows).
+void check_pool_index(int64_t i, int64_t pool_index, int64_t pool_rows);
 
 // A row buffer of `capacity` elements holds the batch's `rows` rows plus
 // `extra` (nsa_cu_seqlens_k's leading zero).

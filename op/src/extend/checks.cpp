@@ -12,7 +12,7 @@
 namespace nsa_metadata::extend {
 namespace {
 
-using NamedTensor = std::pair<const at::Tensor*, const char*>;
+using checks::NamedTensor;
 
 // The per-token buffers: any capacity (the token total lives on the device).
 std::vector<std::pair<const std::optional<at::Tensor>*, const char*>> token_buffers(
@@ -138,15 +138,7 @@ void check_no_aliasing(const Arguments& arguments) {
                                         {&arguments.extend_seq_lens, "extend_seq_lens"},
                                         {&arguments.req_pool_indices, "req_pool_indices"},
                                         {&arguments.req_to_token, "req_to_token"}};
-  for (size_t a = 0; a < outputs.size(); ++a) {
-    const auto& [output, name] = outputs[a];
-    for (size_t b = a + 1; b < outputs.size(); ++b) {
-      checks::check_no_overlap(*output, name, *outputs[b].first, outputs[b].second);
-    }
-    for (const auto& [input, input_name] : inputs) {
-      checks::check_no_overlap(*output, name, *input, input_name);
-    }
-  }
+  checks::check_no_overlaps(outputs, inputs);
 }
 
 // The sum of nsa_cache_seqlens over the batch's tokens, for a batch whose
@@ -180,9 +172,7 @@ Totals checked_totals(const Arguments& arguments) {
                                   /*top_adds_draft_tokens=*/false);
     if (outputs.has_page_table()) {
       const int64_t pool_index = pool_indices[i];
-      TORCH_CHECK(pool_index >= 0 && pool_index < pool_rows, "req_pool_indices[", i,
-                  "] should be in [0, ", pool_rows, ") (the rows of req_to_token), got ",
-                  pool_index);
+      checks::check_pool_index(i, pool_index, pool_rows);
     }
     totals.tokens = saturating_add(totals.tokens, extend_seq_len);
     totals.kv = saturating_add(totals.kv, seq_len);

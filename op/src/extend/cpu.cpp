@@ -3,6 +3,7 @@
 // length and sum fits its int32 output, and every token its buffer.
 #include "common/index_vector.h"
 #include "common/length_math.h"
+#include "common/optional_buffer.h"
 #include "extend/checks.h"
 #include "extend/registration.h"
 
@@ -10,14 +11,6 @@
 
 namespace nsa_metadata::extend {
 namespace {
-
-int32_t* data_of(const std::optional<at::Tensor>& buffer) {
-  return buffer.has_value() ? buffer->mutable_data_ptr<int32_t>() : nullptr;
-}
-
-int64_t capacity_of(const std::optional<at::Tensor>& buffer) {
-  return buffer.has_value() ? buffer->numel() : 0;
-}
 
 void write_count(const std::optional<at::Tensor>& counter, int64_t count) {
   if (!counter.has_value()) {

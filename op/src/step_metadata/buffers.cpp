@@ -1,15 +1,9 @@
 #include "step_metadata/buffers.h"
 
+#include "common/optional_buffer.h"
+
 namespace nsa_metadata::step_metadata {
 namespace {
-
-int32_t* data_of(const std::optional<at::Tensor>& tensor) {
-  return tensor.has_value() ? tensor->mutable_data_ptr<int32_t>() : nullptr;
-}
-
-int64_t capacity_of(const std::optional<at::Tensor>& tensor) {
-  return tensor.has_value() ? tensor->numel() : 0;
-}
 
 Table table_of(const std::optional<at::Tensor>& tensor) {
   if (!tensor.has_value()) {

@@ -12,7 +12,7 @@
 namespace nsa_metadata::step_metadata {
 namespace {
 
-using NamedTensor = std::pair<const at::Tensor*, const char*>;
+using checks::NamedTensor;
 
 std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
   std::vector<NamedTensor> present;
@@ -148,15 +148,7 @@ void check_arguments(const Arguments& arguments) {
 void check_no_aliasing(const Arguments& arguments) {
   const std::vector<NamedTensor> outputs = present_outputs(arguments.outputs);
   const std::vector<NamedTensor> inputs = inputs_of(arguments);
-  for (size_t a = 0; a < outputs.size(); ++a) {
-    const auto& [output, name] = outputs[a];
-    for (size_t b = a + 1; b < outputs.size(); ++b) {
-      checks::check_no_overlap(*output, name, *outputs[b].first, outputs[b].second);
-    }
-    for (const auto& [input, input_name] : inputs) {
-      checks::check_no_overlap(*output, name, *input, input_name);
-    }
-  }
+  checks::check_no_overlaps(outputs, inputs);
 }
 
 int64_t checked_row_total(const Arguments& arguments) {
@@ -175,9 +167,7 @@ int64_t checked_row_total(const Arguments& arguments) {
                                   shape.top, arguments.top_offset() != 0);
     if (reads_pool) {
       const int64_t pool_index = pool_indices[i];
-      TORCH_CHECK(pool_index >= 0 && pool_index < pool_rows, "req_pool_indices[", i,
-                  "] should be in [0, ", pool_rows, ") (the rows of req_to_token), got ",
-                  pool_index);
+      checks::check_pool_index(i, pool_index, pool_rows);
     }
     total = add(total, request_sums(shape, model.nsa_index_topk));
   }
