@@ -89,6 +89,16 @@ void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq
               top);
 }
 
+std::vector<NamedTensor> present(std::initializer_list<NamedOptional> outputs) {
+  std::vector<NamedTensor> given;
+  for (const auto& [output, name] : outputs) {
+    if (output->has_value()) {
+      given.emplace_back(&output->value(), name);
+    }
+  }
+  return given;
+}
+
 void check_no_overlaps(const std::vector<NamedTensor>& outputs,
                        const std::vector<NamedTensor>& inputs) {
   for (size_t a = 0; a < outputs.size(); ++a) {

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <initializer_list>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -45,6 +46,10 @@ void check_no_overlap(const at::Tensor& written, const char* written_name,
                       const at::Tensor& other, const char* other_name);
 
 using NamedTensor = std::pair<const at::Tensor*, const char*>;
+using NamedOptional = std::pair<const std::optional<at::Tensor>*, const char*>;
+
+// The outputs a call was given, named.
+std::vector<NamedTensor> present(std::initializer_list<NamedOptional> outputs);
 
 // check_no_overlap for every pair of outputs and every output with every input.
 void check_no_overlaps(const std::vector<NamedTensor>& outputs,

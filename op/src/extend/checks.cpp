@@ -15,7 +15,7 @@ namespace {
 using checks::NamedTensor;
 
 // The per-token buffers: any capacity (the token total lives on the device).
-std::vector<std::pair<const std::optional<at::Tensor>*, const char*>> token_buffers(
+std::vector<checks::NamedOptional> token_buffers(
     const Outputs& outputs) {
   return {{&outputs.seqlens_expanded, "seqlens_expanded"},
           {&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
@@ -25,27 +25,20 @@ std::vector<std::pair<const std::optional<at::Tensor>*, const char*>> token_buff
 }
 
 std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
-  std::vector<NamedTensor> present;
-  for (const auto& [output, name] :
-       {std::pair{&outputs.cache_seqlens, "cache_seqlens"},
-        std::pair{&outputs.cu_seqlens_k, "cu_seqlens_k"},
-        std::pair{&outputs.cu_seqlens_q, "cu_seqlens_q"},
-        std::pair{&outputs.seqlens_expanded, "seqlens_expanded"},
-        std::pair{&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
-        std::pair{&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k"},
-        std::pair{&outputs.token_to_batch_idx, "token_to_batch_idx"},
-        std::pair{&outputs.indexer_k_start, "indexer_k_start"},
-        std::pair{&outputs.indexer_k_end, "indexer_k_end"},
-        std::pair{&outputs.page_table_1, "page_table_1"},
-        std::pair{&outputs.real_page_table, "real_page_table"},
-        std::pair{&outputs.page_table_1_flattened, "page_table_1_flattened"},
-        std::pair{&outputs.num_tokens, "num_tokens"},
-        std::pair{&outputs.num_kv_tokens, "num_kv_tokens"}}) {
-    if (output->has_value()) {
-      present.emplace_back(&output->value(), name);
-    }
-  }
-  return present;
+  return checks::present({{&outputs.cache_seqlens, "cache_seqlens"},
+                           {&outputs.cu_seqlens_k, "cu_seqlens_k"},
+                           {&outputs.cu_seqlens_q, "cu_seqlens_q"},
+                           {&outputs.seqlens_expanded, "seqlens_expanded"},
+                           {&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
+                           {&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k"},
+                           {&outputs.token_to_batch_idx, "token_to_batch_idx"},
+                           {&outputs.indexer_k_start, "indexer_k_start"},
+                           {&outputs.indexer_k_end, "indexer_k_end"},
+                           {&outputs.page_table_1, "page_table_1"},
+                           {&outputs.real_page_table, "real_page_table"},
+                           {&outputs.page_table_1_flattened, "page_table_1_flattened"},
+                           {&outputs.num_tokens, "num_tokens"},
+                           {&outputs.num_kv_tokens, "num_kv_tokens"}});
 }
 
 void check_inputs(const Arguments& arguments) {

@@ -15,21 +15,14 @@ namespace {
 using checks::NamedTensor;
 
 std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
-  std::vector<NamedTensor> present;
-  for (const auto& [output, name] :
-       {std::pair{&outputs.cache_seqlens, "cache_seqlens"},
-        std::pair{&outputs.cu_seqlens_k, "cu_seqlens_k"},
-        std::pair{&outputs.seqlens_expanded, "seqlens_expanded"},
-        std::pair{&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
-        std::pair{&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k"},
-        std::pair{&outputs.page_table_1, "page_table_1"},
-        std::pair{&outputs.real_page_table, "real_page_table"},
-        std::pair{&outputs.num_tokens, "num_tokens"}}) {
-    if (output->has_value()) {
-      present.emplace_back(&output->value(), name);
-    }
-  }
-  return present;
+  return checks::present({{&outputs.cache_seqlens, "cache_seqlens"},
+                           {&outputs.cu_seqlens_k, "cu_seqlens_k"},
+                           {&outputs.seqlens_expanded, "seqlens_expanded"},
+                           {&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
+                           {&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k"},
+                           {&outputs.page_table_1, "page_table_1"},
+                           {&outputs.real_page_table, "real_page_table"},
+                           {&outputs.num_tokens, "num_tokens"}});
 }
 
 std::vector<NamedTensor> inputs_of(const Arguments& arguments) {
