@@ -197,43 +197,37 @@ def test_bad_arguments_name_the_argument(name, change, message, device):
         case.call(**outputs)
 
 
-# Data only a CUDA kernel could not check: a CPU error naming request and value.
+# Data only a CUDA kernel could not check: a CPU error naming request and
+# value. (changed inputs, {output: its capacity}, the message's start)
 BAD_DATA = [
-    ("negative_seq", dict(seq_lens=[10, -1]), None, "seq_lens[1] should be >= 0, got -1"),
-    ("negative_extend", dict(extend_seq_lens=[3, -2]), None,
+    ("negative_seq", dict(seq_lens=[10, -1]), {}, "seq_lens[1] should be >= 0, got -1"),
+    ("negative_extend", dict(extend_seq_lens=[3, -2]), {},
      "extend_seq_lens[1] should be >= 0, got -2"),
-    ("seq_past_int32", dict(seq_lens=[10, 2**31]), None,
+    ("seq_past_int32", dict(seq_lens=[10, 2**31]), {},
      "the KV length of request 1 (seq_lens[1] = 2147483648) should fit int32"),
-    ("pool_index", dict(req_pool_indices=[1, 2]), None,
+    ("pool_index", dict(req_pool_indices=[1, 2]), {},
      "req_pool_indices[1] should be in [0, 2) (the rows of req_to_token), got 2"),
     ("tokens_over_capacity", {}, dict(seqlens_expanded=4),
      "seqlens_expanded should hold the 5 rows of the batch, got 4 elements"),
     ("kv_over_capacity", {}, dict(page_table_1_flattened=13),
      "page_table_1_flattened should hold the 14 KV tokens of the batch, got 13 elements"),
-    ("kv_sum_past_int32", dict(seq_lens=[2**31 - 1, 4]), dict(cu_seqlens_k=None),
+    ("kv_sum_past_int32", dict(seq_lens=[2**31 - 1, 4]), dict(cu_seqlens_k=3),
      "cu_seqlens_k's last element, the sum of the KV lengths, should fit int32, got 2147483651"),
-    ("indexer_past_int32", dict(seq_lens=[2**31 - 1, 4]), dict(indexer_k_start=None),
+    ("indexer_past_int32", dict(seq_lens=[2**31 - 1, 4]), dict(indexer_k_start=8),
      "indexer_k_start's values, up to the sum of the KV lengths, should fit int32"),
 ]
 
 
-@pytest.mark.parametrize("name,inputs,buffers,message", BAD_DATA, ids=[b[0] for b in BAD_DATA])
-def test_bad_data_is_a_cpu_error_and_writes_nothing(name, inputs, buffers, message):
+@pytest.mark.parametrize("name,inputs,capacities,message", BAD_DATA,
+                         ids=[b[0] for b in BAD_DATA])
+def test_bad_data_is_a_cpu_error_and_writes_nothing(name, inputs, capacities, message):
     case = valid_case()
     for field, values in inputs.items():
         setattr(case, field, torch.tensor(values))
-    names = ["cache_seqlens", "seqlens_expanded", "indexer_k_end"]
-    if buffers:
-        names = list(buffers)
-    outputs = {n: torch.full((8,), POISON, dtype=torch.int32) for n in names}
-    outputs["cache_seqlens"] = torch.full((2,), POISON, dtype=torch.int32)
-    for n, size in (buffers or {}).items():
-        if size is not None:
-            outputs[n] = torch.full((size,), POISON, dtype=torch.int32)
-        elif n == "cu_seqlens_k":
-            outputs[n] = torch.full((3,), POISON, dtype=torch.int32)
-    if name == "pool_index":
-        outputs["page_table_1"] = torch.full((2, 8), POISON, dtype=torch.int32)
+    capacities = {"cache_seqlens": 2, "seqlens_expanded": 8, **capacities}
+    outputs = {n: torch.full((size,), POISON, dtype=torch.int32)
+               for n, size in capacities.items()}
+    outputs["page_table_1"] = torch.full((2, 8), POISON, dtype=torch.int32)
     with pytest.raises(RuntimeError, match=re.escape(message)):
         case.call(**outputs)
     for n, buffer in outputs.items():
