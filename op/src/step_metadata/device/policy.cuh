@@ -43,7 +43,10 @@ constexpr int64_t kWarpBatch = kWarpSize;
 // this bound too: then a warp's 32 clamped row counts add up in 32 bits.
 constexpr int64_t kWarpBatchRowLimit = int64_t{1} << 26;
 // There, up to this many warps share the rows of a request (log2): the
-// rows' stores are the longest chain of a small batch, 4 rows for N = 4.
+// rows' stores are the longest chain of a small batch, 4 rows for N = 4. On
+// an H200, target-verify at bs 1 (contexts 1K-8K) went from 5.4 to 3.4 us of
+// GPU time with this and, in the same change, one real_page_table read per
+// unit and shifts for power-of-two page sizes (decode, one row: 3.1 to 3.0).
 constexpr int kMaxRowGroupShift = 2;
 
 // Resident blocks per multiprocessor the grid aims at for the page copies:

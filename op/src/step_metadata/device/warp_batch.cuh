@@ -7,9 +7,10 @@
 //   per lane, scan it with shuffles in 32 bits (the sums saturate at
 //   INT32_MAX, as the int32 outputs do), and write the requests' outputs, the
 //   rows and the draft-extend tail, 32 rows per warp at a time;
-// - every later warp copies one unit (copy_unit.cuh) into some rows of its
-//   request: it reads the request's shape and, for variable draft-extend,
-//   the rows before it with one warp reduction; no scan.
+// - every later warp loads the batch's shapes once, one request per lane,
+//   then copies work items: one unit (copy_unit.cuh) of one request into
+//   some of its rows, the request's shape coming from shuffles and, for
+//   variable draft-extend, the rows before it from one warp reduction.
 //
 // The launcher takes this kernel only when every row position fits
 // kWarpBatchRowLimit, which keeps the 32-bit sums exact where they are used.
