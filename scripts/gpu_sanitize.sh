@@ -7,6 +7,7 @@ set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$repo/build-gpu"
 logs="${OUT:-$build}"
+mkdir -p "$logs"
 python="${PYTHON:-python3}"
 status=0
 # The scale tests (and the large step batches) are left out: under a sanitizer
