@@ -1,9 +1,9 @@
 // One unit of page-table work: kUnitColumns columns of one request's source
 // row (its req_to_token row), loaded once, in 16-byte vectors where the
-// addresses allow, and stored into every row of the request, each row only up
-// to its own KV length. Both ways of spreading the units over the grid (the
-// page blocks, block_pages.cuh, and the warp-batch path, warp_batch.cuh) copy
-// through here.
+// addresses allow, and stored into the request's rows (every row, or a slice
+// of them when warps share a request's rows), each row only up to its own KV
+// length. Both kernels (the page blocks, block_pages.cuh, and the warp-batch
+// kernel, warp_batch.cuh) copy through here.
 #pragma once
 
 #include "common/device_math.cuh"
