@@ -71,18 +71,20 @@ def random_extend_case(batch_size, seed, longest_extend=8, longest_prefix=3000, 
 
 
 def poisoned_outputs(case, names=OUTPUTS, spare_tokens=3, spare_kv=5, widths=None,
-                     counter_dtype=torch.int64):
+                     counter_dtype=torch.int64, token_capacity=None, kv_capacity=None):
     """POISON-filled buffers: per-token ones with `spare_tokens` past the
-    batch's tokens, the flattened table with `spare_kv` past its KV tokens,
-    page tables of `widths` (default: req_to_token's width and its pages)."""
+    batch's tokens (or `token_capacity` elements), the flattened table with
+    `spare_kv` past its KV tokens (or `kv_capacity`), page tables of `widths`
+    (default: req_to_token's width and its pages)."""
     width = case.req_to_token.shape[1]
     widths = widths or (width, -(-width // case.page_size))
-    tokens = case.tokens() + spare_tokens
+    tokens = case.tokens() + spare_tokens if token_capacity is None else token_capacity
+    kv_tokens = case.kv_tokens() + spare_kv if kv_capacity is None else kv_capacity
     shapes = {"cache_seqlens": (case.batch_size,), "cu_seqlens_k": (case.batch_size + 1,),
               "cu_seqlens_q": (case.batch_size + 1,), "nsa_cu_seqlens_k": (tokens + 1,),
               "page_table_1": (case.batch_size, widths[0]),
               "real_page_table": (case.batch_size, widths[1]),
-              "page_table_1_flattened": (case.kv_tokens() + spare_kv,)}
+              "page_table_1_flattened": (kv_tokens,)}
     outputs = {name: torch.full(shapes.get(name, (tokens,)), POISON, dtype=torch.int32)
                for name in names}
     for name in COUNTERS:
