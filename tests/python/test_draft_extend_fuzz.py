@@ -9,23 +9,19 @@ regions around every buffer left untouched. NSA_FUZZ_EXAMPLES sets the number
 of examples per test (CI: 150; the GPU run uses more);
 `--hypothesis-show-statistics` prints how many ran.
 """
-import os
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import requires_cuda
+from fuzzing import DTYPES, fuzz_settings
 import helpers
 from helpers import POISON, expected
 
-EXAMPLES = int(os.environ.get("NSA_FUZZ_EXAMPLES", "150"))
-fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
-                         suppress_health_check=[HealthCheck.too_slow])
 GUARD = 64
 TOPKS = st.sampled_from([1, 2, 2047, 2048, 2049, 163840, 2**31 - 1, 2**40])
-DTYPES = st.sampled_from([torch.int32, torch.int64])
 
 
 def extreme_values(dtype):

@@ -5,26 +5,13 @@ every element of every buffer; bad data (a negative length, a length or sum
 past int32, a pool index outside req_to_token, more tokens than a buffer)
 must raise and leave every buffer untouched. NSA_FUZZ_EXAMPLES sets the
 examples per test."""
-import os
-
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from extend_cases import COUNTERS, OUTPUTS, TOKEN_OUTPUTS, ExtendCase, poisoned_outputs
+from fuzzing import DTYPES, INT32_MAX, extremes, fuzz_settings
 from step_cases import assert_outputs_equal
-
-EXAMPLES = int(os.environ.get("NSA_FUZZ_EXAMPLES", "150"))
-fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
-                         suppress_health_check=[HealthCheck.too_slow])
-DTYPES = st.sampled_from([torch.int32, torch.int64])
-INT32_MAX = 2**31 - 1
-
-
-def extremes(dtype):
-    info = torch.iinfo(dtype)
-    return [0, 1, -1, info.min, info.max, INT32_MAX, INT32_MAX - 3, -(2**31)]
-
 
 @st.composite
 def extend_draws(draw):

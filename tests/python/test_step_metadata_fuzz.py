@@ -8,27 +8,14 @@ rows than a buffer) must raise and leave the buffers untouched. On CUDA every
 draw must give the reference's documented result, with guard regions around
 every buffer left untouched. NSA_FUZZ_EXAMPLES sets the examples per test.
 """
-import os
-
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import requires_cuda
+from fuzzing import DTYPES, INT32_MAX, extremes, fuzz_settings
 from step_cases import StepCase, assert_outputs_equal, guarded_outputs, poisoned_outputs
-
-EXAMPLES = int(os.environ.get("NSA_FUZZ_EXAMPLES", "150"))
-fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
-                         suppress_health_check=[HealthCheck.too_slow])
-DTYPES = st.sampled_from([torch.int32, torch.int64])
-INT32_MAX = 2**31 - 1
-
-
-def extremes(dtype):
-    info = torch.iinfo(dtype)
-    return [0, 1, -1, info.min, info.max, INT32_MAX, INT32_MAX - 3, -(2**31)]
-
 
 @st.composite
 def step_draws(draw, allow_bad_values):
