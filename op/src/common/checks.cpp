@@ -51,6 +51,14 @@ void check_int32_table(const at::Tensor& tensor, const char* name) {
               " should have stride 1 along dim 1, got stride ", tensor.sym_stride(1));
 }
 
+void check_table_width(const at::Tensor& table, const char* name,
+                       const at::Tensor& req_to_token, int64_t column_stride) {
+  const c10::SymInt token_columns = req_to_token.sym_size(1);
+  const c10::SymInt most_columns = (token_columns + column_stride - 1) / column_stride;
+  TORCH_CHECK(table.sym_size(1) <= most_columns, name, " should have at most ", most_columns,
+              " columns (req_to_token has ", token_columns, "), got ", table.sym_size(1));
+}
+
 void check_counter(const at::Tensor& tensor, const char* name) {
   const auto dtype = tensor.scalar_type();
   TORCH_CHECK(dtype == at::kInt || dtype == at::kLong, name,

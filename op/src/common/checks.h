@@ -35,6 +35,12 @@ void check_buffer_length(const at::Tensor& tensor, const char* name, const c10::
 // columns: unit stride along dim 1, any row stride.
 void check_int32_table(const at::Tensor& tensor, const char* name);
 
+// A page table whose column c is copied from req_to_token's column
+// c * column_stride (1 for page_table_1, page_size for real_page_table): no
+// wider than req_to_token allows, or it would read past it.
+void check_table_width(const at::Tensor& table, const char* name,
+                       const at::Tensor& req_to_token, int64_t column_stride);
+
 // A one-element int32 or int64 counter written by the device.
 void check_counter(const at::Tensor& tensor, const char* name);
 

@@ -61,15 +61,12 @@ void check_inputs(const Arguments& arguments) {
 }
 
 void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,
-                      const c10::SymInt& most_columns) {
+                      int64_t column_stride) {
   checks::check_int32_table(table, name);
   const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
   TORCH_CHECK(table.sym_size(0) == batch_size, name, " should have ", batch_size,
               " rows (one per request), got ", table.sym_size(0));
-  // Columns are copied from req_to_token, so a wider table would read past it.
-  TORCH_CHECK(table.sym_size(1) <= most_columns, name, " should have at most ", most_columns,
-              " columns (req_to_token has ", arguments.req_to_token.sym_size(1), "), got ",
-              table.sym_size(1));
+  checks::check_table_width(table, name, arguments.req_to_token, column_stride);
 }
 
 void check_outputs(const Arguments& arguments) {
@@ -98,14 +95,12 @@ void check_outputs(const Arguments& arguments) {
     TORCH_CHECK(outputs.nsa_cu_seqlens_k->sym_size(0) >= 1,
                 "nsa_cu_seqlens_k should have at least 1 element, got 0");
   }
-  const c10::SymInt token_columns = arguments.req_to_token.sym_size(1);
   if (outputs.page_table_1.has_value()) {
-    check_page_table(*outputs.page_table_1, "page_table_1", arguments, token_columns);
+    check_page_table(*outputs.page_table_1, "page_table_1", arguments, 1);
   }
   if (outputs.real_page_table.has_value()) {
-    // Column c reads req_to_token[., c * page_size].
-    const c10::SymInt pages = (token_columns + arguments.page_size - 1) / arguments.page_size;
-    check_page_table(*outputs.real_page_table, "real_page_table", arguments, pages);
+    check_page_table(*outputs.real_page_table, "real_page_table", arguments,
+                     arguments.page_size);
   }
   if (outputs.page_table_1_flattened.has_value()) {
     checks::check_int32_buffer(*outputs.page_table_1_flattened, "page_table_1_flattened");

@@ -6,6 +6,8 @@
 #include "common/optional_buffer.h"
 #include "extend/checks.h"
 #include "extend/registration.h"
+#include "step_metadata/buffers.h"
+#include "step_metadata/cpu.h"
 
 #include <algorithm>
 
@@ -23,30 +25,18 @@ void write_count(const std::optional<at::Tensor>& counter, int64_t count) {
   }
 }
 
-// Request i's page-table row, real_page_table row and flattened slots: its
-// req_to_token row up to its KV length, within req_to_token's width.
-void write_pages(const Arguments& arguments, int64_t i, int32_t kv_len, int64_t kv_before) {
-  const Outputs& outputs = arguments.outputs;
-  const at::Tensor& tokens = arguments.req_to_token;
-  const int32_t* source = tokens.const_data_ptr<int32_t>() +
-                          index_vector_of(arguments.req_pool_indices)[i] * tokens.stride(0);
-  const int64_t page_size = arguments.page_size;
-  if (outputs.page_table_1.has_value()) {
-    const at::Tensor& table = *outputs.page_table_1;
-    const int64_t columns = std::min<int64_t>(kv_len, table.size(1));
-    std::copy(source, source + columns, table.mutable_data_ptr<int32_t>() + i * table.stride(0));
-  }
-  if (outputs.real_page_table.has_value()) {
-    const at::Tensor& table = *outputs.real_page_table;
-    const int64_t pages = std::min<int64_t>((kv_len + page_size - 1) / page_size, table.size(1));
-    int32_t* row = table.mutable_data_ptr<int32_t>() + i * table.stride(0);
-    for (int64_t c = 0; c < pages; ++c) {
-      row[c] = floor_div(source[c * page_size], page_size);
-    }
-  }
-  if (outputs.page_table_1_flattened.has_value()) {
-    const int64_t columns = std::min<int64_t>(kv_len, tokens.size(1));
-    std::copy(source, source + columns, data_of(outputs.page_table_1_flattened) + kv_before);
+// Request i's page-table rows (as decode's, one row per request) and its
+// flattened slots: its req_to_token row up to its KV length, within
+// req_to_token's width.
+void write_pages(const Arguments& arguments, const step_metadata::Buffers& tables,
+                 const step_metadata::TokenTable& tokens, int64_t i, int64_t pool_index,
+                 int32_t kv_len, int64_t kv_before) {
+  step_metadata::write_page_rows(tables, tokens, arguments.page_size, i, kv_len, pool_index);
+  if (arguments.outputs.page_table_1_flattened.has_value()) {
+    const int32_t* source = tokens.data + pool_index * tokens.row_stride;
+    const int64_t columns = std::min<int64_t>(kv_len, tokens.columns);
+    std::copy(source, source + columns,
+              data_of(arguments.outputs.page_table_1_flattened) + kv_before);
   }
 }
 
@@ -57,6 +47,11 @@ void fill_extend_metadata_cpu(const Arguments& arguments) {
   const Outputs& outputs = arguments.outputs;
   const IndexVector seq_lens = index_vector_of(arguments.seq_lens);
   const IndexVector extend_seq_lens = index_vector_of(arguments.extend_seq_lens);
+  const IndexVector pool_indices = index_vector_of(arguments.req_pool_indices);
+  step_metadata::Buffers tables{};
+  tables.page_table_1 = step_metadata::table_of(outputs.page_table_1);
+  tables.real_page_table = step_metadata::table_of(outputs.real_page_table);
+  const step_metadata::TokenTable tokens = step_metadata::token_table_of(arguments.req_to_token);
   int32_t* cache_seqlens = data_of(outputs.cache_seqlens);
   int32_t* cu_seqlens_k = data_of(outputs.cu_seqlens_k);
   int32_t* cu_seqlens_q = data_of(outputs.cu_seqlens_q);
@@ -102,7 +97,7 @@ void fill_extend_metadata_cpu(const Arguments& arguments) {
       if (indexer_k_end != nullptr) indexer_k_end[t] = static_cast<int32_t>(kv_before + expanded);
     }
     if (outputs.has_page_table()) {
-      write_pages(arguments, i, kv_len, kv_before);
+      write_pages(arguments, tables, tokens, i, pool_indices[i], kv_len, kv_before);
     }
     tokens_before += extend_seq_len;
     kv_before += kv_len;

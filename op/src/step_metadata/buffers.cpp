@@ -3,7 +3,6 @@
 #include "common/optional_buffer.h"
 
 namespace nsa_metadata::step_metadata {
-namespace {
 
 Table table_of(const std::optional<at::Tensor>& tensor) {
   if (!tensor.has_value()) {
@@ -12,8 +11,6 @@ Table table_of(const std::optional<at::Tensor>& tensor) {
   return {tensor->mutable_data_ptr<int32_t>(), tensor->size(0), tensor->size(1),
           tensor->stride(0)};
 }
-
-}  // namespace
 
 Buffers buffers_of(const Outputs& outputs) {
   return {data_of(outputs.cache_seqlens),

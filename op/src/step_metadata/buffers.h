@@ -55,6 +55,7 @@ struct Buffers {
 };
 
 Buffers buffers_of(const Outputs& outputs);
+Table table_of(const std::optional<at::Tensor>& table);  // absent: data == nullptr
 TokenTable token_table_of(const at::Tensor& req_to_token);
 
 // Request i's own outputs; `before` sums the requests before it.

@@ -78,7 +78,7 @@ void check_row_buffer(const at::Tensor& buffer, const char* name, const Argument
 }
 
 void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,
-                      const c10::SymInt& rows, const c10::SymInt& most_columns) {
+                      const c10::SymInt& rows, int64_t column_stride) {
   checks::check_int32_table(table, name);
   if (arguments.exact_rows()) {
     TORCH_CHECK(table.sym_size(0) == rows, name, " should have ", rows,
@@ -87,10 +87,7 @@ void check_page_table(const at::Tensor& table, const char* name, const Arguments
     TORCH_CHECK(table.sym_size(0) >= rows, name, " should have at least the batch's ", rows,
                 " rows, got ", table.sym_size(0));
   }
-  // Columns are copied from req_to_token, so a wider table would read past it.
-  TORCH_CHECK(table.sym_size(1) <= most_columns, name, " should have at most ", most_columns,
-              " columns (req_to_token has ", arguments.req_to_token.sym_size(1), "), got ",
-              table.sym_size(1));
+  checks::check_table_width(table, name, arguments.req_to_token, column_stride);
 }
 
 void check_outputs(const Arguments& arguments) {
@@ -117,14 +114,12 @@ void check_outputs(const Arguments& arguments) {
   if (outputs.nsa_cu_seqlens_k.has_value()) {
     check_row_buffer(*outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k", arguments, rows, 1);
   }
-  const c10::SymInt token_columns = arguments.req_to_token.sym_size(1);
   if (outputs.page_table_1.has_value()) {
-    check_page_table(*outputs.page_table_1, "page_table_1", arguments, rows, token_columns);
+    check_page_table(*outputs.page_table_1, "page_table_1", arguments, rows, 1);
   }
   if (outputs.real_page_table.has_value()) {
-    // Column c reads req_to_token[., c * page_size].
-    const c10::SymInt pages = (token_columns + arguments.page_size - 1) / arguments.page_size;
-    check_page_table(*outputs.real_page_table, "real_page_table", arguments, rows, pages);
+    check_page_table(*outputs.real_page_table, "real_page_table", arguments, rows,
+                     arguments.page_size);
   }
   if (outputs.num_tokens.has_value()) {
     checks::check_counter(*outputs.num_tokens, "num_tokens");

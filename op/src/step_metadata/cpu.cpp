@@ -13,19 +13,6 @@
 namespace nsa_metadata::step_metadata {
 namespace {
 
-void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t page_size,
-                     int64_t row, int32_t kv, int64_t pool_index) {
-  const int32_t* source = tokens.data + pool_index * tokens.row_stride;
-  const Table& pages = buffers.page_table_1;
-  const int64_t columns = page_columns(pages, row, kv);
-  std::copy(source, source + columns, pages.data + row * pages.row_stride);
-  const Table& real = buffers.real_page_table;
-  const int64_t real_columns = real_page_columns(real, row, kv, page_size);
-  for (int64_t c = 0; c < real_columns; ++c) {
-    real.data[row * real.row_stride + c] = floor_div(source[c * page_size], page_size);
-  }
-}
-
 void fill_step_metadata_cpu(const Arguments& arguments) {
   check_arguments(arguments);
   check_no_aliasing(arguments);
@@ -38,6 +25,19 @@ void fill_step_metadata_cpu(const Arguments& arguments) {
 }
 
 }  // namespace
+
+void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t page_size,
+                     int64_t row, int32_t kv, int64_t pool_index) {
+  const int32_t* source = tokens.data + pool_index * tokens.row_stride;
+  const Table& pages = buffers.page_table_1;
+  const int64_t columns = page_columns(pages, row, kv);
+  std::copy(source, source + columns, pages.data + row * pages.row_stride);
+  const Table& real = buffers.real_page_table;
+  const int64_t real_columns = real_page_columns(real, row, kv, page_size);
+  for (int64_t c = 0; c < real_columns; ++c) {
+    real.data[row * real.row_stride + c] = floor_div(source[c * page_size], page_size);
+  }
+}
 
 void write_on_host(const Model& model, int64_t batch_size, const Buffers& buffers,
                    const HostPages* pages, int64_t total_rows) {

@@ -20,6 +20,11 @@ struct HostPages {
   int64_t page_size;
 };
 
+// Row `row`'s page_table_1 and real_page_table columns (those `buffers`
+// holds) for a row of KV length kv, from req_to_token's row pool_index.
+void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t page_size,
+                     int64_t row, int32_t kv, int64_t pool_index);
+
 // Writes every output in `buffers` (absent ones have null pointers) for a
 // batch whose data passed the checks; `total_rows` is the batch's rows, from
 // those checks. Pages may be null when no page table is asked for.
