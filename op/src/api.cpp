@@ -44,15 +44,17 @@ void check_absent(const Optional& buffer, const char* name, const char* function
 
 void fill_decode_metadata(const at::Tensor& seq_lens, const at::Tensor& req_pool_indices,
                           const at::Tensor& req_to_token, int64_t nsa_index_topk,
-                          int64_t page_size, const StepMetadataBuffers& buffers) {
+                          int64_t page_size, const StepMetadataBuffers& buffers,
+                          int64_t index_kpool) {
   check_absent(buffers.seqlens_expanded, "seqlens_expanded", "fill_decode_metadata");
   check_absent(buffers.num_tokens, "num_tokens", "fill_decode_metadata");
+  check_absent(buffers.paged_mqa_context_lens, "paged_mqa_context_lens", "fill_decode_metadata");
   static const auto op =
       find_operator<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
-                         int64_t, const Optional&, const Optional&, const Optional&,
+                         int64_t, int64_t, const Optional&, const Optional&, const Optional&,
                          const Optional&, const Optional&, const Optional&)>(
           "nsa_metadata::fill_decode_metadata");
-  op.call(seq_lens, req_pool_indices, req_to_token, nsa_index_topk, page_size,
+  op.call(seq_lens, req_pool_indices, req_to_token, nsa_index_topk, page_size, index_kpool,
           buffers.cache_seqlens, buffers.cu_seqlens_k, buffers.nsa_cache_seqlens,
           buffers.nsa_cu_seqlens_k, buffers.page_table_1, buffers.real_page_table);
 }
@@ -60,17 +62,18 @@ void fill_decode_metadata(const at::Tensor& seq_lens, const at::Tensor& req_pool
 void fill_target_verify_metadata(const at::Tensor& seq_lens, const at::Tensor& req_pool_indices,
                                  const at::Tensor& req_to_token, int64_t num_draft_tokens,
                                  int64_t nsa_index_topk, int64_t page_size,
-                                 const StepMetadataBuffers& buffers) {
+                                 const StepMetadataBuffers& buffers, int64_t index_kpool) {
   check_absent(buffers.num_tokens, "num_tokens", "fill_target_verify_metadata");
   static const auto op =
       find_operator<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
-                         int64_t, int64_t, const Optional&, const Optional&, const Optional&,
-                         const Optional&, const Optional&, const Optional&, const Optional&)>(
+                         int64_t, int64_t, int64_t, const Optional&, const Optional&,
+                         const Optional&, const Optional&, const Optional&, const Optional&,
+                         const Optional&, const Optional&)>(
           "nsa_metadata::fill_target_verify_metadata");
   op.call(seq_lens, req_pool_indices, req_to_token, num_draft_tokens, nsa_index_topk, page_size,
-          buffers.cache_seqlens, buffers.cu_seqlens_k, buffers.seqlens_expanded,
+          index_kpool, buffers.cache_seqlens, buffers.cu_seqlens_k, buffers.seqlens_expanded,
           buffers.nsa_cache_seqlens, buffers.nsa_cu_seqlens_k, buffers.page_table_1,
-          buffers.real_page_table);
+          buffers.real_page_table, buffers.paged_mqa_context_lens);
 }
 
 void fill_draft_extend_metadata_full(const at::Tensor& seq_lens,
@@ -79,15 +82,18 @@ void fill_draft_extend_metadata_full(const at::Tensor& seq_lens,
                                      const std::optional<at::Tensor>& extend_seq_lens,
                                      int64_t nsa_index_topk, int64_t page_size,
                                      const StepMetadataBuffers& buffers,
-                                     std::optional<int64_t> num_draft_tokens) {
+                                     std::optional<int64_t> num_draft_tokens,
+                                     int64_t index_kpool) {
+  check_absent(buffers.paged_mqa_context_lens, "paged_mqa_context_lens",
+               "fill_draft_extend_metadata_full");
   static const auto op =
       find_operator<void(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                         const Optional&, int64_t, int64_t, std::optional<int64_t>,
+                         const Optional&, int64_t, int64_t, std::optional<int64_t>, int64_t,
                          const Optional&, const Optional&, const Optional&, const Optional&,
                          const Optional&, const Optional&, const Optional&, const Optional&)>(
           "nsa_metadata::fill_draft_extend_metadata_full");
   op.call(seq_lens, req_pool_indices, req_to_token, extend_seq_lens, nsa_index_topk, page_size,
-          num_draft_tokens, buffers.cache_seqlens, buffers.cu_seqlens_k,
+          num_draft_tokens, index_kpool, buffers.cache_seqlens, buffers.cu_seqlens_k,
           buffers.seqlens_expanded, buffers.nsa_cache_seqlens, buffers.nsa_cu_seqlens_k,
           buffers.page_table_1, buffers.real_page_table, buffers.num_tokens);
 }

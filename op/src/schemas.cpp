@@ -24,7 +24,8 @@ TORCH_LIBRARY(nsa_metadata, m) {
   // what they fill.
   m.def(
       "fill_decode_metadata(Tensor seq_lens, Tensor req_pool_indices, Tensor req_to_token, "
-      "int nsa_index_topk, int page_size, *, Tensor(a!)? cache_seqlens=None, "
+      "int nsa_index_topk, int page_size, *, int index_kpool=1, "
+      "Tensor(a!)? cache_seqlens=None, "
       "Tensor(b!)? cu_seqlens_k=None, Tensor(c!)? nsa_cache_seqlens=None, "
       "Tensor(d!)? nsa_cu_seqlens_k=None, Tensor(e!)? page_table_1=None, "
       "Tensor(f!)? real_page_table=None) -> ()",
@@ -32,16 +33,16 @@ TORCH_LIBRARY(nsa_metadata, m) {
   m.def(
       "fill_target_verify_metadata(Tensor seq_lens, Tensor req_pool_indices, "
       "Tensor req_to_token, int num_draft_tokens, int nsa_index_topk, int page_size, *, "
-      "Tensor(a!)? cache_seqlens=None, Tensor(b!)? cu_seqlens_k=None, "
+      "int index_kpool=1, Tensor(a!)? cache_seqlens=None, Tensor(b!)? cu_seqlens_k=None, "
       "Tensor(c!)? seqlens_expanded=None, Tensor(d!)? nsa_cache_seqlens=None, "
       "Tensor(e!)? nsa_cu_seqlens_k=None, Tensor(f!)? page_table_1=None, "
-      "Tensor(g!)? real_page_table=None) -> ()",
+      "Tensor(g!)? real_page_table=None, Tensor(h!)? paged_mqa_context_lens=None) -> ()",
       {at::Tag::pt2_compliant_tag});
   // extend_seq_lens=None with num_draft_tokens=N: every request extends by N.
   m.def(
       "fill_draft_extend_metadata_full(Tensor seq_lens, Tensor req_pool_indices, "
       "Tensor req_to_token, Tensor? extend_seq_lens, int nsa_index_topk, int page_size, *, "
-      "int? num_draft_tokens=None, Tensor(a!)? cache_seqlens=None, "
+      "int? num_draft_tokens=None, int index_kpool=1, Tensor(a!)? cache_seqlens=None, "
       "Tensor(b!)? cu_seqlens_k=None, Tensor(c!)? seqlens_expanded=None, "
       "Tensor(d!)? nsa_cache_seqlens=None, Tensor(e!)? nsa_cu_seqlens_k=None, "
       "Tensor(f!)? page_table_1=None, Tensor(g!)? real_page_table=None, "

@@ -46,37 +46,44 @@ struct StepMetadataBuffers {
   std::optional<at::Tensor> cache_seqlens;      // [bs]: the request's KV length
   std::optional<at::Tensor> cu_seqlens_k;       // [bs + 1]: cumsum0(cache_seqlens)
   std::optional<at::Tensor> seqlens_expanded;   // per row: kv (not in decode)
-  std::optional<at::Tensor> nsa_cache_seqlens;  // per row: min(kv, nsa_index_topk)
+  std::optional<at::Tensor> nsa_cache_seqlens;  // per row: min(kv, topk), pooled by index_kpool
   std::optional<at::Tensor> nsa_cu_seqlens_k;   // rows + 1: cumsum0(nsa_cache_seqlens)
   std::optional<at::Tensor> page_table_1;       // [rows, w]: req_to_token row, c < kv
   std::optional<at::Tensor> real_page_table;    // [rows, w]: page_table_1[r, c*P] // P
   std::optional<at::Tensor> num_tokens;         // draft-extend only: the number of rows
+  std::optional<at::Tensor> paged_mqa_context_lens;  // target-verify only: [bs, N] of
+                                                     // cache_seqlens[i] (DeepGEMM's layout)
 };
+// index_kpool (K >= 1): nsa_cache_seqlens = min(floor(kv / K) * K, topk) + kv mod K,
+// for an indexer that selects whole pools of K tokens; K = 1 is min(kv, topk).
 // Page-table columns past a row's kv are left untouched. On CUDA each call is
 // one kernel launch with no host synchronization and no allocation.
 
-// Decode: one row per request; seqlens_expanded and num_tokens must be absent.
+// Decode: one row per request; seqlens_expanded, num_tokens and
+// paged_mqa_context_lens must be absent.
 NSA_METADATA_API void fill_decode_metadata(const at::Tensor& seq_lens,
                                            const at::Tensor& req_pool_indices,
                                            const at::Tensor& req_to_token,
                                            int64_t nsa_index_topk, int64_t page_size,
-                                           const StepMetadataBuffers& buffers);
+                                           const StepMetadataBuffers& buffers,
+                                           int64_t index_kpool = 1);
 
 // Target-verify: num_draft_tokens rows per request; num_tokens must be absent.
 NSA_METADATA_API void fill_target_verify_metadata(
     const at::Tensor& seq_lens, const at::Tensor& req_pool_indices,
     const at::Tensor& req_to_token, int64_t num_draft_tokens, int64_t nsa_index_topk,
-    int64_t page_size, const StepMetadataBuffers& buffers);
+    int64_t page_size, const StepMetadataBuffers& buffers, int64_t index_kpool = 1);
 
 // Draft-extend: extend_seq_lens[i] rows per request (or num_draft_tokens for
 // every request, when extend_seq_lens is absent). Row buffers have a capacity:
 // rows past the batch's are 0, nsa_cu_seqlens_k repeats its last value there,
-// and page-table rows past the batch's are untouched.
+// and page-table rows past the batch's are untouched. paged_mqa_context_lens
+// must be absent.
 NSA_METADATA_API void fill_draft_extend_metadata_full(
     const at::Tensor& seq_lens, const at::Tensor& req_pool_indices,
     const at::Tensor& req_to_token, const std::optional<at::Tensor>& extend_seq_lens,
     int64_t nsa_index_topk, int64_t page_size, const StepMetadataBuffers& buffers,
-    std::optional<int64_t> num_draft_tokens = std::nullopt);
+    std::optional<int64_t> num_draft_tokens = std::nullopt, int64_t index_kpool = 1);
 
 // ---- Extend and prefill (docs/extend.md) -----------------------------------
 // Request i has s = seq_lens[i] KV tokens after the step, e = extend_seq_lens[i]

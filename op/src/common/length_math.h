@@ -80,16 +80,6 @@ NSA_HOST_DEVICE int32_t topk_len(int32_t kv_len, int64_t nsa_index_topk) {
                                                         : static_cast<int32_t>(nsa_index_topk);
 }
 
-// nsa_cache_seqlens with an indexer that selects whole pools of index_kpool
-// (K >= 1, checked on the host) tokens: min(floor(kv / K) * K, topk) + kv mod K
-// (the partial last pool is kept); K = 1 is topk_len. At most kv.
-NSA_HOST_DEVICE int32_t pooled_topk_len(int32_t kv_len, int64_t nsa_index_topk,
-                                        int64_t index_kpool) {
-  const int64_t pooled = static_cast<int64_t>(kv_len) / index_kpool * index_kpool;
-  const int64_t selected = pooled < nsa_index_topk ? pooled : nsa_index_topk;
-  return static_cast<int32_t>(selected + (kv_len - pooled));
-}
-
 // The sum of topk_len(row_kv_len(top, later)) over later in
 // [later_begin, later_end), in closed form so that a request of any length
 // costs O(1): rows whose length reaches the cap contribute the cap, the ones
@@ -116,13 +106,6 @@ NSA_HOST_DEVICE int64_t topk_len_sum(int64_t top, int64_t later_begin, int64_t l
   return saturating_add(saturating_mul(capped_end - later_begin, cap), linear_sum);
 }
 
-// An int32 output cannot hold a sum past INT32_MAX, so it saturates there.
-template <typename count_t>
-NSA_HOST_DEVICE count_t narrow_count(int64_t value) {
-  constexpr int64_t count_max = std::numeric_limits<count_t>::max();
-  return value > count_max ? static_cast<count_t>(count_max) : static_cast<count_t>(value);
-}
-
 // value / divisor for a divisor >= 1.
 NSA_HOST_DEVICE uint32_t divide(uint32_t value, uint32_t divisor) {
 #if defined(__CUDA_ARCH__)
@@ -133,6 +116,82 @@ NSA_HOST_DEVICE uint32_t divide(uint32_t value, uint32_t divisor) {
   }
 #endif
   return value / divisor;
+}
+
+// An indexer that selects whole pools of index_kpool tokens (K >= 1, checked
+// on the host). Lengths stay below 2^31, so a pool of 2^31 or more behaves as
+// one of 2^31 (no whole pool fits), which keeps the arithmetic in 32 bits.
+NSA_HOST_DEVICE uint32_t pool_of(int64_t index_kpool) {
+  constexpr int64_t kLargestPool = int64_t{1} << 31;
+  return static_cast<uint32_t>(index_kpool < kLargestPool ? index_kpool : kLargestPool);
+}
+
+// nsa_cache_seqlens of a row of kv_len >= 0 tokens:
+// min(floor(kv / K) * K, topk) + kv mod K (the partial last pool is kept);
+// K = 1 is topk_len. At most kv_len.
+NSA_HOST_DEVICE int32_t pooled_topk_len(int32_t kv_len, int64_t nsa_index_topk,
+                                        int64_t index_kpool) {
+  const uint32_t pool = pool_of(index_kpool);
+  if (pool == 1) {
+    return topk_len(kv_len, nsa_index_topk);
+  }
+  const auto kv = static_cast<uint32_t>(kv_len);
+  const int64_t pooled = int64_t{divide(kv, pool)} * pool;
+  const int64_t selected = pooled < nsa_index_topk ? pooled : nsa_index_topk;
+  return static_cast<int32_t>(selected + (kv - pooled));
+}
+
+// The sum of pooled_topk_len(x) over x in [0, n), 0 <= n <= 2^31. Below the
+// first pool boundary past the cap no pool is cut (the length itself);
+// from there on, the cap plus the partial pool. Every term is at most the
+// sum of x, below 2^61.
+NSA_HOST_DEVICE int64_t pooled_topk_prefix(int64_t n, int64_t nsa_index_topk, uint32_t pool) {
+  const int64_t cap = nsa_index_topk < kInt32Max ? nsa_index_topk : kInt32Max;
+  const int64_t uncut_end = int64_t{divide(static_cast<uint32_t>(cap), pool)} * pool + pool;
+  const int64_t uncut = n < uncut_end ? n : uncut_end;
+  int64_t sum = uncut * (uncut - 1) / 2;
+  if (n > uncut_end) {
+    const auto cut = static_cast<uint32_t>(n - uncut_end);
+    const uint32_t whole_pools = divide(cut, pool);
+    const int64_t rest = cut - whole_pools * pool;
+    sum += cap * cut + int64_t{whole_pools} * (int64_t{pool} * (pool - 1) / 2) +
+           rest * (rest - 1) / 2;
+  }
+  return sum;
+}
+
+// The sum of pooled_topk_len(row_kv_len(top, later)) over later in
+// [later_begin, later_end), in closed form as topk_len_sum (which K = 1 is).
+// Saturates at INT64_MAX.
+NSA_HOST_DEVICE int64_t pooled_topk_len_sum(int64_t top, int64_t later_begin, int64_t later_end,
+                                            int64_t nsa_index_topk, int64_t index_kpool) {
+  const uint32_t pool = pool_of(index_kpool);
+  if (pool == 1) {
+    return topk_len_sum(top, later_begin, later_end, nsa_index_topk);
+  }
+  if (top <= 0 || later_begin >= later_end) {
+    return 0;
+  }
+  // Rows whose length saturates at INT32_MAX: top - later >= INT32_MAX.
+  const int64_t saturated_end = clamp_to(top - kInt32Max + 1, later_begin, later_end);
+  // Rows of length in (0, INT32_MAX): later < top; their lengths run from
+  // top - (linear_end - 1) up to top - saturated_end.
+  const int64_t linear_end = clamp_to(top, saturated_end, later_end);
+  int64_t linear_sum = 0;
+  if (linear_end > saturated_end) {
+    linear_sum = pooled_topk_prefix(top - saturated_end + 1, nsa_index_topk, pool) -
+                 pooled_topk_prefix(top - linear_end + 1, nsa_index_topk, pool);
+  }
+  const int32_t saturated_len =
+      pooled_topk_len(static_cast<int32_t>(kInt32Max), nsa_index_topk, index_kpool);
+  return saturating_add(saturating_mul(saturated_end - later_begin, saturated_len), linear_sum);
+}
+
+// An int32 output cannot hold a sum past INT32_MAX, so it saturates there.
+template <typename count_t>
+NSA_HOST_DEVICE count_t narrow_count(int64_t value) {
+  constexpr int64_t count_max = std::numeric_limits<count_t>::max();
+  return value > count_max ? static_cast<count_t>(count_max) : static_cast<count_t>(value);
 }
 
 // Python's floor division, which real_page_table's `// page_size` means, also

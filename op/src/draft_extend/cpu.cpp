@@ -31,17 +31,17 @@ void fill_draft_extend_metadata_cpu(const at::Tensor& extend_seq_lens,
 
   // The step-metadata model's draft-extend rows, with no page table.
   const step_metadata::Model model{index_vector_of(seq_lens), index_vector_of(extend_seq_lens),
-                                   /*rows_per_request=*/0, /*top_offset=*/0, nsa_index_topk};
-  step_metadata::Buffers buffers{};
-  buffers.seqlens_expanded = seqlens_expanded.mutable_data_ptr<int32_t>();
-  buffers.expanded_capacity = expanded_capacity;
-  buffers.nsa_cache_seqlens = nsa_cache_seqlens.mutable_data_ptr<int32_t>();
-  buffers.nsa_cache_capacity = cache_capacity;
-  if (num_tokens.has_value()) {
-    buffers.num_tokens = num_tokens->mutable_data_ptr();
-    buffers.num_tokens_is_int64 = num_tokens->scalar_type() == at::kLong;
-  }
-  step_metadata::write_on_host(model, extend_seq_lens.size(0), buffers, nullptr, total);
+                                   /*rows_per_request=*/0,
+                                   /*top_offset=*/0,
+                                   nsa_index_topk,
+                                   /*index_kpool=*/1,
+                                   /*page_row_per_request=*/false};
+  step_metadata::Buffers buffers;
+  buffers.seqlens_expanded = step_metadata::vector_of(seqlens_expanded);
+  buffers.nsa_cache_seqlens = step_metadata::vector_of(nsa_cache_seqlens);
+  buffers.num_tokens = step_metadata::counter_of(num_tokens);
+  step_metadata::write_on_host(model, extend_seq_lens.size(0), buffers, nullptr,
+                               {total, 0, 0});
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "common/checks.h"
 #include "common/index_vector.h"
 #include "common/length_math.h"
+#include "extend/engine.h"
 
 #include <c10/util/Exception.h>
 
@@ -52,12 +53,7 @@ void check_inputs(const Arguments& arguments) {
   checks::check_int32_table(arguments.req_to_token, "req_to_token");
   checks::check_same_device(arguments.req_to_token, "req_to_token", arguments.seq_lens,
                             "seq_lens");
-  TORCH_CHECK(arguments.nsa_index_topk >= 1, "nsa_index_topk should be >= 1, got ",
-              arguments.nsa_index_topk);
-  TORCH_CHECK(arguments.page_size >= 1 && arguments.page_size <= kInt32Max,
-              "page_size should be in [1, ", kInt32Max, "], got ", arguments.page_size);
-  TORCH_CHECK(arguments.index_kpool >= 1, "index_kpool should be >= 1, got ",
-              arguments.index_kpool);
+  checks::check_scalars(arguments.nsa_index_topk, arguments.page_size, arguments.index_kpool);
 }
 
 void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,
@@ -129,50 +125,31 @@ void check_no_aliasing(const Arguments& arguments) {
   checks::check_no_overlaps(outputs, inputs);
 }
 
-// The sum of nsa_cache_seqlens over the batch's tokens, for a batch whose
-// tokens fit a buffer (so the loop is bounded by memory), saturating past
-// INT32_MAX.
-int64_t topk_total(const Arguments& arguments) {
-  const IndexVector seq_lens = index_vector_of(arguments.seq_lens);
-  const IndexVector extend_seq_lens = index_vector_of(arguments.extend_seq_lens);
-  int64_t total = 0;
-  for (int64_t i = 0; i < arguments.seq_lens.size(0) && total <= kInt32Max; ++i) {
-    const int64_t extend_seq_len = extend_seq_lens[i];
-    for (int64_t j = 0; j < extend_seq_len; ++j) {
-      total += pooled_topk_len(row_kv_len(seq_lens[i], extend_seq_len - 1 - j),
-                               arguments.nsa_index_topk, arguments.index_kpool);
-    }
-  }
-  return total;
-}
-
-Totals checked_totals(const Arguments& arguments) {
-  const IndexVector seq_lens = index_vector_of(arguments.seq_lens);
-  const IndexVector extend_seq_lens = index_vector_of(arguments.extend_seq_lens);
+step_metadata::Sums checked_totals(const Arguments& arguments) {
+  const step_metadata::Model model = model_of(arguments);
   const IndexVector pool_indices = index_vector_of(arguments.req_pool_indices);
   const int64_t pool_rows = arguments.req_to_token.size(0);
   const Outputs& outputs = arguments.outputs;
-  Totals totals{0, 0};
+  step_metadata::Sums totals{0, 0, 0};
   for (int64_t i = 0; i < arguments.seq_lens.size(0); ++i) {
-    const int64_t seq_len = seq_lens[i];
-    const int64_t extend_seq_len = extend_seq_lens[i];
+    const int64_t seq_len = model.seq_lens[i];
+    const int64_t extend_seq_len = model.extend_seq_lens[i];
     checks::check_request_lengths(i, seq_len, &extend_seq_len, seq_len,
                                   /*top_adds_draft_tokens=*/false);
     if (outputs.has_page_table()) {
       const int64_t pool_index = pool_indices[i];
       checks::check_pool_index(i, pool_index, pool_rows);
     }
-    totals.tokens = saturating_add(totals.tokens, extend_seq_len);
-    totals.kv = saturating_add(totals.kv, seq_len);
+    totals = add(totals, request_sums(model, request_shape(model, i)));
   }
   for (const auto& [output, name] : token_buffers(outputs)) {
     if (output->has_value()) {
-      checks::check_holds_rows((*output)->numel(), name, totals.tokens, 0);
+      checks::check_holds_rows((*output)->numel(), name, totals.rows, 0);
     }
   }
   if (outputs.nsa_cu_seqlens_k.has_value()) {
     checks::check_holds_rows(outputs.nsa_cu_seqlens_k->numel(), "nsa_cu_seqlens_k",
-                             totals.tokens, 1);
+                             totals.rows, 1);
   }
   if (outputs.page_table_1_flattened.has_value()) {
     const int64_t capacity = outputs.page_table_1_flattened->numel();
@@ -188,11 +165,11 @@ Totals checked_totals(const Arguments& arguments) {
                 "'s values, up to the sum of the KV lengths, should fit int32, got ", totals.kv);
   }
   if (outputs.cu_seqlens_q.has_value()) {
-    checks::check_sum_fits_int32("cu_seqlens_q", "the sum of extend_seq_lens", totals.tokens);
+    checks::check_sum_fits_int32("cu_seqlens_q", "the sum of extend_seq_lens", totals.rows);
   }
   if (outputs.nsa_cu_seqlens_k.has_value()) {
     checks::check_sum_fits_int32("nsa_cu_seqlens_k", "the sum of nsa_cache_seqlens",
-                                 topk_total(arguments));
+                                 totals.topk);
   }
   return totals;
 }

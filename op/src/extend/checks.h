@@ -5,6 +5,7 @@
 #pragma once
 
 #include "extend/arguments.h"
+#include "step_metadata/request_math.h"
 
 #include <cstdint>
 
@@ -17,15 +18,11 @@ void check_arguments(const Arguments& arguments);
 // No output shares memory with another output or with an input.
 void check_no_aliasing(const Arguments& arguments);
 
-struct Totals {
-  int64_t tokens;  // sum of extend_seq_lens
-  int64_t kv;      // sum of seq_lens
-};
-
 // Reads the inputs (CPU tensors) and raises on the data problems the device
 // can only give a defined result for: a negative length, a KV length or a
 // sum past int32 that an output holds, a pool index outside req_to_token,
-// more tokens (or KV tokens) than a buffer holds. Returns the totals.
-Totals checked_totals(const Arguments& cpu_arguments);
+// more tokens (or KV tokens) than a buffer holds. Returns the batch's sums:
+// tokens, KV tokens, nsa_cache_seqlens.
+step_metadata::Sums checked_totals(const Arguments& cpu_arguments);
 
 }  // namespace nsa_metadata::extend

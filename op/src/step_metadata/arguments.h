@@ -29,6 +29,8 @@ struct Outputs {
   const std::optional<at::Tensor>& page_table_1;
   const std::optional<at::Tensor>& real_page_table;
   const std::optional<at::Tensor>& num_tokens;  // draft-extend only; int32 or int64
+  // Target-verify only: [batch, N], every column of row i is cache_seqlens[i].
+  const std::optional<at::Tensor>& paged_mqa_context_lens;
 
   bool has_page_table() const { return page_table_1.has_value() || real_page_table.has_value(); }
 };
@@ -44,6 +46,7 @@ struct Arguments {
   int64_t rows_per_request;
   int64_t nsa_index_topk;
   int64_t page_size;
+  int64_t index_kpool;
   Outputs outputs;
 
   bool fixed_rows() const { return !extend_seq_lens.has_value(); }

@@ -26,96 +26,148 @@ struct TokenTable {
   int64_t row_stride;
 };
 
-// Absent outputs have a null pointer and no capacity.
+// A 1-D int32 output of some capacity; what lies past it is not written.
+struct Vector {
+  int32_t* data = nullptr;
+  int64_t capacity = 0;
+
+  NSA_HOST_DEVICE bool present() const { return data != nullptr; }
+  NSA_HOST_DEVICE void set(int64_t position, int32_t value) const {
+    if (position < capacity) {
+      data[position] = value;
+    }
+  }
+};
+
+// A one-element count, int32 (saturating) or int64.
+struct Counter {
+  void* data = nullptr;
+  bool is_int64 = false;
+
+  NSA_HOST_DEVICE void set(int64_t count) const {
+    if (data == nullptr) {
+      return;
+    }
+    if (is_int64) {
+      *static_cast<int64_t*>(data) = count;
+    } else {
+      *static_cast<int32_t*>(data) = narrow_count<int32_t>(count);
+    }
+  }
+};
+
+// The largest of some capacities, and one value into several vectors: by
+// reference, unrolled, so that device code never takes a kernel parameter's
+// address (which would copy the parameters to local memory).
+template <typename... Vectors>
+NSA_HOST_DEVICE int64_t largest_capacity(const Vectors&... vectors) {
+  int64_t most = 0;
+  ((most = vectors.capacity > most ? vectors.capacity : most), ...);
+  return most;
+}
+
+template <typename... Vectors>
+NSA_HOST_DEVICE void set_each(int64_t position, int32_t value, const Vectors&... vectors) {
+  (vectors.set(position, value), ...);
+}
+
+// Every output any mode writes; absent ones have a null pointer and no
+// capacity. Per-request vectors hold the batch (cu_* one more), per-row
+// vectors have any capacity.
 struct Buffers {
-  int32_t* cache_seqlens;  // batch_size elements
-  int32_t* cu_seqlens_k;   // batch_size + 1 elements
-  int32_t* seqlens_expanded;
-  int64_t expanded_capacity;
-  int32_t* nsa_cache_seqlens;
-  int64_t nsa_cache_capacity;
-  int32_t* nsa_cu_seqlens_k;
-  int64_t nsa_cu_capacity;  // elements: rows + 1
+  Vector cache_seqlens;
+  Vector cu_seqlens_k;
+  Vector cu_seqlens_q;             // extend
+  Vector seqlens_expanded;
+  Vector nsa_cache_seqlens;
+  Vector nsa_cu_seqlens_k;         // rows + 1
+  Vector token_to_batch_idx;       // extend
+  Vector indexer_k_start;          // extend
+  Vector indexer_k_end;            // extend
+  Table paged_mqa_context_lens;    // target-verify: [batch, N], cache_seqlens in every column
   Table page_table_1;
   Table real_page_table;
-  void* num_tokens;
-  bool num_tokens_is_int64;
+  Vector page_table_1_flattened;   // extend: request i's slots from the KV tokens before it
+  Counter num_tokens;
+  Counter num_kv_tokens;           // extend
 
-  // Rows past this are written to no vector output.
+  // Rows past this are written to no row vector.
   NSA_HOST_DEVICE int64_t vector_row_limit() const {
-    const int64_t cu_rows = nsa_cu_capacity > 0 ? nsa_cu_capacity - 1 : 0;
-    const int64_t most = expanded_capacity > nsa_cache_capacity ? expanded_capacity
-                                                                : nsa_cache_capacity;
+    const int64_t cu_rows = nsa_cu_seqlens_k.capacity > 0 ? nsa_cu_seqlens_k.capacity - 1 : 0;
+    const int64_t most = largest_capacity(seqlens_expanded, nsa_cache_seqlens,
+                                          token_to_batch_idx, indexer_k_start, indexer_k_end);
     return most > cu_rows ? most : cu_rows;
   }
   NSA_HOST_DEVICE int64_t page_row_limit() const {
     return page_table_1.rows > real_page_table.rows ? page_table_1.rows : real_page_table.rows;
   }
-  NSA_HOST_DEVICE bool has_page_table() const { return page_row_limit() > 0; }
+  NSA_HOST_DEVICE bool has_page_table() const {
+    return page_row_limit() > 0 || page_table_1_flattened.capacity > 0;
+  }
 };
 
 Buffers buffers_of(const Outputs& outputs);
-Table table_of(const std::optional<at::Tensor>& table);  // absent: data == nullptr
+Vector vector_of(const std::optional<at::Tensor>& vector);  // absent: data == nullptr
+Table table_of(const std::optional<at::Tensor>& table);     // absent: data == nullptr
+Counter counter_of(const std::optional<at::Tensor>& counter);
 TokenTable token_table_of(const at::Tensor& req_to_token);
 
 // Request i's own outputs; `before` sums the requests before it.
 NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const RequestShape& shape,
                                    const Sums& before) {
   const int32_t kv = clamped_len(shape.top);
-  if (buffers.cache_seqlens != nullptr) {
-    buffers.cache_seqlens[i] = kv;
+  if (buffers.cache_seqlens.present()) {
+    buffers.cache_seqlens.data[i] = kv;
   }
-  if (buffers.cu_seqlens_k != nullptr) {
-    buffers.cu_seqlens_k[i + 1] = narrow_count<int32_t>(saturating_add(before.kv, kv));
+  if (buffers.cu_seqlens_k.present()) {
+    buffers.cu_seqlens_k.data[i + 1] = narrow_count<int32_t>(saturating_add(before.kv, kv));
   }
-}
-
-// Row j of a request whose first row is `row - j`; `topk_before` sums
-// nsa_cache_seqlens over the rows before the request.
-NSA_HOST_DEVICE void write_row(const Buffers& buffers, const RequestShape& shape, int64_t j,
-                               int64_t row, int64_t topk_before, int64_t nsa_index_topk) {
-  const int32_t kv = row_kv_len(shape.top, shape.rows - 1 - j);
-  if (row < buffers.expanded_capacity) {
-    buffers.seqlens_expanded[row] = kv;
+  if (buffers.cu_seqlens_q.present()) {
+    buffers.cu_seqlens_q.data[i + 1] =
+        narrow_count<int32_t>(saturating_add(before.rows, shape.rows));
   }
-  if (row < buffers.nsa_cache_capacity) {
-    buffers.nsa_cache_seqlens[row] = topk_len(kv, nsa_index_topk);
-  }
-  if (row + 1 < buffers.nsa_cu_capacity) {
-    buffers.nsa_cu_seqlens_k[row + 1] = narrow_count<int32_t>(
-        saturating_add(topk_before, topk_len_through(shape, j, nsa_index_topk)));
-  }
-}
-
-// Everything not tied to a request or row: the leading zeros of both
-// cumulative sums, num_tokens, and, for position p of the draft-extend tail,
-// p >= rows: zero rows and nsa_cu_seqlens_k repeating its last value.
-NSA_HOST_DEVICE void write_heads(const Buffers& buffers, int64_t total_rows) {
-  if (buffers.cu_seqlens_k != nullptr) {
-    buffers.cu_seqlens_k[0] = 0;
-  }
-  if (buffers.nsa_cu_seqlens_k != nullptr) {
-    buffers.nsa_cu_seqlens_k[0] = 0;
-  }
-  if (buffers.num_tokens != nullptr) {
-    if (buffers.num_tokens_is_int64) {
-      *static_cast<int64_t*>(buffers.num_tokens) = total_rows;
-    } else {
-      *static_cast<int32_t*>(buffers.num_tokens) = narrow_count<int32_t>(total_rows);
+  const Table& context_lens = buffers.paged_mqa_context_lens;
+  if (context_lens.data != nullptr) {
+    for (int64_t column = 0; column < context_lens.columns; ++column) {
+      context_lens.data[i * context_lens.row_stride + column] = kv;
     }
   }
 }
 
+// Row j of request i, whose first row is `row - j`; `before` sums the
+// requests before it.
+NSA_HOST_DEVICE void write_row(const Buffers& buffers, const Model& model,
+                               const RequestShape& shape, int64_t i, int64_t j, int64_t row,
+                               const Sums& before) {
+  const int32_t kv = row_kv_len(shape.top, shape.rows - 1 - j);
+  buffers.seqlens_expanded.set(row, kv);
+  buffers.nsa_cache_seqlens.set(row, selected_len(model, kv));
+  if (row + 1 < buffers.nsa_cu_seqlens_k.capacity) {
+    buffers.nsa_cu_seqlens_k.data[row + 1] = narrow_count<int32_t>(
+        saturating_add(before.topk, topk_len_through(model, shape, j)));
+  }
+  buffers.token_to_batch_idx.set(row, static_cast<int32_t>(i));
+  buffers.indexer_k_start.set(row, narrow_count<int32_t>(before.kv));
+  buffers.indexer_k_end.set(row, narrow_count<int32_t>(saturating_add(before.kv, kv)));
+}
+
+// Everything not tied to a request or row: the leading zeros of the
+// cumulative sums and the counters; and, for position p of the tail of the
+// row vectors, p >= rows: zero rows and nsa_cu_seqlens_k repeating its last
+// value.
+NSA_HOST_DEVICE void write_heads(const Buffers& buffers, int64_t total_rows, int64_t total_kv) {
+  // Present cumulative sums hold at least one element.
+  set_each(0, 0, buffers.cu_seqlens_k, buffers.cu_seqlens_q, buffers.nsa_cu_seqlens_k);
+  buffers.num_tokens.set(total_rows);
+  buffers.num_kv_tokens.set(total_kv);
+}
+
 NSA_HOST_DEVICE void write_tail_position(const Buffers& buffers, int64_t position,
                                          const Sums& total) {
-  if (position < buffers.expanded_capacity) {
-    buffers.seqlens_expanded[position] = 0;
-  }
-  if (position < buffers.nsa_cache_capacity) {
-    buffers.nsa_cache_seqlens[position] = 0;
-  }
-  if (position + 1 < buffers.nsa_cu_capacity) {
-    buffers.nsa_cu_seqlens_k[position + 1] = narrow_count<int32_t>(total.topk);
+  set_each(position, 0, buffers.seqlens_expanded, buffers.nsa_cache_seqlens,
+           buffers.token_to_batch_idx, buffers.indexer_k_start, buffers.indexer_k_end);
+  if (position + 1 < buffers.nsa_cu_seqlens_k.capacity) {
+    buffers.nsa_cu_seqlens_k.data[position + 1] = narrow_count<int32_t>(total.topk);
   }
 }
 
@@ -146,6 +198,20 @@ NSA_HOST_DEVICE int64_t real_page_columns(const Table& table, int64_t row, int32
   const auto divisor = static_cast<uint32_t>(page_size);
   const int64_t pages = divide(static_cast<uint32_t>(kv) + divisor - 1, divisor);
   return pages < table.columns ? pages : table.columns;
+}
+
+// page_table_1_flattened's columns of a request whose KV tokens start at
+// position kv_before: its KV length, within req_to_token's width and the
+// buffer's capacity.
+NSA_HOST_DEVICE int64_t flattened_columns(const Vector& flattened, const TokenTable& tokens,
+                                          int64_t kv_before, int64_t top) {
+  if (kv_before >= flattened.capacity) {
+    return 0;
+  }
+  const int64_t room = flattened.capacity - kv_before;
+  const int64_t kv = row_kv_len(top, 0);
+  const int64_t columns = kv < tokens.columns ? kv : tokens.columns;
+  return columns < room ? columns : room;
 }
 
 }  // namespace nsa_metadata::step_metadata

@@ -22,7 +22,8 @@ std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
                            {&outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k"},
                            {&outputs.page_table_1, "page_table_1"},
                            {&outputs.real_page_table, "real_page_table"},
-                           {&outputs.num_tokens, "num_tokens"}});
+                           {&outputs.num_tokens, "num_tokens"},
+                           {&outputs.paged_mqa_context_lens, "paged_mqa_context_lens"}});
 }
 
 std::vector<NamedTensor> inputs_of(const Arguments& arguments) {
@@ -55,10 +56,7 @@ void check_inputs(const Arguments& arguments) {
     TORCH_CHECK(arguments.rows_per_request >= 1, "num_draft_tokens should be >= 1, got ",
                 arguments.rows_per_request);
   }
-  TORCH_CHECK(arguments.nsa_index_topk >= 1, "nsa_index_topk should be >= 1, got ",
-              arguments.nsa_index_topk);
-  TORCH_CHECK(arguments.page_size >= 1 && arguments.page_size <= kInt32Max,
-              "page_size should be in [1, ", kInt32Max, "], got ", arguments.page_size);
+  checks::check_scalars(arguments.nsa_index_topk, arguments.page_size, arguments.index_kpool);
 }
 
 void check_row_buffer(const at::Tensor& buffer, const char* name, const Arguments& arguments,
@@ -124,6 +122,15 @@ void check_outputs(const Arguments& arguments) {
   if (outputs.num_tokens.has_value()) {
     checks::check_counter(*outputs.num_tokens, "num_tokens");
   }
+  if (outputs.paged_mqa_context_lens.has_value()) {
+    const at::Tensor& context_lens = *outputs.paged_mqa_context_lens;
+    checks::check_int32_table(context_lens, "paged_mqa_context_lens");
+    TORCH_CHECK(context_lens.sym_size(0) == batch_size, "paged_mqa_context_lens should have ",
+                batch_size, " rows (one per request), got ", context_lens.sym_size(0));
+    TORCH_CHECK(context_lens.sym_size(1) == arguments.rows_per_request,
+                "paged_mqa_context_lens should have ", arguments.rows_per_request,
+                " columns (num_draft_tokens), got ", context_lens.sym_size(1));
+  }
 }
 
 }  // namespace
@@ -139,7 +146,7 @@ void check_no_aliasing(const Arguments& arguments) {
   checks::check_no_overlaps(outputs, inputs);
 }
 
-int64_t checked_row_total(const Arguments& arguments) {
+Sums checked_totals(const Arguments& arguments) {
   const Model model = model_of(arguments);
   const IndexVector pool_indices = index_vector_of(arguments.req_pool_indices);
   const int64_t pool_rows = arguments.req_to_token.size(0);
@@ -157,7 +164,7 @@ int64_t checked_row_total(const Arguments& arguments) {
       const int64_t pool_index = pool_indices[i];
       checks::check_pool_index(i, pool_index, pool_rows);
     }
-    total = add(total, request_sums(shape, model.nsa_index_topk));
+    total = add(total, request_sums(model, shape));
   }
   const Outputs& outputs = arguments.outputs;
   if (outputs.cu_seqlens_k.has_value()) {
@@ -182,7 +189,7 @@ int64_t checked_row_total(const Arguments& arguments) {
                   " rows of the batch, got ", (*table)->size(0), " rows");
     }
   }
-  return total.rows;
+  return total;
 }
 
 }  // namespace nsa_metadata::step_metadata

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "step_metadata/arguments.h"
+#include "step_metadata/request_math.h"
 
 #include <cstdint>
 
@@ -22,7 +23,7 @@ void check_no_aliasing(const Arguments& arguments);
 // device can only give a defined result for (docs/step_metadata.md): a
 // negative length, a pool index outside req_to_token, a value or cumulative
 // sum that does not fit int32, more rows than a buffer holds. Returns the
-// number of rows of the batch.
-int64_t checked_row_total(const Arguments& cpu_arguments);
+// batch's sums (rows, KV lengths, nsa_cache_seqlens).
+Sums checked_totals(const Arguments& cpu_arguments);
 
 }  // namespace nsa_metadata::step_metadata

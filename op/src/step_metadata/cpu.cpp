@@ -16,12 +16,12 @@ namespace {
 void fill_step_metadata_cpu(const Arguments& arguments) {
   check_arguments(arguments);
   check_no_aliasing(arguments);
-  const int64_t total_rows = checked_row_total(arguments);
+  const Sums total = checked_totals(arguments);
   const Buffers buffers = buffers_of(arguments.outputs);
   const HostPages pages{token_table_of(arguments.req_to_token),
                         index_vector_of(arguments.req_pool_indices), arguments.page_size};
   write_on_host(model_of(arguments), arguments.seq_lens.size(0), buffers,
-                buffers.has_page_table() ? &pages : nullptr, total_rows);
+                buffers.has_page_table() ? &pages : nullptr, total);
 }
 
 }  // namespace
@@ -39,29 +39,47 @@ void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t p
   }
 }
 
+namespace {
+
+// Request i's page-table rows and its flattened slots.
+void write_request_pages(const Model& model, const Buffers& buffers, const HostPages& pages,
+                         int64_t i, const Sums& before) {
+  const RequestShape shape = page_shape(model, i);
+  const int64_t pool_index = pages.pool_indices[i];
+  const int64_t first_row = model.page_row_per_request ? i : before.rows;
+  for (int64_t j = 0; j < shape.rows && first_row + j < buffers.page_row_limit(); ++j) {
+    write_page_rows(buffers, pages.tokens, pages.page_size, first_row + j,
+                    row_kv_len(shape.top, shape.rows - 1 - j), pool_index);
+  }
+  const Vector& flattened = buffers.page_table_1_flattened;
+  const int64_t columns = flattened_columns(flattened, pages.tokens, before.kv, shape.top);
+  if (columns > 0) {
+    const int32_t* source = pages.tokens.data + pool_index * pages.tokens.row_stride;
+    std::copy(source, source + columns, flattened.data + before.kv);
+  }
+}
+
+}  // namespace
+
 void write_on_host(const Model& model, int64_t batch_size, const Buffers& buffers,
-                   const HostPages* pages, int64_t total_rows) {
-  const int64_t row_limit = std::max(buffers.vector_row_limit(), buffers.page_row_limit());
-  write_heads(buffers, total_rows);
+                   const HostPages* pages, const Sums& total) {
+  write_heads(buffers, total.rows, total.kv);
   Sums before{0, 0, 0};
   for (int64_t i = 0; i < batch_size; ++i) {
     const RequestShape shape = request_shape(model, i);
     write_request(buffers, i, shape, before);
-    for (int64_t j = 0; j < shape.rows && before.rows + j < row_limit; ++j) {
-      const int64_t row = before.rows + j;
-      write_row(buffers, shape, j, row, before.topk, model.nsa_index_topk);
-      if (pages != nullptr) {
-        write_page_rows(buffers, pages->tokens, pages->page_size, row,
-                        row_kv_len(shape.top, shape.rows - 1 - j), pages->pool_indices[i]);
-      }
+    for (int64_t j = 0; j < shape.rows && before.rows + j < buffers.vector_row_limit(); ++j) {
+      write_row(buffers, model, shape, i, j, before.rows + j, before);
     }
-    before = add(before, request_sums(shape, model.nsa_index_topk));
+    if (pages != nullptr) {
+      write_request_pages(model, buffers, *pages, i, before);
+    }
+    before = add(before, request_sums(model, shape));
   }
-  for (int64_t position = total_rows; position < buffers.vector_row_limit(); ++position) {
+  for (int64_t position = total.rows; position < buffers.vector_row_limit(); ++position) {
     write_tail_position(buffers, position, before);
   }
 }
-
 
 TORCH_LIBRARY_IMPL(nsa_metadata, CPU, m) {
   register_step_metadata_kernels<&fill_step_metadata_cpu>(m);

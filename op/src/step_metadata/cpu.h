@@ -1,7 +1,7 @@
 // The host loop of every operator's CPU kernel: the rows of the step-metadata
 // model (request_math.h) written in request order into the given buffers,
-// after the kernel's checks. The step operators and fill_draft_extend_metadata
-// (which asks for row vectors only) both run it, so the CPU writes every mode
+// after the kernel's checks. The step operators, fill_extend_metadata and
+// fill_draft_extend_metadata (which asks for row vectors only) all run it, so the CPU writes every mode
 // one way.
 #pragma once
 
@@ -26,9 +26,9 @@ void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t p
                      int64_t row, int32_t kv, int64_t pool_index);
 
 // Writes every output in `buffers` (absent ones have null pointers) for a
-// batch whose data passed the checks; `total_rows` is the batch's rows, from
-// those checks. Pages may be null when no page table is asked for.
+// batch whose data passed the checks; `total` sums the batch, from those
+// checks. Pages may be null when no page table is asked for.
 void write_on_host(const Model& model, int64_t batch_size, const Buffers& buffers,
-                   const HostPages* pages, int64_t total_rows);
+                   const HostPages* pages, const Sums& total);
 
 }  // namespace nsa_metadata::step_metadata

@@ -1,16 +1,9 @@
-// CUDA launcher of the step-metadata family: plans the grid from shapes
-// (device/policy.cuh) and launches device/kernel.cuh.
-//
-// Contract (docs/step_metadata.md): one launch on the current stream, no host
-// synchronization, no allocation, at every batch size, so a call can be
-// captured in a CUDA graph and replayed with new input values; the grid
-// depends only on shapes, never on data. Whatever the device data say, no
-// write lands outside the output buffers and no read outside the inputs.
+// CUDA kernel of the step-metadata operators: checks, then one launch of the
+// engine (launch.h) on the current stream behind a device guard.
 #include "common/checked_mode_cuda.h"
-#include "common/device_attributes.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/checks.h"
-#include "step_metadata/device/kernel.cuh"
+#include "step_metadata/launch.h"
 #include "step_metadata/registration.h"
 
 // Only c10's CUDA headers (see draft_extend/cuda.cu).
@@ -19,75 +12,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include <algorithm>
-#include <limits>
-
 namespace nsa_metadata::step_metadata {
 namespace {
-
-using nsa_metadata::cuda::ceil_div;
-
-// Page-copy units of one request: enough for its widest row, from the tables'
-// widths (shapes only, never data); 0 without a page table.
-int64_t request_units_of(const Buffers& buffers, int64_t page_size) {
-  if (!buffers.has_page_table()) {
-    return 0;
-  }
-  const int64_t unit_columns =
-      buffers.page_table_1.data != nullptr
-          ? std::max(buffers.page_table_1.columns,
-                     real_source_span(buffers.real_page_table.columns, page_size))
-          : buffers.real_page_table.columns;
-  return std::max<int64_t>(1, ceil_div(unit_columns, cuda::kUnitColumns));
-}
-
-// Block kernel: vector blocks of whole tiles, at most kMaxChunks of them;
-// page blocks, one warp per unit the tables can hold, bounded by what the
-// GPU holds at once.
-void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
-  launch.requests_per_chunk =
-      std::max<int64_t>(1, ceil_div(ceil_div(launch.batch_size, cuda::kMaxChunks), cuda::kThreads)) *
-      cuda::kThreads;
-  launch.chunks = std::max<int64_t>(1, ceil_div(launch.batch_size, launch.requests_per_chunk));
-  const int64_t units = launch.batch_size * launch.request_units;
-  launch.page_blocks =
-      units == 0 ? 0 : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1,
-                                           resident_warps / cuda::kWarps);
-}
-
-// Warp-batch kernel, where its conditions hold (device/policy.cuh): a warp
-// per 32 rows of the row vectors, then a warp per (request, unit) pair, each
-// kind bounded by what the GPU holds at once; warps loop over what is left.
-bool warp_batch_fits(const cuda::Launch& launch) {
-  return launch.batch_size <= cuda::kWarpBatch &&
-         launch.buffers.vector_row_limit() <= cuda::kWarpBatchRowLimit &&
-         launch.buffers.page_row_limit() <= cuda::kWarpBatchRowLimit &&
-         (launch.batch_size * launch.request_units << cuda::kMaxRowGroupShift) <=
-             std::numeric_limits<int32_t>::max();
-}
-
-// Row groups (a power of two, see device/warp_batch.cuh) while the rows a
-// request may have call for them and the work items, each a warp, stay
-// within what the GPU holds at once: more warps then only repeat loads.
-int row_group_shift(const cuda::Launch& launch, int64_t resident_warps) {
-  const Model& model = launch.model;
-  const int64_t items = launch.batch_size * launch.request_units;
-  int shift = 0;
-  while (shift < cuda::kMaxRowGroupShift && (items << (shift + 1)) <= resident_warps &&
-         (model.extend_seq_lens.data != nullptr || model.rows_per_request >> (shift + 1) > 0)) {
-    ++shift;
-  }
-  return shift;
-}
-
-int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
-  launch.vector_warps = static_cast<int32_t>(std::clamp<int64_t>(
-      ceil_div(launch.buffers.vector_row_limit(), cuda::kWarpSize), 1, resident_warps));
-  launch.row_group_shift = row_group_shift(launch, resident_warps);
-  const int64_t page_warps = std::min(
-      launch.batch_size * launch.request_units << launch.row_group_shift, resident_warps);
-  return ceil_div(launch.vector_warps + page_warps, cuda::kWarps);
-}
 
 // Checked mode's second half: once the kernel has run, the CPU kernel's data
 // checks on copies of the inputs, raising the same error.
@@ -99,9 +25,9 @@ void check_values_on_host(const Arguments& arguments, cudaStream_t stream) {
       arguments.extend_seq_lens.has_value()
           ? std::optional<at::Tensor>(arguments.extend_seq_lens->cpu())
           : std::nullopt;
-  checked_row_total({arguments.mode, seq_lens, req_pool_indices, arguments.req_to_token,
-                     extend_seq_lens, arguments.rows_per_request, arguments.nsa_index_topk,
-                     arguments.page_size, arguments.outputs});
+  checked_totals({arguments.mode, seq_lens, req_pool_indices, arguments.req_to_token,
+                  extend_seq_lens, arguments.rows_per_request, arguments.nsa_index_topk,
+                  arguments.page_size, arguments.index_kpool, arguments.outputs});
 }
 
 void fill_step_metadata_cuda(const Arguments& arguments) {
@@ -118,18 +44,7 @@ void fill_step_metadata_cuda(const Arguments& arguments) {
   launch.tokens = token_table_of(arguments.req_to_token);
   launch.page_size = arguments.page_size;
   launch.buffers = buffers_of(arguments.outputs);
-  launch.request_units = request_units_of(launch.buffers, launch.page_size);
-  const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps *
-                                 multiprocessor_count(arguments.seq_lens.device().index());
-  if (warp_batch_fits(launch)) {
-    const auto blocks = static_cast<unsigned>(plan_warp_batch_kernel(launch, resident_warps));
-    cuda::step_metadata_warp_batch_kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
-  } else {
-    plan_block_kernel(launch, resident_warps);
-    const auto blocks = static_cast<unsigned>(launch.chunks + launch.page_blocks);
-    cuda::step_metadata_kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
-  }
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_engine(launch, arguments.seq_lens.device().index(), stream);
 
   if (checked) {
     check_values_on_host(arguments, stream);

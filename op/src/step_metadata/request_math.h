@@ -17,6 +17,10 @@ struct Model {
   int64_t rows_per_request;
   int64_t top_offset;
   int64_t nsa_index_topk;
+  int64_t index_kpool;  // 1: nsa_cache_seqlens = min(kv, topk); see pooled_topk_len
+  // Extend: one page-table row per request, its KV length wide, instead of
+  // one per query row.
+  bool page_row_per_request;
 };
 
 Model model_of(const Arguments& arguments);
@@ -33,6 +37,18 @@ NSA_HOST_DEVICE RequestShape request_shape(const Model& model, int64_t i) {
   return {rows, saturating_offset(model.seq_lens[i], model.top_offset)};
 }
 
+// The page-table rows of request i: its query rows, or one row of its KV
+// length.
+NSA_HOST_DEVICE RequestShape page_shape(const Model& model, int64_t i) {
+  const RequestShape shape = request_shape(model, i);
+  return model.page_row_per_request ? RequestShape{1, shape.top} : shape;
+}
+
+// nsa_cache_seqlens of a row that sees kv tokens.
+NSA_HOST_DEVICE int32_t selected_len(const Model& model, int32_t kv) {
+  return pooled_topk_len(kv, model.nsa_index_topk, model.index_kpool);
+}
+
 // Running sums along the batch: rows, cache_seqlens (for cu_seqlens_k) and
 // nsa_cache_seqlens (for nsa_cu_seqlens_k). Every field is non-negative and
 // saturates, so adding is associative, as a scan needs.
@@ -47,16 +63,17 @@ NSA_HOST_DEVICE Sums add(const Sums& a, const Sums& b) {
           saturating_add(a.topk, b.topk)};
 }
 
-NSA_HOST_DEVICE Sums request_sums(const RequestShape& shape, int64_t nsa_index_topk) {
+NSA_HOST_DEVICE Sums request_sums(const Model& model, const RequestShape& shape) {
   return {shape.rows, clamped_len(shape.top),
-          topk_len_sum(shape.top, 0, shape.rows, nsa_index_topk)};
+          pooled_topk_len_sum(shape.top, 0, shape.rows, model.nsa_index_topk, model.index_kpool)};
 }
 
 // nsa_cache_seqlens summed over the request's rows up to and including row
 // j; the rows after j are the ones with later in [0, rows - 1 - j).
-NSA_HOST_DEVICE int64_t topk_len_through(const RequestShape& shape, int64_t j,
-                                         int64_t nsa_index_topk) {
-  return topk_len_sum(shape.top, shape.rows - 1 - j, shape.rows, nsa_index_topk);
+NSA_HOST_DEVICE int64_t topk_len_through(const Model& model, const RequestShape& shape,
+                                         int64_t j) {
+  return pooled_topk_len_sum(shape.top, shape.rows - 1 - j, shape.rows, model.nsa_index_topk,
+                             model.index_kpool);
 }
 
 }  // namespace nsa_metadata::step_metadata

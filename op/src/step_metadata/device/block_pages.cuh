@@ -1,6 +1,6 @@
 // The page blocks of the step-metadata kernel, for batches of more than a
-// warp's requests: page_table_1 and real_page_table, gathered from
-// req_to_token one unit at a time (copy_unit.cuh).
+// warp's requests: page_table_1, real_page_table and page_table_1_flattened,
+// gathered from req_to_token one unit at a time (copy_unit.cuh).
 //
 // Every page block walks the batch in tiles of kPageTile requests: it loads
 // the tile's shapes, scans the units and rows they need, then its warps take
@@ -25,15 +25,16 @@ namespace nsa_metadata::step_metadata::cuda {
 
 using nsa_metadata::cuda::last_at_most;
 
-// Units and rows, scanned together along a tile.
+// Units, page rows and KV tokens, scanned together along a tile.
 struct PageSums {
   int64_t units;
   int64_t rows;
+  int64_t kv;
 };
 
 struct PageSumOp {
   __device__ __forceinline__ PageSums operator()(const PageSums& a, const PageSums& b) const {
-    return {a.units + b.units, saturating_add(a.rows, b.rows)};
+    return {a.units + b.units, saturating_add(a.rows, b.rows), saturating_add(a.kv, b.kv)};
   }
 };
 
@@ -41,6 +42,7 @@ struct PageTile {
   cub::BlockScan<PageSums, kThreads>::TempStorage scan;
   int64_t first_unit[kPageTile];
   int64_t first_row[kPageTile];
+  int64_t kv_before[kPageTile];
   int64_t rows[kPageTile];
   int64_t top[kPageTile];
   const int32_t* source[kPageTile];
@@ -48,11 +50,11 @@ struct PageTile {
 
 // Loads the tile's shapes into shared memory and scans them; returns the
 // tile's totals. Requests whose pool index lies outside req_to_token get no
-// units (their rows are left untouched).
+// units (their rows are left untouched). `start` sums the tiles before.
 __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t tile_begin,
-                                   int64_t first_row) {
+                                   const PageSums& start) {
   PageSums mine[kRequestsPerThread];
-  PageSums thread_sums{0, 0};
+  PageSums thread_sums{0, 0, 0};
 #pragma unroll
   for (int r = 0; r < kRequestsPerThread; ++r) {
     const int k = threadIdx.x * kRequestsPerThread + r;
@@ -60,11 +62,11 @@ __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t
     RequestShape shape{0, 0};
     const int32_t* source = nullptr;
     if (i < launch.batch_size) {
-      shape = request_shape(launch.model, i);
+      shape = page_shape(launch.model, i);
       source = source_row(launch, i);
     }
     mine[r] = {source != nullptr && shape.rows > 0 ? units_of(launch, shape.top) : 0,
-               shape.rows};
+               shape.rows, clamped_len(shape.top)};
     tile.rows[k] = shape.rows;
     tile.top[k] = shape.top;
     tile.source[k] = source;
@@ -73,12 +75,13 @@ __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t
   PageSums before;
   PageSums tile_sums;
   cub::BlockScan<PageSums, kThreads>(tile.scan)
-      .ExclusiveScan(thread_sums, before, PageSums{0, 0}, PageSumOp(), tile_sums);
+      .ExclusiveScan(thread_sums, before, PageSums{0, 0, 0}, PageSumOp(), tile_sums);
 #pragma unroll
   for (int r = 0; r < kRequestsPerThread; ++r) {
     const int k = threadIdx.x * kRequestsPerThread + r;
     tile.first_unit[k] = before.units;
-    tile.first_row[k] = saturating_add(first_row, before.rows);
+    tile.first_row[k] = saturating_add(start.rows, before.rows);
+    tile.kv_before[k] = saturating_add(start.kv, before.kv);
     before = PageSumOp()(before, mine[r]);
   }
   __syncthreads();
@@ -88,17 +91,20 @@ __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t
 __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageTile& tile) {
   const int64_t warps = launch.page_blocks * kWarps;
   const int64_t warp = page_block * kWarps + threadIdx.x / kWarpSize;
-  int64_t first_row = 0;
+  PageSums start{0, 0, 0};
   for (int64_t tile_begin = 0; tile_begin < launch.batch_size; tile_begin += kPageTile) {
-    const PageSums tile_sums = load_page_tile(launch, tile, tile_begin, first_row);
+    const PageSums tile_sums = load_page_tile(launch, tile, tile_begin, start);
     for (int64_t u = warp; u < tile_sums.units; u += warps) {
       const int k = last_at_most(tile.first_unit, kPageTile, u);
-      copy_unit(launch, {tile.source[k], tile.rows[k], tile.first_row[k], tile.top[k]},
+      copy_unit(launch,
+                {tile.source[k], tile.rows[k], tile.first_row[k], tile.top[k], tile.kv_before[k]},
                 u - tile.first_unit[k], RowSlice{0, 1});
     }
-    first_row = saturating_add(first_row, tile_sums.rows);
-    if (first_row >= launch.buffers.page_row_limit()) {
-      return;  // Later requests' rows do not fit the tables.
+    start = PageSumOp()(start, tile_sums);
+    const Buffers& buffers = launch.buffers;
+    if (start.rows >= buffers.page_row_limit() &&
+        start.kv >= buffers.page_table_1_flattened.capacity) {
+      return;  // Later requests' rows and slots do not fit the tables.
     }
     __syncthreads();  // The next tile overwrites the shared arrays.
   }

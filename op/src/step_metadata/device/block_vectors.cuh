@@ -1,6 +1,5 @@
-// The vector blocks of the step-metadata kernel: cache_seqlens, cu_seqlens_k,
-// seqlens_expanded, nsa_cache_seqlens, nsa_cu_seqlens_k, num_tokens and the
-// draft-extend tail.
+// The vector blocks of the step-metadata kernel: the per-request vectors, the
+// row vectors, the counters and the tail of the row vectors (buffers.h).
 //
 // A chunk is a contiguous run of requests, written by one block. Blocks
 // share no memory: each reduces the requests before its chunk itself (a few
@@ -46,18 +45,22 @@ struct VectorTile {
   int64_t first_row[kThreads];
   int64_t rows[kThreads];
   int64_t top[kThreads];
+  int64_t kv_before[kThreads];
   int64_t topk_before[kThreads];
   SplitSums<Sums> start;  // sums before the block's chunk, and the batch's
 };
 
-// seqlens_expanded, nsa_cache_seqlens and nsa_cu_seqlens_k for the tile's rows.
-__device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, int64_t tile_row,
-                                int64_t tile_end) {
+// The row vectors of the tile's rows; the tile's first request is
+// `tile_begin`, its first row `tile_row`.
+__device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, int64_t tile_begin,
+                                int64_t tile_row, int64_t tile_end) {
   const int64_t limit = min_of(tile_end, launch.buffers.vector_row_limit());
   for (int64_t row = tile_row + threadIdx.x; row < limit; row += kThreads) {
     const int owner = last_at_most(tile.first_row, kThreads, row);
-    write_row(launch.buffers, {tile.rows[owner], tile.top[owner]}, row - tile.first_row[owner],
-              row, tile.topk_before[owner], launch.model.nsa_index_topk);
+    const int64_t first_row = tile.first_row[owner];
+    write_row(launch.buffers, launch.model, {tile.rows[owner], tile.top[owner]},
+              tile_begin + owner, row - first_row, row,
+              {first_row, tile.kv_before[owner], tile.topk_before[owner]});
   }
 }
 
@@ -65,7 +68,7 @@ __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, in
 // spread over the chunks.
 __device__ void write_heads_and_tail(const Launch& launch, int64_t chunk, const Sums& total) {
   if (chunk == 0 && threadIdx.x == 0) {
-    write_heads(launch.buffers, total.rows);
+    write_heads(launch.buffers, total.rows, total.kv);
   }
   const int64_t limit = launch.buffers.vector_row_limit();
   if (total.rows >= limit) {
@@ -87,7 +90,7 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorT
   Sums tile_start{0, 0, 0};
   if (launch.chunks > 1) {
     const auto sums_of_request = [&](int64_t i) {
-      return request_sums(request_shape(launch.model, i), launch.model.nsa_index_topk);
+      return request_sums(launch.model, request_shape(launch.model, i));
     };
     tile_start = block_split_sums<kThreads>(sums_of_request, chunk_begin, launch.batch_size,
                                             SumOp(), tile.cub.reduce, tile.start)
@@ -99,7 +102,7 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorT
     const bool in_chunk = i < chunk_end;
     const RequestShape shape = in_chunk ? request_shape(launch.model, i) : RequestShape{0, 0};
     const Sums mine =
-        in_chunk ? request_sums(shape, launch.model.nsa_index_topk) : Sums{0, 0, 0};
+        in_chunk ? request_sums(launch.model, shape) : Sums{0, 0, 0};
     Sums before_mine;
     Sums tile_sums;
     BlockScan(tile.cub.scan).ExclusiveScan(mine, before_mine, Sums{0, 0, 0}, SumOp(), tile_sums);
@@ -107,12 +110,14 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorT
     tile.first_row[threadIdx.x] = before.rows;
     tile.rows[threadIdx.x] = shape.rows;
     tile.top[threadIdx.x] = shape.top;
+    tile.kv_before[threadIdx.x] = before.kv;
     tile.topk_before[threadIdx.x] = before.topk;
     if (in_chunk) {
       write_request(launch.buffers, i, shape, before);
     }
     __syncthreads();
-    write_tile_rows(launch, tile, tile_start.rows, saturating_add(tile_start.rows, tile_sums.rows));
+    write_tile_rows(launch, tile, tile_begin, tile_start.rows,
+                    saturating_add(tile_start.rows, tile_sums.rows));
     tile_start = add(tile_start, tile_sums);
     __syncthreads();  // The next tile overwrites the shared arrays.
   }

@@ -27,6 +27,7 @@ struct PageRequest {
   int64_t rows;
   int64_t first_row;
   int64_t top;
+  int64_t kv_before;  // where its page_table_1_flattened slots start
 };
 
 // Request i's req_to_token row, or nullptr when its pool index lies outside
@@ -38,11 +39,22 @@ __device__ __forceinline__ const int32_t* source_row(const Launch& launch, int64
                                                      : nullptr;
 }
 
-// The columns a unit spans are those of page_table_1 when the call fills it
-// (real_page_table's come from every page_size-th of them); without it, the
-// unit spans real_page_table's columns and gathers their sources.
+// The columns a unit spans are those of page_table_1 and the flattened table
+// when the call fills one (real_page_table's come from every page_size-th of
+// them); without them, the unit spans real_page_table's columns and gathers
+// their sources.
 __device__ __forceinline__ bool units_span_pages(const Launch& launch) {
-  return launch.buffers.page_table_1.data != nullptr;
+  return launch.buffers.page_table_1.data != nullptr ||
+         launch.buffers.page_table_1_flattened.present();
+}
+
+// The source columns a request's last row copies whole: page_table_1's (its
+// width at most) or the flattened table's (req_to_token's width at most).
+__device__ __forceinline__ int64_t copied_span(const Launch& launch, int32_t kv_last) {
+  const int64_t width = launch.buffers.page_table_1_flattened.present()
+                            ? launch.tokens.columns
+                            : launch.buffers.page_table_1.columns;
+  return min_of(kv_last, width);
 }
 
 // Column positions and counts are uint32: every count is bounded by a KV
@@ -62,8 +74,8 @@ __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
   if (!units_span_pages(launch)) {
     return ceil_div(real_columns, kUnitColumns);
   }
-  const int64_t columns = min_of(kv, buffers.page_table_1.columns);
-  const int64_t span = max_of(columns, real_source_span(real_columns, launch.page_size));
+  const int64_t span =
+      max_of(copied_span(launch, kv), real_source_span(real_columns, launch.page_size));
   return ceil_div(span, kUnitColumns);
 }
 
@@ -152,7 +164,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
   };
   if (units_span_pages(launch)) {
     int4 values[kVectorsPerLane];
-    const auto span = static_cast<Column>(min_of(kv_last, pages.columns));
+    const auto span = static_cast<Column>(copied_span(launch, kv_last));
     // The unit may only be needed for real_page_table's columns (span
     // ends before it): those are read from the source itself.
     if (first < span) {
@@ -188,6 +200,15 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
         store_real_columns(launch, real.data + row * real.row_stride, source, real_begin, real_end);
       } else if (real_column < real_end) {
         real.data[row * real.row_stride + real_column] = real_value;
+      }
+    }
+    // The request's flattened slots, once (by the warp of the first rows).
+    const Vector& flattened = buffers.page_table_1_flattened;
+    if (flattened.present() && slice.offset == 0) {
+      const auto columns = static_cast<Column>(
+          flattened_columns(flattened, launch.tokens, request.kv_before, request.top));
+      if (first < columns) {
+        store_unit(flattened.data + request.kv_before, first, columns, values);
       }
     }
   } else {

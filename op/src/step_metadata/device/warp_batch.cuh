@@ -9,8 +9,9 @@
 //   rows and the draft-extend tail, 32 rows per warp at a time;
 // - every later warp loads the batch's shapes once, one request per lane,
 //   then copies work items: one unit (copy_unit.cuh) of one request into
-//   some of its rows, the request's shape coming from shuffles and, for
-//   variable draft-extend, the rows before it from one warp reduction.
+//   some of its rows (and its flattened slots), the request's shape coming
+//   from shuffles and, for variable draft-extend, the rows before it from
+//   one warp reduction.
 //
 // The launcher takes this kernel only when every row position fits
 // kWarpBatchRowLimit, which keeps the 32-bit sums exact where they are used.
@@ -73,7 +74,7 @@ __device__ LaneRequest load_lane_request(const Launch& launch) {
   NarrowSums inclusive{0, 0, 0};
   if (lane < launch.batch_size) {
     request.shape = request_shape(launch.model, lane);
-    const Sums mine = request_sums(request.shape, launch.model.nsa_index_topk);
+    const Sums mine = request_sums(launch.model, request.shape);
     inclusive = {narrow_count<int32_t>(mine.rows), narrow_count<int32_t>(mine.kv),
                  narrow_count<int32_t>(mine.topk)};
   }
@@ -92,15 +93,14 @@ __device__ LaneRequest load_lane_request(const Launch& launch) {
   return request;
 }
 
-// The batch's rows in 64 bits, for num_tokens (which receives the true
-// total, past INT32_MAX when it is int64).
-__device__ int64_t total_rows(const RequestShape& shape) {
-  int64_t rows = shape.rows;
+// A lane's count summed over the warp in 64 bits, for the counters (an
+// int64 num_tokens receives the true total, past INT32_MAX).
+__device__ int64_t warp_total(int64_t count) {
 #pragma unroll
   for (int mask = kWarpSize / 2; mask > 0; mask /= 2) {
-    rows = saturating_add(rows, __shfl_xor_sync(kFullWarp, rows, mask));
+    count = saturating_add(count, __shfl_xor_sync(kFullWarp, count, mask));
   }
-  return rows;
+  return count;
 }
 
 // The lane whose request holds `row` (< the batch's rows): the last whose
@@ -124,9 +124,11 @@ __device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
     if (lane < launch.batch_size) {
       write_request(buffers, lane, request.shape, widen(request.before));
     }
-    const int64_t rows = buffers.num_tokens != nullptr ? total_rows(request.shape) : 0;
+    const int64_t rows = buffers.num_tokens.data != nullptr ? warp_total(request.shape.rows) : 0;
+    const int64_t kv =
+        buffers.num_kv_tokens.data != nullptr ? warp_total(clamped_len(request.shape.top)) : 0;
     if (lane == 0) {
-      write_heads(buffers, rows);
+      write_heads(buffers, rows, kv);
     }
   }
   const auto limit = static_cast<int32_t>(buffers.vector_row_limit());
@@ -136,13 +138,14 @@ __device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
     const int owner = owner_lane(request.before.rows, row);  // every lane: it shuffles
     const RequestShape shape{__shfl_sync(kFullWarp, request.shape.rows, owner),
                              __shfl_sync(kFullWarp, request.shape.top, owner)};
-    const int32_t first_row = __shfl_sync(kFullWarp, request.before.rows, owner);
-    const int32_t topk_before = __shfl_sync(kFullWarp, request.before.topk, owner);
+    const NarrowSums before{__shfl_sync(kFullWarp, request.before.rows, owner),
+                            __shfl_sync(kFullWarp, request.before.kv, owner),
+                            __shfl_sync(kFullWarp, request.before.topk, owner)};
     if (row >= limit) {
       continue;
     }
     if (row < request.total.rows) {
-      write_row(buffers, shape, row - first_row, row, topk_before, launch.model.nsa_index_topk);
+      write_row(buffers, launch.model, shape, owner, row - before.rows, row, widen(before));
     } else {
       write_tail_position(buffers, row, widen(request.total));
     }
@@ -152,30 +155,47 @@ __device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
 // The page warps' view of the batch: lane k's request, loaded once, so that
 // a work item's request comes from shuffles rather than from memory.
 struct LanePages {
-  RequestShape shape;
+  RequestShape shape;     // page_shape
   const int32_t* source;  // source_row, or nullptr
   uint32_t units;         // units_of, or 0 when the request copies nothing
   uint32_t clamped_rows;  // rows, at most kWarpBatchRowLimit
+  int64_t kv_before;      // KV tokens before the request, with a flattened table
 };
 
 __device__ LanePages load_lane_pages(const Launch& launch) {
   const int lane = lane_id();
-  LanePages pages{{0, 0}, nullptr, 0, 0};
+  LanePages pages{{0, 0}, nullptr, 0, 0, 0};
   if (lane < launch.batch_size) {
-    pages.shape = request_shape(launch.model, lane);
+    pages.shape = page_shape(launch.model, lane);
     pages.source = source_row(launch, lane);
     if (pages.source != nullptr && pages.shape.rows > 0) {
       pages.units = static_cast<uint32_t>(units_of(launch, pages.shape.top));
     }
     pages.clamped_rows = static_cast<uint32_t>(min_of(pages.shape.rows, kWarpBatchRowLimit));
   }
+  if (launch.buffers.page_table_1_flattened.present()) {
+    const int64_t kv = lane < launch.batch_size ? clamped_len(pages.shape.top) : 0;
+    int64_t inclusive = kv;
+#pragma unroll
+    for (int delta = 1; delta < kWarpSize; delta *= 2) {
+      const int64_t lower = __shfl_up_sync(kFullWarp, inclusive, delta);
+      if (lane >= delta) {
+        inclusive += lower;  // at most 32 lengths below 2^31: no overflow
+      }
+    }
+    pages.kv_before = inclusive - kv;
+  }
   return pages;
 }
 
-// The rows before request i. A fixed count: i * N. Extend lengths: the sum
-// of the clamped counts below lane i (a count that large already puts
-// request i past every table), exact in 32 bits for 32 lanes.
+// The page rows before request i. One per request (extend): i. A fixed
+// count: i * N. Extend lengths: the sum of the clamped counts below lane i
+// (a count that large already puts request i past every table), exact in 32
+// bits for 32 lanes.
 __device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uint32_t i) {
+  if (launch.model.page_row_per_request) {
+    return i;
+  }
   if (launch.model.extend_seq_lens.data == nullptr) {
     return saturating_mul(i, launch.model.rows_per_request);
   }
@@ -213,10 +233,11 @@ __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
     const auto* source = reinterpret_cast<const int32_t*>(
         __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(pages.source), i));
     const int64_t first_row = rows_before(launch, pages, i);  // every lane: it reduces
+    const int64_t kv_before = __shfl_sync(kFullWarp, pages.kv_before, i);
     if (unit >= __shfl_sync(kFullWarp, pages.units, i) || shape.rows <= group) {
       continue;
     }
-    copy_unit(launch, {source, shape.rows, first_row, shape.top}, unit,
+    copy_unit(launch, {source, shape.rows, first_row, shape.top, kv_before}, unit,
               RowSlice{group, int64_t{1} << shift});
   }
 }

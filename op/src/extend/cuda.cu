@@ -1,0 +1,59 @@
+// CUDA kernel of fill_extend_metadata: checks, then one launch of the
+// step-metadata engine (step_metadata/launch.h) over the extend model
+// (engine.h), on the current stream behind a device guard. No host
+// synchronization, no allocation, a grid from shapes only (docs/extend.md).
+#include "common/checked_mode_cuda.h"
+#include "extend/checks.h"
+#include "extend/engine.h"
+#include "extend/registration.h"
+#include "step_metadata/launch.h"
+
+// Only c10's CUDA headers (see draft_extend/cuda.cu).
+#include <ATen/core/Tensor.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+namespace nsa_metadata::extend {
+namespace {
+
+// Checked mode's second half: once the kernel has run, the CPU kernel's data
+// checks on copies of the inputs, raising the same error.
+void check_values_on_host(const Arguments& arguments, cudaStream_t stream) {
+  C10_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const at::Tensor seq_lens = arguments.seq_lens.cpu();
+  const at::Tensor extend_seq_lens = arguments.extend_seq_lens.cpu();
+  const at::Tensor req_pool_indices = arguments.req_pool_indices.cpu();
+  checked_totals({seq_lens, extend_seq_lens, req_pool_indices, arguments.req_to_token,
+                  arguments.nsa_index_topk, arguments.page_size, arguments.index_kpool,
+                  arguments.outputs});
+}
+
+void fill_extend_metadata_cuda(const Arguments& arguments) {
+  check_arguments(arguments);
+  check_no_aliasing(arguments);
+  const c10::cuda::CUDAGuard device_guard(arguments.seq_lens.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const bool checked = checked_launch();
+
+  step_metadata::cuda::Launch launch{};
+  launch.model = model_of(arguments);
+  launch.batch_size = arguments.seq_lens.size(0);
+  launch.req_pool_indices = index_vector_of(arguments.req_pool_indices);
+  launch.tokens = step_metadata::token_table_of(arguments.req_to_token);
+  launch.page_size = arguments.page_size;
+  launch.buffers = buffers_of(arguments.outputs);
+  step_metadata::launch_engine(launch, arguments.seq_lens.device().index(), stream);
+
+  if (checked) {
+    check_values_on_host(arguments, stream);
+  }
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(nsa_metadata, CUDA, m) {
+  register_extend_kernel<&fill_extend_metadata_cuda>(m);
+}
+
+}  // namespace nsa_metadata::extend
