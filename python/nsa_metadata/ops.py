@@ -66,7 +66,7 @@ def draft_extend_metadata(extend_seq_lens: Tensor, seq_lens: Tensor, nsa_index_t
 
 
 def fill_decode_metadata(seq_lens: Tensor, req_pool_indices: Tensor, req_to_token: Tensor,
-                         nsa_index_topk: int, page_size: int, *,
+                         nsa_index_topk: int, page_size: int, *, index_kpool: int = 1,
                          cache_seqlens: Optional[Tensor] = None,
                          cu_seqlens_k: Optional[Tensor] = None,
                          nsa_cache_seqlens: Optional[Tensor] = None,
@@ -87,6 +87,9 @@ def fill_decode_metadata(seq_lens: Tensor, req_pool_indices: Tensor, req_to_toke
         seq_lens, req_pool_indices: ``[bs]`` int32 or int64.
         req_to_token: ``[pool, width]`` int32, unit column stride.
         nsa_index_topk, page_size: >= 1.
+        index_kpool: ``K >= 1``, for an indexer that selects whole pools of K
+            tokens: ``nsa_cache_seqlens = min(kv // K * K, nsa_index_topk) + kv % K``
+            (every operator that writes ``nsa_cache_seqlens`` takes it).
         The keyword buffers: int32, each optional, each mutated.
 
     Example::
@@ -100,7 +103,7 @@ def fill_decode_metadata(seq_lens: Tensor, req_pool_indices: Tensor, req_to_toke
     """
     torch.ops.nsa_metadata.fill_decode_metadata(
         seq_lens, req_pool_indices, req_to_token, nsa_index_topk, page_size,
-        cache_seqlens=cache_seqlens, cu_seqlens_k=cu_seqlens_k,
+        index_kpool=index_kpool, cache_seqlens=cache_seqlens, cu_seqlens_k=cu_seqlens_k,
         nsa_cache_seqlens=nsa_cache_seqlens, nsa_cu_seqlens_k=nsa_cu_seqlens_k,
         page_table_1=page_table_1, real_page_table=real_page_table)
 
@@ -108,13 +111,15 @@ def fill_decode_metadata(seq_lens: Tensor, req_pool_indices: Tensor, req_to_toke
 def fill_target_verify_metadata(seq_lens: Tensor, req_pool_indices: Tensor,
                                 req_to_token: Tensor, num_draft_tokens: int,
                                 nsa_index_topk: int, page_size: int, *,
+                                index_kpool: int = 1,
                                 cache_seqlens: Optional[Tensor] = None,
                                 cu_seqlens_k: Optional[Tensor] = None,
                                 seqlens_expanded: Optional[Tensor] = None,
                                 nsa_cache_seqlens: Optional[Tensor] = None,
                                 nsa_cu_seqlens_k: Optional[Tensor] = None,
                                 page_table_1: Optional[Tensor] = None,
-                                real_page_table: Optional[Tensor] = None) -> None:
+                                real_page_table: Optional[Tensor] = None,
+                                paged_mqa_context_lens: Optional[Tensor] = None) -> None:
     """Fills a target-verify step's metadata: ``N = num_draft_tokens`` rows per request.
 
     ``cache_seqlens[i] = s + N``; row ``i * N + j`` has
@@ -122,6 +127,8 @@ def fill_target_verify_metadata(seq_lens: Tensor, req_pool_indices: Tensor,
     cumulative sums and page tables as :func:`fill_decode_metadata`, each row
     of the tables (``[bs * N, W]``) up to its own KV length. Row buffers hold
     exactly ``bs * N`` rows (``nsa_cu_seqlens_k`` one more).
+    ``paged_mqa_context_lens`` (``[bs, N]``) gets ``cache_seqlens[i]`` in every
+    column of row ``i``, the layout DeepGEMM's paged MQA logits read.
 
     Example::
 
@@ -134,16 +141,17 @@ def fill_target_verify_metadata(seq_lens: Tensor, req_pool_indices: Tensor,
     """
     torch.ops.nsa_metadata.fill_target_verify_metadata(
         seq_lens, req_pool_indices, req_to_token, num_draft_tokens, nsa_index_topk, page_size,
-        cache_seqlens=cache_seqlens, cu_seqlens_k=cu_seqlens_k,
+        index_kpool=index_kpool, cache_seqlens=cache_seqlens, cu_seqlens_k=cu_seqlens_k,
         seqlens_expanded=seqlens_expanded, nsa_cache_seqlens=nsa_cache_seqlens,
         nsa_cu_seqlens_k=nsa_cu_seqlens_k, page_table_1=page_table_1,
-        real_page_table=real_page_table)
+        real_page_table=real_page_table, paged_mqa_context_lens=paged_mqa_context_lens)
 
 
 def fill_draft_extend_metadata_full(seq_lens: Tensor, req_pool_indices: Tensor,
                                     req_to_token: Tensor, extend_seq_lens: Optional[Tensor],
                                     nsa_index_topk: int, page_size: int, *,
                                     num_draft_tokens: Optional[int] = None,
+                                    index_kpool: int = 1,
                                     cache_seqlens: Optional[Tensor] = None,
                                     cu_seqlens_k: Optional[Tensor] = None,
                                     seqlens_expanded: Optional[Tensor] = None,
@@ -173,7 +181,7 @@ def fill_draft_extend_metadata_full(seq_lens: Tensor, req_pool_indices: Tensor,
     """
     torch.ops.nsa_metadata.fill_draft_extend_metadata_full(
         seq_lens, req_pool_indices, req_to_token, extend_seq_lens, nsa_index_topk, page_size,
-        num_draft_tokens=num_draft_tokens, cache_seqlens=cache_seqlens,
+        num_draft_tokens=num_draft_tokens, index_kpool=index_kpool, cache_seqlens=cache_seqlens,
         cu_seqlens_k=cu_seqlens_k, seqlens_expanded=seqlens_expanded,
         nsa_cache_seqlens=nsa_cache_seqlens, nsa_cu_seqlens_k=nsa_cu_seqlens_k,
         page_table_1=page_table_1, real_page_table=real_page_table, num_tokens=num_tokens)

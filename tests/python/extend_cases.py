@@ -38,6 +38,12 @@ class ExtendCase:
         return (self.seq_lens, self.extend_seq_lens, self.req_pool_indices, self.req_to_token,
                 self.nsa_index_topk, self.page_size)
 
+    def to(self, device):
+        return dataclasses.replace(
+            self, seq_lens=self.seq_lens.to(device), extend_seq_lens=self.extend_seq_lens.to(device),
+            req_pool_indices=self.req_pool_indices.to(device),
+            req_to_token=self.req_to_token.to(device))
+
     def call(self, **outputs):
         torch.ops.nsa_metadata.fill_extend_metadata(*self.inputs(),
                                                     index_kpool=self.index_kpool, **outputs)
@@ -46,8 +52,9 @@ class ExtendCase:
         """What every buffer of `outputs` should hold after the call."""
         want = {name: buffer.cpu().clone() for name, buffer in outputs.items()}
         tokens, kv_tokens = reference.fill_extend_metadata(
-            self.seq_lens, self.extend_seq_lens, self.req_pool_indices, self.req_to_token,
-            self.nsa_index_topk, self.page_size, want, self.index_kpool)
+            self.seq_lens.cpu(), self.extend_seq_lens.cpu(), self.req_pool_indices.cpu(),
+            self.req_to_token.cpu(), self.nsa_index_topk, self.page_size, want,
+            self.index_kpool)
         for name, total in (("num_tokens", tokens), ("num_kv_tokens", kv_tokens)):
             if name in want:
                 want[name].fill_(min(total, torch.iinfo(want[name].dtype).max))
@@ -72,10 +79,11 @@ def random_extend_case(batch_size, seed, longest_extend=8, longest_prefix=3000, 
 
 def poisoned_outputs(case, names=OUTPUTS, spare_tokens=3, spare_kv=5, widths=None,
                      counter_dtype=torch.int64, token_capacity=None, kv_capacity=None):
-    """POISON-filled buffers: per-token ones with `spare_tokens` past the
-    batch's tokens (or `token_capacity` elements), the flattened table with
-    `spare_kv` past its KV tokens (or `kv_capacity`), page tables of `widths`
-    (default: req_to_token's width and its pages)."""
+    """POISON-filled buffers on the case's device: per-token ones with
+    `spare_tokens` past the batch's tokens (or `token_capacity` elements), the
+    flattened table with `spare_kv` past its KV tokens (or `kv_capacity`),
+    page tables of `widths` (default: req_to_token's width and its pages)."""
+    device = case.seq_lens.device
     width = case.req_to_token.shape[1]
     widths = widths or (width, -(-width // case.page_size))
     tokens = case.tokens() + spare_tokens if token_capacity is None else token_capacity
@@ -85,9 +93,10 @@ def poisoned_outputs(case, names=OUTPUTS, spare_tokens=3, spare_kv=5, widths=Non
               "page_table_1": (case.batch_size, widths[0]),
               "real_page_table": (case.batch_size, widths[1]),
               "page_table_1_flattened": (kv_tokens,)}
-    outputs = {name: torch.full(shapes.get(name, (tokens,)), POISON, dtype=torch.int32)
+    outputs = {name: torch.full(shapes.get(name, (tokens,)), POISON, dtype=torch.int32,
+                                device=device)
                for name in names}
     for name in COUNTERS:
         if counter_dtype is not None:
-            outputs[name] = torch.full((1,), -1, dtype=counter_dtype)
+            outputs[name] = torch.full((1,), -1, dtype=counter_dtype, device=device)
     return outputs

@@ -24,6 +24,40 @@ def guarded(capacity, dtype, device, fill_value, guard):
     return storage, storage[guard:guard + capacity]
 
 
+def guard_buffers(plain, device, guard):
+    """Copies of the CPU buffers `plain` (name -> 1-D or 2-D tensor) on
+    `device`, each inside a larger allocation of its first value (tables with
+    `guard` columns and 2 rows on every side). Returns the buffers and a
+    function asserting that nothing outside them changed."""
+    outputs = {}
+    storages = {}
+    for name, buffer in plain.items():
+        fill_value = buffer.flatten()[0].item() if buffer.numel() else POISON
+        if buffer.dim() == 1:
+            storage = torch.full((guard + buffer.shape[0] + guard,), fill_value,
+                                 dtype=buffer.dtype, device=device)
+            outputs[name] = storage[guard:guard + buffer.shape[0]]
+        else:
+            rows, columns = buffer.shape
+            storage = torch.full((rows + 4, columns + 2 * guard), fill_value,
+                                 dtype=buffer.dtype, device=device)
+            outputs[name] = storage[2:2 + rows, guard:guard + columns]
+        outputs[name].copy_(buffer)
+        storages[name] = (storage, fill_value)
+
+    def assert_guards_intact():
+        for name, (storage, fill_value) in storages.items():
+            outside = storage.clone()
+            outputs_view = (outside[guard:guard + outputs[name].shape[0]]
+                            if storage.dim() == 1 else
+                            outside[2:2 + outputs[name].shape[0],
+                                    guard:guard + outputs[name].shape[1]])
+            outputs_view.fill_(fill_value)
+            assert outside.eq(fill_value).all(), f"a write outside {name}"
+
+    return outputs, assert_guards_intact
+
+
 def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity,
                 count_dtype, device, guard):
     """Runs the fill op with every output, num_tokens included, inside guard

@@ -53,7 +53,8 @@ def step_requests(mode, seq_lens, extend_seq_lens=None, num_draft_tokens=None):
 
 
 def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index_topk,
-                       page_size, outputs, extend_seq_lens=None, num_draft_tokens=None):
+                       page_size, outputs, extend_seq_lens=None, num_draft_tokens=None,
+                       index_kpool=1):
     """Writes the expected contents into `outputs` (name -> CPU tensor, or list
     for a vector, holding the buffer's prior contents) and returns the number
     of rows (num_tokens).
@@ -74,6 +75,7 @@ def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index
     nsa_cu_seqlens_k = outputs.get("nsa_cu_seqlens_k")
     page_table_1 = outputs.get("page_table_1")
     real_page_table = outputs.get("real_page_table")
+    paged_mqa_context_lens = outputs.get("paged_mqa_context_lens")
 
     def capacity(buffer, extra=0):  # a tensor or, for vectors, a list
         return 0 if buffer is None else len(buffer) - extra
@@ -93,17 +95,20 @@ def fill_step_metadata(mode, seq_lens, req_pool_indices, req_to_token, nsa_index
         kv_sum += clamp_int32(kv_len)
         if cache_seqlens is not None:
             cache_seqlens[i] = clamp_int32(kv_len)
+        if paged_mqa_context_lens is not None:
+            paged_mqa_context_lens[i, :] = clamp_int32(kv_len)
         if cu_seqlens_k is not None:
             cu_seqlens_k[i + 1] = min(kv_sum, INT32_MAX)
         # Rows past every buffer are counted, not listed.
         for j in range(max(0, min(row_count, row_limit - rows))):
             row = rows + j
             row_kv_len = clamp_int32(row_kv_len_of(j))
-            topk_sum += min(row_kv_len, nsa_index_topk)
+            selected = pooled_topk(row_kv_len, nsa_index_topk, index_kpool)
+            topk_sum += selected
             if row < capacity(seqlens_expanded):
                 seqlens_expanded[row] = row_kv_len
             if row < capacity(nsa_cache_seqlens):
-                nsa_cache_seqlens[row] = min(row_kv_len, nsa_index_topk)
+                nsa_cache_seqlens[row] = selected
             if row < capacity(nsa_cu_seqlens_k, 1):
                 nsa_cu_seqlens_k[row + 1] = min(topk_sum, INT32_MAX)
             if page_table_1 is None and real_page_table is None:
@@ -138,15 +143,20 @@ def pooled_topk(kv_len, nsa_index_topk, index_kpool):
 def fill_extend_metadata(seq_lens, extend_seq_lens, req_pool_indices, req_to_token,
                          nsa_index_topk, page_size, outputs, index_kpool=1):
     """Writes the expected contents into `outputs` (name -> CPU tensor holding
-    the buffer's prior contents) for a batch of valid data, from the formulas
-    of docs/extend.md, and returns (num_tokens, num_kv_tokens).
+    the buffer's prior contents), from the formulas of docs/extend.md, and
+    returns (num_tokens, num_kv_tokens).
 
     Per-token positions past the token total are 0 (nsa_cu_seqlens_k repeats
     its last value there); flattened positions past the KV total, and
-    columns past a row's KV length, keep their contents.
+    columns past a row's KV length, keep their contents. Values only the
+    device sees get the CUDA kernel's documented result: lengths clamp to
+    [0, INT32_MAX] (a negative extend adds no tokens), sums written to int32
+    saturate there, tokens and slots past a buffer are not written, a request
+    whose pool index is outside req_to_token leaves its page-table row and
+    flattened slots untouched.
     """
-    seq_lens = [int(s) for s in seq_lens]
-    extend_seq_lens = [int(e) for e in extend_seq_lens]
+    seq_lens = [clamp_int32(int(s)) for s in seq_lens]
+    extend_seq_lens = [max(0, int(e)) for e in extend_seq_lens]
     req_pool_indices = [int(p) for p in req_pool_indices]
     width = req_to_token.shape[1]
 
@@ -158,20 +168,24 @@ def fill_extend_metadata(seq_lens, extend_seq_lens, req_pool_indices, req_to_tok
 
     q = cumsum0(extend_seq_lens)
     k = cumsum0(seq_lens)
-    per_token = {name: [] for name in ("seqlens_expanded", "nsa_cache_seqlens",
-                                       "token_to_batch_idx", "indexer_k_start",
-                                       "indexer_k_end")}
+    narrow = lambda values: [min(value, INT32_MAX) for value in values]  # noqa: E731
+    token_names = ("seqlens_expanded", "nsa_cache_seqlens", "token_to_batch_idx",
+                   "indexer_k_start", "indexer_k_end")
+    token_limit = max([outputs[name].shape[0] for name in token_names if name in outputs] +
+                      [outputs["nsa_cu_seqlens_k"].shape[0] - 1
+                       if "nsa_cu_seqlens_k" in outputs else 0])
+    per_token = {name: [] for name in token_names}
     for i, (s, e) in enumerate(zip(seq_lens, extend_seq_lens)):
-        for j in range(e):
+        # Tokens past every buffer are counted (q), not listed.
+        for j in range(max(0, min(e, token_limit - q[i]))):
             expanded = max(0, s - e + 1 + j)
             per_token["seqlens_expanded"].append(expanded)
             per_token["nsa_cache_seqlens"].append(pooled_topk(expanded, nsa_index_topk,
                                                               index_kpool))
             per_token["token_to_batch_idx"].append(i)
-            per_token["indexer_k_start"].append(k[i])
-            per_token["indexer_k_end"].append(k[i] + expanded)
-    nsa_cu = cumsum0(per_token["nsa_cache_seqlens"])
-    tokens = q[-1]
+            per_token["indexer_k_start"].append(min(k[i], INT32_MAX))
+            per_token["indexer_k_end"].append(min(k[i] + expanded, INT32_MAX))
+    nsa_cu = narrow(cumsum0(per_token["nsa_cache_seqlens"]))
 
     def write_vector(name, values, tail):
         buffer = outputs.get(name)
@@ -180,14 +194,17 @@ def fill_extend_metadata(seq_lens, extend_seq_lens, req_pool_indices, req_to_tok
                 buffer[position] = values[position] if position < len(values) else tail
 
     write_vector("cache_seqlens", seq_lens, 0)
-    write_vector("cu_seqlens_k", k, 0)
-    write_vector("cu_seqlens_q", q, 0)
+    write_vector("cu_seqlens_k", narrow(k), 0)
+    write_vector("cu_seqlens_q", narrow(q), 0)
     for name, values in per_token.items():
         write_vector(name, values, 0)
+    # A tail exists only when every token was listed.
     write_vector("nsa_cu_seqlens_k", nsa_cu, nsa_cu[-1])
+    flattened = outputs.get("page_table_1_flattened")
     for i, s in enumerate(seq_lens):
-        row = req_to_token[req_pool_indices[i]] if outputs.keys() & {
-            "page_table_1", "real_page_table", "page_table_1_flattened"} else None
+        if not 0 <= req_pool_indices[i] < req_to_token.shape[0]:
+            continue
+        row = req_to_token[req_pool_indices[i]]
         if outputs.get("page_table_1") is not None:
             columns = min(s, outputs["page_table_1"].shape[1])
             outputs["page_table_1"][i, :columns] = row[:columns]
@@ -195,7 +212,7 @@ def fill_extend_metadata(seq_lens, extend_seq_lens, req_pool_indices, req_to_tok
             pages = min(-(-s // page_size), outputs["real_page_table"].shape[1])
             outputs["real_page_table"][i, :pages] = torch.div(
                 row[0:pages * page_size:page_size], page_size, rounding_mode="floor")
-        if outputs.get("page_table_1_flattened") is not None:
-            columns = min(s, width)
-            outputs["page_table_1_flattened"][k[i]:k[i] + columns] = row[:columns]
-    return tokens, k[-1]
+        if flattened is not None:
+            columns = max(0, min(s, width, flattened.shape[0] - k[i]))
+            flattened[k[i]:k[i] + columns] = row[:columns]
+    return min(q[-1], INT64_MAX), k[-1]

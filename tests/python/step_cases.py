@@ -7,7 +7,7 @@ import dataclasses
 import torch
 
 import reference
-from helpers import POISON, assert_equal
+from helpers import POISON, assert_equal, guard_buffers
 from inputs import SEQ_LEN_MAX, random_extend_seq_lens
 
 OPS = {
@@ -36,6 +36,7 @@ class StepCase:
     num_draft_tokens: int = None          # target-verify, or draft-extend's static N
     nsa_index_topk: int = 2048
     page_size: int = 64
+    index_kpool: int = 1
 
     @property
     def batch_size(self):
@@ -70,6 +71,8 @@ class StepCase:
         op of the same schema named prefix + its name, from `namespace`)."""
         op = getattr(namespace or torch.ops.nsa_metadata, prefix + OPS[self.mode])
         inputs = (self.seq_lens, self.req_pool_indices, self.req_to_token)
+        if self.index_kpool != 1:
+            outputs = dict(outputs, index_kpool=self.index_kpool)
         if self.mode == "decode":
             op(*inputs, self.nsa_index_topk, self.page_size, **outputs)
         elif self.mode == "target_verify":
@@ -87,7 +90,7 @@ class StepCase:
             self.mode, self.seq_lens.tolist(), self.req_pool_indices.tolist(),
             self.req_to_token.cpu(), self.nsa_index_topk, self.page_size, want,
             None if self.extend_seq_lens is None else self.extend_seq_lens.tolist(),
-            self.num_draft_tokens)
+            self.num_draft_tokens, self.index_kpool)
         if "num_tokens" in outputs:
             count_max = torch.iinfo(outputs["num_tokens"].dtype).max
             want["num_tokens"] = torch.tensor([min(rows, count_max)],
@@ -115,6 +118,7 @@ def poisoned_outputs(case, device, names=None, row_capacity=None, widths=None,
         "nsa_cu_seqlens_k": (rows + 1,),
         "page_table_1": (rows, widths[0]),
         "real_page_table": (rows, widths[1]),
+        "paged_mqa_context_lens": (case.batch_size, case.num_draft_tokens or 0),
     }
     outputs = {n: torch.full(shapes[n], POISON, dtype=torch.int32, device=device)
                for n in names}
@@ -182,33 +186,5 @@ def random_step_case(mode, batch_size, seed, seq_kind="up_to_width", width=4096,
 
 
 def guarded_outputs(case, device, guard, **poisoned_kwargs):
-    """poisoned_outputs, each placed inside a larger poisoned allocation
-    (tables with `guard` columns and 2 rows on every side). Returns the
-    outputs and a function asserting that nothing outside them changed."""
-    plain = poisoned_outputs(case, "cpu", **poisoned_kwargs)
-    outputs = {}
-    storages = {}
-    for name, buffer in plain.items():
-        fill_value = buffer.flatten()[0].item() if buffer.numel() else POISON
-        if buffer.dim() == 1:
-            storage = torch.full((guard + buffer.shape[0] + guard,), fill_value,
-                                 dtype=buffer.dtype, device=device)
-            outputs[name] = storage[guard:guard + buffer.shape[0]]
-        else:
-            rows, columns = buffer.shape
-            storage = torch.full((rows + 4, columns + 2 * guard), fill_value,
-                                 dtype=buffer.dtype, device=device)
-            outputs[name] = storage[2:2 + rows, guard:guard + columns]
-        storages[name] = (storage, fill_value)
-
-    def assert_guards_intact():
-        for name, (storage, fill_value) in storages.items():
-            outside = storage.clone()
-            outputs_view = (outside[guard:guard + outputs[name].shape[0]]
-                            if storage.dim() == 1 else
-                            outside[2:2 + outputs[name].shape[0],
-                                    guard:guard + outputs[name].shape[1]])
-            outputs_view.fill_(fill_value)
-            assert outside.eq(fill_value).all(), f"a write outside {name}"
-
-    return outputs, assert_guards_intact
+    """poisoned_outputs inside guard regions (helpers.guard_buffers)."""
+    return guard_buffers(poisoned_outputs(case, "cpu", **poisoned_kwargs), device, guard)

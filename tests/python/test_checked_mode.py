@@ -12,7 +12,8 @@ import pytest
 from conftest import CHECKED_MODE, LIBRARY, requires_cuda
 
 HERE = pathlib.Path(__file__).resolve().parent
-FILES_WITH_CHECKED_MODE_TESTS = ["test_draft_extend_cuda.py", "test_step_metadata_cuda.py"]
+FILES_WITH_CHECKED_MODE_TESTS = ["test_draft_extend_cuda.py", "test_extend_metadata_cuda.py",
+                                 "test_step_metadata_cuda.py"]
 
 
 @requires_cuda

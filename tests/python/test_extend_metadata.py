@@ -1,13 +1,15 @@
 """fill_extend_metadata (docs/extend.md) against the one reference, on the
-CPU: the hand-worked case, random batches of every size class, dtypes,
-index_kpool, capacities and tails, subsets of outputs, narrow tables, guard
-regions, the host checks and the CPU's data errors, opcheck and
-torch.compile. The operator has no CUDA kernel yet."""
+CPU and the GPU: the hand-worked case, random batches of every size class
+(both CUDA kernels), dtypes, index_kpool, capacities and tails, subsets of
+outputs, narrow tables, guard regions, opcheck and torch.compile; the host
+checks and the CPU's data errors. What only the CUDA kernel must show is in
+test_extend_metadata_cuda.py."""
 import re
 
 import pytest
 import torch
 
+from conftest import DEVICES
 from extend_cases import (COUNTERS, OUTPUTS, TOKEN_OUTPUTS, ExtendCase, poisoned_outputs,
                           random_extend_case)
 from helpers import POISON
@@ -16,21 +18,23 @@ from step_cases import assert_outputs_equal
 INT32_MAX = 2**31 - 1
 
 
-def assert_matches_reference(case, **poisoned_kwargs):
+def assert_matches_reference(case, device, **poisoned_kwargs):
+    case = case.to(device)
     outputs = poisoned_outputs(case, **poisoned_kwargs)
     want = case.expected(outputs)
     case.call(**outputs)
     assert_outputs_equal(outputs, want)
 
 
-def test_by_hand():
-    # The issue's example: extend 3 and 2 tokens onto KV lengths 10 and 4.
+@pytest.mark.parametrize("device", DEVICES)
+def test_by_hand(device):
+    # Extend 3 and 2 tokens onto KV lengths 10 and 4.
     req_to_token = (torch.arange(2).view(2, 1) * 100 + torch.arange(12).view(1, 12)).int()
     case = ExtendCase(torch.tensor([10, 4]), torch.tensor([3, 2]), torch.tensor([1, 0]),
-                      req_to_token, nsa_index_topk=3, page_size=4)
+                      req_to_token, nsa_index_topk=3, page_size=4).to(device)
     outputs = poisoned_outputs(case, spare_tokens=1, spare_kv=2)
     case.call(**outputs)
-    got = {name: buffer.tolist() for name, buffer in outputs.items()}
+    got = {name: buffer.cpu().tolist() for name, buffer in outputs.items()}
     assert got["cache_seqlens"] == [10, 4]
     assert got["cu_seqlens_k"] == [0, 10, 14]
     assert got["cu_seqlens_q"] == [0, 3, 5]
@@ -47,77 +51,88 @@ def test_by_hand():
     assert got["num_tokens"] == [5] and got["num_kv_tokens"] == [14]
 
 
-def test_index_kpool_by_hand():
+@pytest.mark.parametrize("device", DEVICES)
+def test_index_kpool_by_hand(device):
     # K = 4, topk 8: x = 14 keeps min(12, 8) + 2 = 10; x = 5 keeps 4 + 1.
     case = ExtendCase(torch.tensor([14, 5]), torch.tensor([1, 1]), torch.tensor([0, 1]),
                       torch.zeros(2, 16, dtype=torch.int32), nsa_index_topk=8, page_size=4,
-                      index_kpool=4)
+                      index_kpool=4).to(device)
     outputs = poisoned_outputs(case, names=("nsa_cache_seqlens", "nsa_cu_seqlens_k"),
                                spare_tokens=0)
     case.call(**outputs)
-    assert outputs["nsa_cache_seqlens"].tolist() == [10, 5]
-    assert outputs["nsa_cu_seqlens_k"].tolist() == [0, 10, 15]
+    assert outputs["nsa_cache_seqlens"].cpu().tolist() == [10, 5]
+    assert outputs["nsa_cu_seqlens_k"].cpu().tolist() == [0, 10, 15]
 
 
 # Around the sizes a CUDA kernel would split on, and a large batch.
 @pytest.mark.parametrize("batch_size", [0, 1, 2, 31, 33, 257, 3000])
-def test_size_classes(batch_size):
-    assert_matches_reference(random_extend_case(batch_size, batch_size))
+@pytest.mark.parametrize("device", DEVICES)
+def test_size_classes(batch_size, device):
+    assert_matches_reference(random_extend_case(batch_size, batch_size), device)
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_long_extends_and_prefixes(seed):
+@pytest.mark.parametrize("device", DEVICES)
+def test_long_extends_and_prefixes(seed, device):
     # Extends up to 8192 tokens onto prefixes up to 128K, past a 2048-wide pool.
     case = random_extend_case(6, seed, longest_extend=8192, longest_prefix=131072, width=2048)
-    assert_matches_reference(case)
+    assert_matches_reference(case, device)
 
 
 @pytest.mark.parametrize("dtypes", [(torch.int32, torch.int32), (torch.int32, torch.int64),
                                     (torch.int64, torch.int32), (torch.int64, torch.int64)])
-def test_index_dtypes(dtypes):
-    assert_matches_reference(random_extend_case(40, 5, dtypes=dtypes))
+@pytest.mark.parametrize("device", DEVICES)
+def test_index_dtypes(dtypes, device):
+    assert_matches_reference(random_extend_case(40, 5, dtypes=dtypes), device)
 
 
 @pytest.mark.parametrize("index_kpool", [1, 2, 4, 64, 5000])
 @pytest.mark.parametrize("topk", [1, 7, 2048])
-def test_index_kpool(index_kpool, topk):
+@pytest.mark.parametrize("device", DEVICES)
+def test_index_kpool(index_kpool, topk, device):
     case = random_extend_case(30, index_kpool, longest_extend=40, nsa_index_topk=topk,
                               index_kpool=index_kpool)
-    assert_matches_reference(case)
+    assert_matches_reference(case, device)
 
 
 @pytest.mark.parametrize("page_size", [1, 3, 64, 1000])
-def test_page_sizes(page_size):
-    assert_matches_reference(random_extend_case(20, page_size, width=2000, page_size=page_size))
+@pytest.mark.parametrize("device", DEVICES)
+def test_page_sizes(page_size, device):
+    assert_matches_reference(random_extend_case(20, page_size, width=2000, page_size=page_size),
+                             device)
 
 
 @pytest.mark.parametrize("spare_tokens,spare_kv", [(0, 0), (1, 1), (1000, 300)])
 @pytest.mark.parametrize("counter_dtype", [torch.int32, torch.int64])
-def test_capacities_and_tails(spare_tokens, spare_kv, counter_dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_capacities_and_tails(spare_tokens, spare_kv, counter_dtype, device):
     case = random_extend_case(25, 9)
-    assert_matches_reference(case, spare_tokens=spare_tokens, spare_kv=spare_kv,
+    assert_matches_reference(case, device, spare_tokens=spare_tokens, spare_kv=spare_kv,
                              counter_dtype=counter_dtype)
 
 
 @pytest.mark.parametrize("names", [(name,) for name in OUTPUTS] + [TOKEN_OUTPUTS, ()])
-def test_any_subset_of_outputs(names):
-    assert_matches_reference(random_extend_case(12, 3), names=names, counter_dtype=None)
+@pytest.mark.parametrize("device", DEVICES)
+def test_any_subset_of_outputs(names, device):
+    assert_matches_reference(random_extend_case(12, 3), device, names=names, counter_dtype=None)
 
 
 @pytest.mark.parametrize("widths", [(1, 1), (100, 2), (0, 0)])
-def test_page_tables_narrower_than_the_pool(widths):
-    assert_matches_reference(random_extend_case(15, 4, width=1024), widths=widths)
+@pytest.mark.parametrize("device", DEVICES)
+def test_page_tables_narrower_than_the_pool(widths, device):
+    assert_matches_reference(random_extend_case(15, 4, width=1024), device, widths=widths)
 
 
-def test_strided_inputs_and_row_strided_tables():
-    case = random_extend_case(16, 6, width=512)
-    seq_wide = torch.zeros(32, dtype=case.seq_lens.dtype)
+@pytest.mark.parametrize("device", DEVICES)
+def test_strided_inputs_and_row_strided_tables(device):
+    case = random_extend_case(16, 6, width=512).to(device)
+    seq_wide = torch.zeros(32, dtype=case.seq_lens.dtype, device=device)
     seq_wide[::2] = case.seq_lens
-    tokens_wide = torch.zeros(case.req_to_token.shape[0], 700, dtype=torch.int32)
+    tokens_wide = torch.zeros(case.req_to_token.shape[0], 700, dtype=torch.int32, device=device)
     tokens_wide[:, 100:612] = case.req_to_token
     case.seq_lens, case.req_to_token = seq_wide[::2], tokens_wide[:, 100:612]
     outputs = poisoned_outputs(case, names=[n for n in OUTPUTS if n != "page_table_1"])
-    storage = torch.full((16, 520), POISON, dtype=torch.int32)
+    storage = torch.full((16, 520), POISON, dtype=torch.int32, device=device)
     outputs["page_table_1"] = storage[:, 4:516]
     want = case.expected(outputs)
     case.call(**outputs)
@@ -125,10 +140,13 @@ def test_strided_inputs_and_row_strided_tables():
     assert storage[:, :4].eq(POISON).all() and storage[:, 516:].eq(POISON).all()
 
 
-def test_nothing_outside_the_buffers_is_written():
-    case = random_extend_case(20, 8)
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("batch_size", [20, 40])  # both CUDA kernels
+def test_nothing_outside_the_buffers_is_written(device, batch_size):
+    case = random_extend_case(batch_size, 8).to(device)
     plain = poisoned_outputs(case)
-    storages = {name: torch.full((buffer.numel() + 64,), POISON, dtype=buffer.dtype)
+    storages = {name: torch.full((buffer.numel() + 64,), POISON, dtype=buffer.dtype,
+                                 device=device)
                 for name, buffer in plain.items()}
     outputs = {name: storages[name][32:32 + buffer.numel()].view(buffer.shape)
                for name, buffer in plain.items()}
@@ -234,15 +252,17 @@ def test_bad_data_is_a_cpu_error_and_writes_nothing(name, inputs, capacities, me
         assert buffer.eq(POISON).all(), n
 
 
-def test_opcheck():
-    case = random_extend_case(9, 2, width=300)
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    case = random_extend_case(9, 2, width=300).to(device)
     outputs = poisoned_outputs(case)
     torch.library.opcheck(torch.ops.nsa_metadata.fill_extend_metadata, case.inputs(),
                           dict(outputs, index_kpool=2))
 
 
-def test_torch_compile_matches_eager():
-    case = random_extend_case(11, 3, width=400)
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_compile_matches_eager(device):
+    case = random_extend_case(11, 3, width=400).to(device)
     eager = poisoned_outputs(case)
     compiled = {name: buffer.clone() for name, buffer in eager.items()}
     case.call(**eager)

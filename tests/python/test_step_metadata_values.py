@@ -58,6 +58,44 @@ def test_topk_values(device, mode, topk):
     assert_step_matches_reference(case, device)
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("index_kpool,topk", [(2, 2048), (4, 7), (64, 2048), (5000, 100),
+                                              (2**40, 2048)])
+@pytest.mark.parametrize("batch_size", [20, 97])  # both CUDA kernels
+def test_index_kpool(device, mode, index_kpool, topk, batch_size):
+    case = random_step_case(mode, batch_size, index_kpool % 97, width=3000, topk=topk)
+    case.index_kpool = index_kpool
+    assert_step_matches_reference(case, device)
+
+
+def test_index_kpool_by_hand(device):
+    # K = 4, topk 8: kv 14 keeps min(12, 8) + 2 = 10; kv 5 keeps 4 + 1; kv 3 keeps 3.
+    case = hand_case("decode").to(device)
+    case.seq_lens = torch.tensor([14, 5, 3], device=device)
+    case.nsa_index_topk, case.index_kpool = 8, 4
+    outputs = poisoned_outputs(case, device, names=("nsa_cache_seqlens", "nsa_cu_seqlens_k"))
+    case.call(**outputs)
+    assert outputs["nsa_cache_seqlens"].tolist() == [10, 5, 3]
+    assert outputs["nsa_cu_seqlens_k"].tolist() == [0, 10, 15, 18]
+
+
+@pytest.mark.parametrize("num_draft_tokens", [1, 4, 33])
+@pytest.mark.parametrize("batch_size", [0, 5, 32, 33, 300])  # both CUDA kernels
+def test_target_verify_paged_mqa_context_lens(device, num_draft_tokens, batch_size):
+    case = random_step_case("target_verify", batch_size, num_draft_tokens, width=900,
+                            num_draft_tokens=num_draft_tokens)
+    names = ("paged_mqa_context_lens", "cache_seqlens", "seqlens_expanded")
+    assert_step_matches_reference(case, device, names=names)
+    assert_step_matches_reference(case, device, names=("paged_mqa_context_lens",))
+
+
+def test_paged_mqa_context_lens_by_hand(device):
+    case = hand_case("target_verify", num_draft_tokens=2).to(device)
+    outputs = poisoned_outputs(case, device, names=("paged_mqa_context_lens",))
+    case.call(**outputs)
+    assert outputs["paged_mqa_context_lens"].tolist() == [[7, 7], [2, 2], [5, 5]]
+
+
 @pytest.mark.parametrize("num_draft_tokens", [1, 2, 4, 8, 33])
 def test_target_verify_draft_counts(device, num_draft_tokens):
     case = random_step_case("target_verify", 30, num_draft_tokens, width=900,

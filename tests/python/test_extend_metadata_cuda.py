@@ -1,0 +1,190 @@
+"""What only fill_extend_metadata's CUDA kernel must show: no host
+synchronization and one launch, CUDA-graph capture and replay with new
+values, the current stream, the documented result for bad values only the
+device sees (never a write outside the buffers), the opt-in checked mode,
+and scale. Values against the reference on both devices are in
+test_extend_metadata.py."""
+import dataclasses
+import re
+
+import pytest
+import torch
+
+from conftest import requires_cuda
+from extend_cases import COUNTERS, ExtendCase, poisoned_outputs, random_extend_case
+from helpers import guard_buffers
+from step_cases import assert_outputs_equal
+
+pytestmark = requires_cuda
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+
+
+def run_and_compare(case, outputs):
+    want = case.expected(outputs)
+    case.call(**outputs)
+    assert_outputs_equal(outputs, want)
+
+
+@pytest.mark.parametrize("batch_size", [8, 3000])  # both kernels
+def test_no_host_synchronization_and_one_launch(batch_size):
+    case = random_extend_case(batch_size, 0, longest_extend=64, width=600).to("cuda")
+    outputs = poisoned_outputs(case)
+    want = case.expected(outputs)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            case.call(**outputs)
+            torch.cuda.synchronize()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    assert len(kernels) == 1, [e.name for e in kernels]
+    assert_outputs_equal(outputs, want)
+
+
+@pytest.mark.parametrize("batch_size", [1, 32, 256, 3000])
+def test_graph_capture_then_replay_with_new_values(batch_size):
+    width = 300 if batch_size > 1000 else 3000
+    longest_extend = 16
+    template = random_extend_case(batch_size, 0, width=width).to("cuda")
+    static = dataclasses.replace(
+        template, seq_lens=torch.zeros_like(template.seq_lens),
+        extend_seq_lens=torch.zeros_like(template.extend_seq_lens),
+        req_pool_indices=torch.zeros_like(template.req_pool_indices))
+    # Buffers for the largest step: every request extending by the most
+    # tokens onto the longest prefix.
+    outputs = poisoned_outputs(template, token_capacity=batch_size * longest_extend + 5,
+                               kv_capacity=batch_size * (longest_extend + 3000) + 7)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static.call(**outputs)
+    for seed in range(1, 4):
+        case = random_extend_case(batch_size, seed, longest_extend=longest_extend, width=width)
+        case.req_to_token = template.req_to_token
+        for name in ("seq_lens", "extend_seq_lens", "req_pool_indices"):
+            getattr(static, name).copy_(getattr(case, name))
+        # What a replay does not write keeps the previous replay's values.
+        want = case.expected(outputs)
+        graph.replay()
+        assert_outputs_equal(outputs, want)
+
+
+def test_runs_on_the_current_stream():
+    """A kernel on the wrong stream would read the inputs before the side
+    stream's copy (held back by a sleep) has written them."""
+    case = random_extend_case(300, 3, width=500)
+    device_case = case.to("cuda")
+    device_case.seq_lens = torch.zeros_like(device_case.seq_lens)
+    outputs = poisoned_outputs(case.to("cuda"))
+    want = case.expected(outputs)
+    pinned = case.seq_lens.pin_memory()
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(50_000_000)
+        device_case.seq_lens.copy_(pinned, non_blocking=True)
+        device_case.call(**outputs)
+    side.synchronize()
+    assert_outputs_equal(outputs, want)
+
+
+# Bad values only the device sees: (seq_lens, extend_seq_lens, req_pool_indices).
+BAD_DEVICE_VALUES = {
+    "negative_seq_lens": ([-5, 10, INT64_MIN, 3], [2, 2, 2, 2], [0, 1, 2, 3]),
+    "negative_and_huge_extend": ([50, 60, 70, 80], [-3, 2, INT64_MIN, 5], [0, 1, 2, 3]),
+    "extend_past_every_buffer": ([50, 60, 70, 80], [2, 2**62, INT64_MAX, 1], [0, 1, 2, 3]),
+    "pool_index_out_of_range": ([100, 50, 20, 7], [1, 3, 2, 1], [4, -1, INT64_MAX, 1]),
+    "seq_lens_past_int32": ([2**40, 2**31 - 1, INT64_MAX, 5], [3, 1, 2, 0], [0, 1, 2, 3]),
+    "seq_lens_past_the_pool_width": ([100000, 299, 300, 301], [8, 1, 1, 1], [3, 2, 1, 0]),
+    "sums_past_int32": ([2**31 - 1] * 4, [3, 3, 3, 3], [0, 1, 2, 3]),
+    "kv_past_the_flattened_table": ([250, 260, 270, 280], [1, 1, 1, 1], [0, 1, 2, 3]),
+}
+GUARD = 512
+
+
+@pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
+def test_bad_device_values_give_the_documented_result(name, dtype, copies):
+    info = torch.iinfo(dtype)
+    seq_lens, extend, pool = ([min(max(v, info.min), info.max) for v in values * copies]
+                              for values in BAD_DEVICE_VALUES[name])
+    generator = torch.Generator().manual_seed(copies)
+    case = ExtendCase(torch.tensor(seq_lens, dtype=dtype), torch.tensor(extend, dtype=dtype),
+                      torch.tensor(pool, dtype=dtype),
+                      torch.randint(-5, 1 << 20, (4, 300), generator=generator,
+                                    dtype=torch.int32),
+                      page_size=7, index_kpool=3)
+    plain = poisoned_outputs(case, token_capacity=20 * copies, kv_capacity=500 * copies)
+    for counter in COUNTERS:
+        plain[counter] = torch.full((1,), -1, dtype=dtype)
+    outputs, assert_guards_intact = guard_buffers(plain, "cuda", GUARD)
+    want = case.expected(outputs)
+    case.to("cuda").call(**outputs)
+    torch.cuda.synchronize()
+    assert_guards_intact()
+    assert_outputs_equal(outputs, want)
+
+
+@pytest.mark.parametrize("name", ["negative_seq_lens", "pool_index_out_of_range",
+                                  "extend_past_every_buffer"])
+def test_checked_mode_raises_what_the_cpu_raises(checked_mode, name):
+    seq_lens, extend, pool = BAD_DEVICE_VALUES[name]
+    case = ExtendCase(torch.tensor(seq_lens), torch.tensor(extend), torch.tensor(pool),
+                      torch.zeros(4, 300, dtype=torch.int32))
+    messages = []
+    for device in ("cpu", "cuda"):
+        outputs = poisoned_outputs(case.to(device), token_capacity=20, kv_capacity=500)
+        with pytest.raises(RuntimeError) as error:
+            case.to(device).call(**outputs)
+        messages.append(str(error.value).splitlines()[0])
+    assert messages[0] == messages[1]
+
+
+def test_checked_mode_passes_valid_data(checked_mode):
+    case = random_extend_case(100, 4, width=500).to("cuda")
+    run_and_compare(case, poisoned_outputs(case))
+
+
+def test_checked_mode_refuses_graph_capture(checked_mode):
+    case = random_extend_case(4, 0, width=100).to("cuda")
+    outputs = poisoned_outputs(case)
+    graph = torch.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match=re.escape(
+            "checked mode synchronizes and cannot be used during CUDA graph capture")):
+        with torch.cuda.graph(graph):
+            case.call(**outputs)
+
+
+def test_scale_against_the_cpu_kernel():
+    """200K requests (a mixed batch: most decode by one token, some prefill
+    chunks of up to 2048) against the CPU kernel, itself checked against the
+    reference at every size class in test_extend_metadata.py."""
+    generator = torch.Generator().manual_seed(1)
+    batch_size = 200_000
+    extend = torch.where(torch.rand(batch_size, generator=generator) < 0.99,
+                         torch.ones(batch_size, dtype=torch.int64),
+                         torch.randint(0, 2049, (batch_size,), generator=generator))
+    prefix = torch.randint(0, 40, (batch_size,), generator=generator)
+    case = ExtendCase((extend + prefix).int(), extend.int(),
+                      torch.randperm(batch_size, generator=generator),
+                      torch.randint(0, 1 << 24, (batch_size, 64), generator=generator,
+                                    dtype=torch.int32), page_size=4, index_kpool=2)
+    results = []
+    for device in ("cpu", "cuda"):
+        outputs = poisoned_outputs(case.to(device))
+        case.to(device).call(**outputs)
+        results.append({name: buffer.cpu() for name, buffer in outputs.items()})
+    assert_outputs_equal(results[1], results[0])
+
+
+def test_one_long_prefill():
+    # One request of a whole context: its columns spread over many warps.
+    case = random_extend_case(1, 5, longest_extend=8192, longest_prefix=0, width=163840)
+    case.seq_lens[:] = 163840 - 9
+    case.extend_seq_lens[:] = 8192
+    case = case.to("cuda")
+    run_and_compare(case, poisoned_outputs(case))
