@@ -17,8 +17,8 @@ cuobjdump --dump-sass "$library" >"$logs/sass.txt" 2>&1 || true
 echo "== machine code of the kernels: memory instructions by kind =="
 grep -oE "\b(LDG|STG|LDS|STS|LDL|STL|LD|ST)(\.[A-Z0-9_]+)*\b" "$logs/sass.txt" | sort | uniq -c | sort -rn | head -20
 grep -E "Function|REG|STACK|SHARED|LOCAL" "$logs/resource-usage.txt" | head -12
-# NSA_BENCHMARKS picks the benchmarks (default: both).
-for benchmark in ${NSA_BENCHMARKS:-draft_extend step_metadata}; do
+# NSA_BENCHMARKS picks the benchmarks (default: all three).
+for benchmark in ${NSA_BENCHMARKS:-draft_extend step_metadata extend_metadata}; do
   extra=()
   if [[ $benchmark == step_metadata ]]; then
     extra=(--json "$logs/benchmarks-$benchmark.json")

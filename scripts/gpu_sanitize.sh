@@ -16,6 +16,7 @@ status=0
 # test_checked_mode.py reruns the checked-mode tests in a child process, which
 # the sanitizer follows (--target-processes all).
 tests=("$repo/tests/python/test_draft_extend_cuda.py" "$repo/tests/python/test_step_metadata_cuda.py"
+       "$repo/tests/python/test_extend_metadata_cuda.py"
        "$repo/tests/python/test_checked_mode.py")
 sanitize() {  # sanitize <tool>: the exit code of compute-sanitizer
   # The op library needs the preload in that machine's Python (docs/testing.md).

@@ -4,7 +4,8 @@
 //
 //   nsa_metadata_bench::floor_fill       launches an empty kernel: the floor
 //                                        any one-launch op can reach.
-//   nsa_metadata_bench::floor_<op>       for each step-metadata op, an op of
+//   nsa_metadata_bench::floor_<op>       for each step-metadata op and
+//                                        fill_extend_metadata, an op of
 //                                        the same schema (the benchmark
 //                                        defines it from ours) whose kernel
 //                                        is empty: the floor with the same
@@ -110,7 +111,7 @@ TORCH_LIBRARY_IMPL(nsa_metadata_bench, CUDA, m) {
   m.impl("floor_fill", &floor_fill);
   m.impl("one_sync_fill", &one_sync_fill);
   for (const char* name : {"floor_fill_decode_metadata", "floor_fill_target_verify_metadata",
-                           "floor_fill_draft_extend_metadata_full"}) {
+                           "floor_fill_draft_extend_metadata_full", "floor_fill_extend_metadata"}) {
     m.impl(name, torch::CppFunction::makeFromBoxedFunction<&floor_boxed>());
   }
 }
