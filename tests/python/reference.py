@@ -155,7 +155,8 @@ def fill_extend_metadata(seq_lens, extend_seq_lens, req_pool_indices, req_to_tok
     whose pool index is outside req_to_token leaves its page-table row and
     flattened slots untouched.
     """
-    seq_lens = [clamp_int32(int(s)) for s in seq_lens]
+    raw_seq_lens = [int(s) for s in seq_lens]  # a row's length saturates, not s first
+    seq_lens = [clamp_int32(s) for s in raw_seq_lens]
     extend_seq_lens = [max(0, int(e)) for e in extend_seq_lens]
     req_pool_indices = [int(p) for p in req_pool_indices]
     width = req_to_token.shape[1]
@@ -175,10 +176,10 @@ def fill_extend_metadata(seq_lens, extend_seq_lens, req_pool_indices, req_to_tok
                       [outputs["nsa_cu_seqlens_k"].shape[0] - 1
                        if "nsa_cu_seqlens_k" in outputs else 0])
     per_token = {name: [] for name in token_names}
-    for i, (s, e) in enumerate(zip(seq_lens, extend_seq_lens)):
+    for i, (s, e) in enumerate(zip(raw_seq_lens, extend_seq_lens)):
         # Tokens past every buffer are counted (q), not listed.
         for j in range(max(0, min(e, token_limit - q[i]))):
-            expanded = max(0, s - e + 1 + j)
+            expanded = clamp_int32(s - e + 1 + j)
             per_token["seqlens_expanded"].append(expanded)
             per_token["nsa_cache_seqlens"].append(pooled_topk(expanded, nsa_index_topk,
                                                               index_kpool))

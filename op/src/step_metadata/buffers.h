@@ -104,6 +104,12 @@ struct Buffers {
   NSA_HOST_DEVICE bool has_page_table() const {
     return page_row_limit() > 0 || page_table_1_flattened.capacity > 0;
   }
+  // Whether any output only extend fills is present (see write_request).
+  bool has_extend_outputs() const {
+    return cu_seqlens_q.present() || token_to_batch_idx.present() ||
+           indexer_k_start.present() || indexer_k_end.present() ||
+           page_table_1_flattened.present() || num_kv_tokens.data != nullptr;
+  }
 };
 
 Buffers buffers_of(const Outputs& outputs);
@@ -112,7 +118,14 @@ Table table_of(const std::optional<at::Tensor>& table);     // absent: data == n
 Counter counter_of(const std::optional<at::Tensor>& counter);
 TokenTable token_table_of(const at::Tensor& req_to_token);
 
+// The writers below take kExtend = false where the call has none of the
+// outputs only extend fills (cu_seqlens_q, token_to_batch_idx,
+// indexer_k_start, indexer_k_end, num_kv_tokens, page_table_1_flattened), so
+// that the other operators' kernels carry no code for them; the default
+// writes every output present.
+
 // Request i's own outputs; `before` sums the requests before it.
+template <bool kExtend = true>
 NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const RequestShape& shape,
                                    const Sums& before) {
   const int32_t kv = clamped_len(shape.top);
@@ -122,7 +135,7 @@ NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const Requ
   if (buffers.cu_seqlens_k.present()) {
     buffers.cu_seqlens_k.data[i + 1] = narrow_count<int32_t>(saturating_add(before.kv, kv));
   }
-  if (buffers.cu_seqlens_q.present()) {
+  if (kExtend && buffers.cu_seqlens_q.present()) {
     buffers.cu_seqlens_q.data[i + 1] =
         narrow_count<int32_t>(saturating_add(before.rows, shape.rows));
   }
@@ -136,6 +149,7 @@ NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const Requ
 
 // Row j of request i, whose first row is `row - j`; `before` sums the
 // requests before it.
+template <bool kExtend = true>
 NSA_HOST_DEVICE void write_row(const Buffers& buffers, const Model& model,
                                const RequestShape& shape, int64_t i, int64_t j, int64_t row,
                                const Sums& before) {
@@ -146,26 +160,36 @@ NSA_HOST_DEVICE void write_row(const Buffers& buffers, const Model& model,
     buffers.nsa_cu_seqlens_k.data[row + 1] = narrow_count<int32_t>(
         saturating_add(before.topk, topk_len_through(model, shape, j)));
   }
-  buffers.token_to_batch_idx.set(row, static_cast<int32_t>(i));
-  buffers.indexer_k_start.set(row, narrow_count<int32_t>(before.kv));
-  buffers.indexer_k_end.set(row, narrow_count<int32_t>(saturating_add(before.kv, kv)));
+  if (kExtend) {
+    buffers.token_to_batch_idx.set(row, static_cast<int32_t>(i));
+    buffers.indexer_k_start.set(row, narrow_count<int32_t>(before.kv));
+    buffers.indexer_k_end.set(row, narrow_count<int32_t>(saturating_add(before.kv, kv)));
+  }
 }
 
 // Everything not tied to a request or row: the leading zeros of the
 // cumulative sums and the counters; and, for position p of the tail of the
 // row vectors, p >= rows: zero rows and nsa_cu_seqlens_k repeating its last
 // value.
+template <bool kExtend = true>
 NSA_HOST_DEVICE void write_heads(const Buffers& buffers, int64_t total_rows, int64_t total_kv) {
   // Present cumulative sums hold at least one element.
-  set_each(0, 0, buffers.cu_seqlens_k, buffers.cu_seqlens_q, buffers.nsa_cu_seqlens_k);
+  set_each(0, 0, buffers.cu_seqlens_k, buffers.nsa_cu_seqlens_k);
   buffers.num_tokens.set(total_rows);
-  buffers.num_kv_tokens.set(total_kv);
+  if (kExtend) {
+    buffers.cu_seqlens_q.set(0, 0);
+    buffers.num_kv_tokens.set(total_kv);
+  }
 }
 
+template <bool kExtend = true>
 NSA_HOST_DEVICE void write_tail_position(const Buffers& buffers, int64_t position,
                                          const Sums& total) {
-  set_each(position, 0, buffers.seqlens_expanded, buffers.nsa_cache_seqlens,
-           buffers.token_to_batch_idx, buffers.indexer_k_start, buffers.indexer_k_end);
+  set_each(position, 0, buffers.seqlens_expanded, buffers.nsa_cache_seqlens);
+  if (kExtend) {
+    set_each(position, 0, buffers.token_to_batch_idx, buffers.indexer_k_start,
+             buffers.indexer_k_end);
+  }
   if (position + 1 < buffers.nsa_cu_seqlens_k.capacity) {
     buffers.nsa_cu_seqlens_k.data[position + 1] = narrow_count<int32_t>(total.topk);
   }

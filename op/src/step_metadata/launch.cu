@@ -36,18 +36,22 @@ int64_t request_units_of(const Buffers& buffers, const TokenTable& tokens, int64
   return std::max<int64_t>(1, ceil_div(unit_columns, cuda::kUnitColumns));
 }
 
-// Block kernel: vector blocks of whole tiles, at most kMaxChunks of them;
-// page blocks, one warp per unit the tables can hold, bounded by what the
-// GPU holds at once.
+// Block kernel: chunks of whole tiles of requests, at most kMaxChunks of
+// them, each written by enough vector blocks for its share of the rows; page
+// blocks, one warp per unit the tables can hold; each kind bounded by what
+// the GPU holds at once.
 void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
+  const int64_t resident_blocks = resident_warps / cuda::kWarps;
   launch.requests_per_chunk =
       std::max<int64_t>(1, ceil_div(ceil_div(launch.batch_size, cuda::kMaxChunks), cuda::kThreads)) *
       cuda::kThreads;
   launch.chunks = std::max<int64_t>(1, ceil_div(launch.batch_size, launch.requests_per_chunk));
+  launch.row_splits = std::clamp<int64_t>(
+      ceil_div(launch.buffers.vector_row_limit(), launch.chunks * cuda::kRowsPerVectorBlock), 1,
+      std::max<int64_t>(1, resident_blocks / launch.chunks));
   const int64_t units = launch.batch_size * launch.request_units;
   launch.page_blocks =
-      units == 0 ? 0 : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1,
-                                           resident_warps / cuda::kWarps);
+      units == 0 ? 0 : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1, resident_blocks);
 }
 
 // Warp-batch kernel, where its conditions hold (device/policy.cuh): a warp
@@ -93,13 +97,19 @@ void launch_engine(cuda::Launch& launch, c10::DeviceIndex device, cudaStream_t s
   launch.request_units = request_units_of(launch.buffers, launch.tokens, launch.page_size);
   const int64_t resident_warps =
       cuda::kBlocksPerSM * cuda::kWarps * multiprocessor_count(device);
+  const bool extend = launch.buffers.has_extend_outputs();
   if (warp_batch_fits(launch)) {
     const auto blocks = static_cast<unsigned>(plan_warp_batch_kernel(launch, resident_warps));
-    cuda::step_metadata_warp_batch_kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
+    const auto kernel = extend ? cuda::step_metadata_warp_batch_kernel<true>
+                               : cuda::step_metadata_warp_batch_kernel<false>;
+    kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
   } else {
     plan_block_kernel(launch, resident_warps);
-    const auto blocks = static_cast<unsigned>(launch.chunks + launch.page_blocks);
-    cuda::step_metadata_kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
+    const auto blocks =
+        static_cast<unsigned>(launch.chunks * launch.row_splits + launch.page_blocks);
+    const auto kernel =
+        extend ? cuda::step_metadata_kernel<true> : cuda::step_metadata_kernel<false>;
+    kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

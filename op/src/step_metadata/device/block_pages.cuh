@@ -88,6 +88,7 @@ __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t
   return tile_sums;
 }
 
+template <bool kExtend>
 __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageTile& tile) {
   const int64_t warps = launch.page_blocks * kWarps;
   const int64_t warp = page_block * kWarps + threadIdx.x / kWarpSize;
@@ -96,7 +97,7 @@ __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageT
     const PageSums tile_sums = load_page_tile(launch, tile, tile_begin, start);
     for (int64_t u = warp; u < tile_sums.units; u += warps) {
       const int k = last_at_most(tile.first_unit, kPageTile, u);
-      copy_unit(launch,
+      copy_unit<kExtend>(launch,
                 {tile.source[k], tile.rows[k], tile.first_row[k], tile.top[k], tile.kv_before[k]},
                 u - tile.first_unit[k], RowSlice{0, 1});
     }

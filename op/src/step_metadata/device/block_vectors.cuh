@@ -1,10 +1,13 @@
 // The vector blocks of the step-metadata kernel: the per-request vectors, the
 // row vectors, the counters and the tail of the row vectors (buffers.h).
 //
-// A chunk is a contiguous run of requests, written by one block. Blocks
-// share no memory: each reduces the requests before its chunk itself (a few
-// KB from L2 at serving sizes), which keeps the call one launch with no
-// workspace, and a batch that fits one chunk depends on no other block.
+// A chunk is a contiguous run of requests, written by `row_splits` blocks:
+// each scans the chunk's requests, and they share its rows (split k takes
+// the rows k, k + S, ... in units of kThreads), so that requests of
+// thousands of rows (extend) spread over the GPU. Blocks share no memory:
+// each reduces the requests before its chunk itself (a few KB from L2 at
+// serving sizes), which keeps the call one launch with no workspace, and a
+// batch that fits one chunk depends on no other block.
 // Within a chunk, tiles of kThreads requests are scanned (rows, KV-length
 // sum, nsa_cache_seqlens sum at once); each row then finds its request by
 // binary search in shared memory, so work is balanced however uneven the
@@ -50,39 +53,51 @@ struct VectorTile {
   SplitSums<Sums> start;  // sums before the block's chunk, and the batch's
 };
 
-// The row vectors of the tile's rows; the tile's first request is
-// `tile_begin`, its first row `tile_row`.
+// The row vectors of the tile's rows that split `split` takes; the tile's
+// first request is `tile_begin`, its first row `tile_row`.
+template <bool kExtend>
 __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, int64_t tile_begin,
-                                int64_t tile_row, int64_t tile_end) {
+                                int64_t tile_row, int64_t tile_end, int64_t split) {
   const int64_t limit = min_of(tile_end, launch.buffers.vector_row_limit());
-  for (int64_t row = tile_row + threadIdx.x; row < limit; row += kThreads) {
+  const int64_t stride = int64_t{kThreads} * launch.row_splits;
+  for (int64_t row = tile_row + split * kThreads + threadIdx.x; row < limit; row += stride) {
     const int owner = last_at_most(tile.first_row, kThreads, row);
     const int64_t first_row = tile.first_row[owner];
-    write_row(launch.buffers, launch.model, {tile.rows[owner], tile.top[owner]},
-              tile_begin + owner, row - first_row, row,
-              {first_row, tile.kv_before[owner], tile.topk_before[owner]});
+    write_row<kExtend>(launch.buffers, launch.model, {tile.rows[owner], tile.top[owner]},
+                       tile_begin + owner, row - first_row, row,
+                       {first_row, tile.kv_before[owner], tile.topk_before[owner]});
   }
 }
 
-// The heads of both cumulative sums, num_tokens, and the draft-extend tail,
-// spread over the chunks.
-__device__ void write_heads_and_tail(const Launch& launch, int64_t chunk, const Sums& total) {
-  if (chunk == 0 && threadIdx.x == 0) {
-    write_heads(launch.buffers, total.rows, total.kv);
+// The heads of the cumulative sums, the counters, and the draft-extend tail,
+// spread over the vector blocks.
+template <bool kExtend>
+__device__ void write_heads_and_tail(const Launch& launch, int64_t vector_block,
+                                     const Sums& total) {
+  if (vector_block == 0 && threadIdx.x == 0) {
+    write_heads<kExtend>(launch.buffers, total.rows, total.kv);
   }
   const int64_t limit = launch.buffers.vector_row_limit();
   if (total.rows >= limit) {
     return;  // Also keeps total.rows + offset from overflowing.
   }
-  const int64_t stride = launch.chunks * kThreads;
-  for (int64_t position = total.rows + chunk * kThreads + threadIdx.x; position < limit;
+  const int64_t stride = launch.chunks * launch.row_splits * kThreads;
+  for (int64_t position = total.rows + vector_block * kThreads + threadIdx.x; position < limit;
        position += stride) {
-    write_tail_position(launch.buffers, position, total);
+    write_tail_position<kExtend>(launch.buffers, position, total);
   }
 }
 
-__device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorTile& tile) {
+// Vector block `vector_block`: split (vector_block mod row_splits) of chunk
+// (vector_block / row_splits).
+template <bool kExtend>
+__device__ void write_chunk_vectors(const Launch& launch, int64_t vector_block,
+                                    VectorTile& tile) {
   using BlockScan = cub::BlockScan<Sums, kThreads>;
+  // In 32 bits: both are block counts (a 64-bit division is a library call).
+  const uint32_t chunk =
+      static_cast<uint32_t>(vector_block) / static_cast<uint32_t>(launch.row_splits);
+  const int64_t split = vector_block - int64_t{chunk} * launch.row_splits;
   const int64_t chunk_begin = min_of(chunk * launch.requests_per_chunk, launch.batch_size);
   const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_chunk, launch.batch_size);
   // A batch of one chunk has nothing before it, and its tiles' scans give
@@ -112,19 +127,19 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t chunk, VectorT
     tile.top[threadIdx.x] = shape.top;
     tile.kv_before[threadIdx.x] = before.kv;
     tile.topk_before[threadIdx.x] = before.topk;
-    if (in_chunk) {
-      write_request(launch.buffers, i, shape, before);
+    if (in_chunk && split == 0) {
+      write_request<kExtend>(launch.buffers, i, shape, before);
     }
     __syncthreads();
-    write_tile_rows(launch, tile, tile_begin, tile_start.rows,
-                    saturating_add(tile_start.rows, tile_sums.rows));
+    write_tile_rows<kExtend>(launch, tile, tile_begin, tile_start.rows,
+                             saturating_add(tile_start.rows, tile_sums.rows), split);
     tile_start = add(tile_start, tile_sums);
     __syncthreads();  // The next tile overwrites the shared arrays.
   }
   if (launch.chunks > 1) {
     tile_start = tile.start.total;  // where block_split_sums left the batch's total
   }
-  write_heads_and_tail(launch, chunk, tile_start);
+  write_heads_and_tail<kExtend>(launch, vector_block, tile_start);
 }
 
 }  // namespace nsa_metadata::step_metadata::cuda

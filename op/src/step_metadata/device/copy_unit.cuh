@@ -146,7 +146,9 @@ struct RowSlice {
   int64_t step;
 };
 
-// Unit `unit` of a request, into the slice's rows of the request.
+// Unit `unit` of a request, into the slice's rows of the request (and, with
+// kExtend, its flattened slots).
+template <bool kExtend>
 __device__ void copy_unit(const Launch& launch, const PageRequest& request, int64_t unit,
                           RowSlice slice) {
   const Buffers& buffers = launch.buffers;
@@ -204,7 +206,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
     }
     // The request's flattened slots, once (by the warp of the first rows).
     const Vector& flattened = buffers.page_table_1_flattened;
-    if (flattened.present() && slice.offset == 0) {
+    if (kExtend && flattened.present() && slice.offset == 0) {
       const auto columns = static_cast<Column>(
           flattened_columns(flattened, launch.tokens, request.kv_before, request.top));
       if (first < columns) {

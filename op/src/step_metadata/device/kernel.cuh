@@ -1,7 +1,7 @@
 // The step-metadata kernels' entries, one launch for decode, target-verify and
 // draft-extend alike; the launcher picks one from the batch size.
 //
-// Block kernel: the first `chunks` blocks write the vectors
+// Block kernel: the first chunks * row_splits blocks write the vectors
 // (block_vectors.cuh), the `page_blocks` after them copy the page tables
 // (block_pages.cuh); the two kinds run side by side and share nothing.
 // Warp-batch kernel, for batches of at most kWarpBatch requests: its first
@@ -17,25 +17,30 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+// kExtend: whether the call has outputs only extend fills (buffers.h); the
+// launcher instantiates both, so the other operators carry no code for them.
+template <bool kExtend>
 __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch launch) {
   __shared__ union {
     VectorTile vectors;
     PageTile pages;
   } shared;
-  if (blockIdx.x < launch.chunks) {
-    write_chunk_vectors(launch, blockIdx.x, shared.vectors);
+  const int64_t vector_blocks = launch.chunks * launch.row_splits;
+  if (blockIdx.x < vector_blocks) {
+    write_chunk_vectors<kExtend>(launch, blockIdx.x, shared.vectors);
   } else {
-    copy_page_tables(launch, blockIdx.x - launch.chunks, shared.pages);
+    copy_page_tables<kExtend>(launch, blockIdx.x - vector_blocks, shared.pages);
   }
 }
 
+template <bool kExtend>
 __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(const Launch launch) {
   const int64_t warp = int64_t{blockIdx.x} * kWarps + threadIdx.x / kWarpSize;
   if (warp < launch.vector_warps) {
-    write_warp_batch_vectors(launch, warp);
+    write_warp_batch_vectors<kExtend>(launch, warp);
   } else {
-    copy_warp_batch_pages(launch, warp - launch.vector_warps,
-                          int64_t{gridDim.x} * kWarps - launch.vector_warps);
+    copy_warp_batch_pages<kExtend>(launch, warp - launch.vector_warps,
+                                   int64_t{gridDim.x} * kWarps - launch.vector_warps);
   }
 }
 

@@ -24,7 +24,8 @@ struct Launch {
   int32_t row_group_shift;
   // The block kernel's plan:
   int64_t requests_per_chunk;
-  int64_t chunks;       // vector blocks, first in the grid
+  int64_t chunks;       // runs of requests, each written by row_splits vector blocks
+  int64_t row_splits;   // the vector blocks (chunks * row_splits) come first in the grid
   int64_t page_blocks;  // page-copy blocks, after them
 };
 

@@ -21,6 +21,13 @@ constexpr int kWarps = kThreads / kWarpSize;
 // million requests.
 constexpr int64_t kMaxChunks = 64;
 
+// A chunk's rows are shared by as many vector blocks as give each about this
+// many (the rows of a chunk's requests are unbounded for extend: thousands
+// per request), at most the blocks the GPU holds at once. Eight a thread:
+// each row costs a binary search in shared memory and a few stores, so a
+// block's scan of its chunk stays a small part of its work.
+constexpr int64_t kRowsPerVectorBlock = int64_t{kThreads} * 8;
+
 // A page block loads this many requests' shapes per tile (a few per thread,
 // one scan per tile), so that a batch of up to kPageTile requests costs one
 // round trip to memory before the copies start.

@@ -116,19 +116,21 @@ __device__ __forceinline__ int owner_lane(int32_t first_row, int32_t row) {
   return owner;
 }
 
+template <bool kExtend>
 __device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
   const Buffers& buffers = launch.buffers;
   const int lane = lane_id();
   const LaneRequest request = load_lane_request(launch);
   if (warp == 0) {
     if (lane < launch.batch_size) {
-      write_request(buffers, lane, request.shape, widen(request.before));
+      write_request<kExtend>(buffers, lane, request.shape, widen(request.before));
     }
     const int64_t rows = buffers.num_tokens.data != nullptr ? warp_total(request.shape.rows) : 0;
-    const int64_t kv =
-        buffers.num_kv_tokens.data != nullptr ? warp_total(clamped_len(request.shape.top)) : 0;
+    const int64_t kv = kExtend && buffers.num_kv_tokens.data != nullptr
+                           ? warp_total(clamped_len(request.shape.top))
+                           : 0;
     if (lane == 0) {
-      write_heads(buffers, rows, kv);
+      write_heads<kExtend>(buffers, rows, kv);
     }
   }
   const auto limit = static_cast<int32_t>(buffers.vector_row_limit());
@@ -145,9 +147,10 @@ __device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
       continue;
     }
     if (row < request.total.rows) {
-      write_row(buffers, launch.model, shape, owner, row - before.rows, row, widen(before));
+      write_row<kExtend>(buffers, launch.model, shape, owner, row - before.rows, row,
+                         widen(before));
     } else {
-      write_tail_position(buffers, row, widen(request.total));
+      write_tail_position<kExtend>(buffers, row, widen(request.total));
     }
   }
 }
@@ -162,6 +165,7 @@ struct LanePages {
   int64_t kv_before;      // KV tokens before the request, with a flattened table
 };
 
+template <bool kExtend>
 __device__ LanePages load_lane_pages(const Launch& launch) {
   const int lane = lane_id();
   LanePages pages{{0, 0}, nullptr, 0, 0, 0};
@@ -173,7 +177,7 @@ __device__ LanePages load_lane_pages(const Launch& launch) {
     }
     pages.clamped_rows = static_cast<uint32_t>(min_of(pages.shape.rows, kWarpBatchRowLimit));
   }
-  if (launch.buffers.page_table_1_flattened.present()) {
+  if (kExtend && launch.buffers.page_table_1_flattened.present()) {
     const int64_t kv = lane < launch.batch_size ? clamped_len(pages.shape.top) : 0;
     int64_t inclusive = kv;
 #pragma unroll
@@ -209,9 +213,10 @@ __device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uin
 // itself, from L2 after the first). A warp's items only grow in unit, so it
 // stops at the first past the batch's widest request: the grid is sized for
 // the widest request the tables hold, most calls need far fewer units.
+template <bool kExtend>
 __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
                                       int64_t page_warps) {
-  const LanePages pages = load_lane_pages(launch);
+  const LanePages pages = load_lane_pages<kExtend>(launch);
   const uint32_t live_units = __reduce_max_sync(kFullWarp, pages.units);
   if (live_units == 0) {
     return;  // Also an empty batch, which the items below would divide by.
@@ -233,11 +238,11 @@ __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
     const auto* source = reinterpret_cast<const int32_t*>(
         __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(pages.source), i));
     const int64_t first_row = rows_before(launch, pages, i);  // every lane: it reduces
-    const int64_t kv_before = __shfl_sync(kFullWarp, pages.kv_before, i);
+    const int64_t kv_before = kExtend ? __shfl_sync(kFullWarp, pages.kv_before, i) : 0;
     if (unit >= __shfl_sync(kFullWarp, pages.units, i) || shape.rows <= group) {
       continue;
     }
-    copy_unit(launch, {source, shape.rows, first_row, shape.top, kv_before}, unit,
+    copy_unit<kExtend>(launch, {source, shape.rows, first_row, shape.top, kv_before}, unit,
               RowSlice{group, int64_t{1} << shift});
   }
 }
