@@ -9,13 +9,13 @@ TORCH_LIBRARY(nsa_metadata, m) {
   m.def(
       "fill_draft_extend_metadata(Tensor extend_seq_lens, Tensor seq_lens, "
       "int nsa_index_topk, Tensor(a!) seqlens_expanded, Tensor(b!) nsa_cache_seqlens, *, "
-      "Tensor(c!)? num_tokens=None) -> ()",
+      "Tensor(c!)? num_tokens=None, int index_kpool=1) -> ()",
       {at::Tag::pt2_compliant_tag});
   // Functional form for torch.compile / torch.export: fresh int32 tensors of
   // length `capacity`, the same values as the fill form.
   m.def(
       "draft_extend_metadata(Tensor extend_seq_lens, Tensor seq_lens, "
-      "int nsa_index_topk, SymInt capacity) -> (Tensor seqlens_expanded, "
+      "int nsa_index_topk, SymInt capacity, *, int index_kpool=1) -> (Tensor seqlens_expanded, "
       "Tensor nsa_cache_seqlens)",
       {at::Tag::pt2_compliant_tag});
 

@@ -5,8 +5,10 @@ Shared notation: request ``i`` has ``s = seq_lens[i]`` tokens in its KV cache
 and ``rows`` query rows (decode 1, target-verify ``N``, draft-extend
 ``e = extend_seq_lens[i]`` or a static ``N``); its last row sees ``top``
 tokens (``s + N`` for target-verify, ``s`` otherwise) and row ``j`` sees
-``kv_j = max(0, top - (rows - 1 - j))``. ``nsa_cache_seqlens = min(kv,
-nsa_index_topk)``. Rows of all requests are numbered back to back. Index
+``kv_j = max(0, top - (rows - 1 - j))``. ``nsa_cache_seqlens =
+min(kv // K * K, nsa_index_topk) + kv % K`` with ``K = index_kpool`` (every
+operator's keyword, default 1: ``min(kv, nsa_index_topk)``), for an indexer
+that selects whole pools of ``K`` tokens. Rows of all requests are numbered back to back. Index
 inputs are 1-D int32 or int64; every output is a preallocated int32 buffer
 on the inputs' device, written in place (nothing is returned, so CUDA-graph
 replays keep the addresses). docs/draft_extend.md and docs/step_metadata.md
@@ -20,12 +22,13 @@ from torch import Tensor
 
 def fill_draft_extend_metadata(extend_seq_lens: Tensor, seq_lens: Tensor, nsa_index_topk: int,
                                seqlens_expanded: Tensor, nsa_cache_seqlens: Tensor, *,
-                               num_tokens: Optional[Tensor] = None) -> None:
+                               num_tokens: Optional[Tensor] = None,
+                               index_kpool: int = 1) -> None:
     """Fills the draft-extend step's per-token KV lengths.
 
     For request ``i`` and ``j < e``, at row ``sum(e over earlier requests) + j``:
-    ``seqlens_expanded = max(0, s - e + 1 + j)`` and
-    ``nsa_cache_seqlens = min(seqlens_expanded, nsa_index_topk)``; positions
+    ``seqlens_expanded = max(0, s - e + 1 + j)`` and ``nsa_cache_seqlens``
+    from it (``min(seqlens_expanded, nsa_index_topk)`` for ``index_kpool=1``); positions
     past the batch's rows are zeroed, rows past a buffer's length are not
     written.
 
@@ -47,11 +50,11 @@ def fill_draft_extend_metadata(extend_seq_lens: Tensor, seq_lens: Tensor, nsa_in
     """
     torch.ops.nsa_metadata.fill_draft_extend_metadata(
         extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded, nsa_cache_seqlens,
-        num_tokens=num_tokens)
+        num_tokens=num_tokens, index_kpool=index_kpool)
 
 
 def draft_extend_metadata(extend_seq_lens: Tensor, seq_lens: Tensor, nsa_index_topk: int,
-                          capacity: int) -> Tuple[Tensor, Tensor]:
+                          capacity: int, *, index_kpool: int = 1) -> Tuple[Tensor, Tensor]:
     """The functional form of :func:`fill_draft_extend_metadata`: returns fresh
     ``(seqlens_expanded, nsa_cache_seqlens)``, int32 of length ``capacity``
     on the inputs' device, for ``torch.compile`` and ``torch.export``.
@@ -62,7 +65,8 @@ def draft_extend_metadata(extend_seq_lens: Tensor, seq_lens: Tensor, nsa_index_t
         (tensor([4, 5, 3, 0], dtype=torch.int32), tensor([4, 4, 3, 0], dtype=torch.int32))
     """
     return torch.ops.nsa_metadata.draft_extend_metadata(extend_seq_lens, seq_lens,
-                                                        nsa_index_topk, capacity)
+                                                        nsa_index_topk, capacity,
+                                                        index_kpool=index_kpool)
 
 
 def fill_decode_metadata(seq_lens: Tensor, req_pool_indices: Tensor, req_to_token: Tensor,

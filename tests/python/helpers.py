@@ -10,9 +10,11 @@ def poisoned_buffer(capacity, device):
     return torch.full((capacity,), POISON, dtype=torch.int32, device=device)
 
 
-def expected(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity):
+def expected(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity,
+             index_kpool=1):
     seqlens_expanded, nsa_cache_seqlens, total = reference.fill_draft_extend_metadata(
-        extend_seq_lens.tolist(), seq_lens.tolist(), topk, expanded_capacity, cache_capacity)
+        extend_seq_lens.tolist(), seq_lens.tolist(), topk, expanded_capacity, cache_capacity,
+        index_kpool)
     return (torch.tensor(seqlens_expanded, dtype=torch.int32),
             torch.tensor(nsa_cache_seqlens, dtype=torch.int32), total)
 
@@ -87,7 +89,7 @@ def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capaci
 
 
 def fill(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity=None,
-         count_dtype=torch.int64):
+         count_dtype=torch.int64, index_kpool=1):
     """Runs the fill op into poisoned buffers; returns them and num_tokens on the CPU."""
     device = extend_seq_lens.device
     cache_capacity = expanded_capacity if cache_capacity is None else cache_capacity
@@ -96,17 +98,19 @@ def fill(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity=None
     num_tokens = torch.full((1,), -1, dtype=count_dtype, device=device)
     torch.ops.nsa_metadata.fill_draft_extend_metadata(
         extend_seq_lens, seq_lens, topk, seqlens_expanded, nsa_cache_seqlens,
-        num_tokens=num_tokens)
+        num_tokens=num_tokens, index_kpool=index_kpool)
     return seqlens_expanded.cpu(), nsa_cache_seqlens.cpu(), num_tokens.item()
 
 
 def assert_matches_reference(extend_seq_lens, seq_lens, topk, expanded_capacity,
-                             cache_capacity=None, count_dtype=torch.int64):
+                             cache_capacity=None, count_dtype=torch.int64, index_kpool=1):
     cache_capacity = expanded_capacity if cache_capacity is None else cache_capacity
     got_expanded, got_cache, got_total = fill(extend_seq_lens, seq_lens, topk,
-                                              expanded_capacity, cache_capacity, count_dtype)
+                                              expanded_capacity, cache_capacity, count_dtype,
+                                              index_kpool)
     want_expanded, want_cache, want_total = expected(extend_seq_lens, seq_lens, topk,
-                                                     expanded_capacity, cache_capacity)
+                                                     expanded_capacity, cache_capacity,
+                                                     index_kpool)
     count_max = torch.iinfo(count_dtype).max
     assert got_total == min(want_total, count_max)
     assert_equal(got_expanded, want_expanded, "seqlens_expanded")

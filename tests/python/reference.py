@@ -15,7 +15,7 @@ INT64_MAX = 2**63 - 1
 
 
 def fill_draft_extend_metadata(extend_seq_lens, seq_lens, nsa_index_topk,
-                               expanded_capacity, cache_capacity):
+                               expanded_capacity, cache_capacity, index_kpool=1):
     """Returns (seqlens_expanded, nsa_cache_seqlens, num_tokens) as lists.
 
     Each list is as long as its buffer's capacity: the rows that fit, then
@@ -25,7 +25,8 @@ def fill_draft_extend_metadata(extend_seq_lens, seq_lens, nsa_index_topk,
                "nsa_cache_seqlens": [0] * cache_capacity}
     total = fill_step_metadata("draft_extend", seq_lens, [0] * len(seq_lens),
                                torch.zeros((1, 0), dtype=torch.int32), nsa_index_topk, 1,
-                               outputs, extend_seq_lens=extend_seq_lens)
+                               outputs, extend_seq_lens=extend_seq_lens,
+                               index_kpool=index_kpool)
     return outputs["seqlens_expanded"], outputs["nsa_cache_seqlens"], total
 
 

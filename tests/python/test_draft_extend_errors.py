@@ -25,9 +25,12 @@ def valid_arguments(device):
     )
 
 
+KEYWORDS = ("num_tokens", "index_kpool")
+
+
 def call_fill(arguments):
-    positional = {name: value for name, value in arguments.items() if name != "num_tokens"}
-    fill(*positional.values(), num_tokens=arguments.get("num_tokens"))
+    positional = {name: value for name, value in arguments.items() if name not in KEYWORDS}
+    fill(*positional.values(), **{name: arguments[name] for name in KEYWORDS if name in arguments})
 
 
 def elsewhere(tensor, device):
@@ -54,6 +57,7 @@ HOST_CHECKS = [
      "nsa_index_topk should be >= 1, got 0"),
     ("topk_negative", lambda a, d: a.update(nsa_index_topk=-5),
      "nsa_index_topk should be >= 1, got -5"),
+    ("kpool_zero", lambda a, d: a.update(index_kpool=0), "index_kpool should be >= 1, got 0"),
     ("expanded_int64", lambda a, d: a.update(seqlens_expanded=a["seqlens_expanded"].long()),
      "seqlens_expanded should have dtype int32, got Long"),
     ("cache_float", lambda a, d: a.update(nsa_cache_seqlens=a["nsa_cache_seqlens"].float()),

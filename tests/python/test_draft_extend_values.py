@@ -6,7 +6,7 @@ import zlib
 import pytest
 import torch
 
-from helpers import assert_equal, assert_matches_reference, expected, poisoned_buffer
+from helpers import assert_equal, assert_matches_reference, expected, fill, poisoned_buffer
 from inputs import EXTEND_KINDS, SEQ_KINDS, random_inputs
 from reference import INT32_MAX
 
@@ -48,6 +48,27 @@ def test_topk_around_the_values(device, topk):
     extend_seq_lens = torch.tensor([4, 1, 3, 2], device=device)
     seq_lens = torch.tensor([5, 2048, 2050, 2], device=device)
     assert_matches_reference(extend_seq_lens, seq_lens, topk, 10)
+
+
+# Every path of the CUDA kernel: a few rows stored directly, rows staged in
+# shared memory, long requests, and the two-pass grid of a large batch.
+@pytest.mark.parametrize("batch_size,extend_kind", [(4, "draft_1_to_8"), (300, "draft_1_to_8"),
+                                                    (40, "some_large"), (65536, "zeros_to_8")])
+@pytest.mark.parametrize("index_kpool,topk", [(2, 2048), (4, 7), (64, 100), (2**40, 2048)])
+def test_index_kpool(device, batch_size, extend_kind, index_kpool, topk):
+    extend_seq_lens, seq_lens = random_inputs(batch_size, extend_kind, "up_to_context", 5,
+                                              torch.int32, torch.int64, device)
+    total = int(extend_seq_lens.sum())
+    assert_matches_reference(extend_seq_lens, seq_lens, topk, total + 9, index_kpool=index_kpool)
+
+
+def test_index_kpool_by_hand(device):
+    # K = 4, topk 8: kv 14 keeps min(12, 8) + 2 = 10, kv 13 keeps 8 + 1, kv 5 keeps 4 + 1.
+    seqlens_expanded, nsa_cache_seqlens, total = fill(
+        torch.tensor([2, 1], device=device), torch.tensor([14, 5], device=device), 8, 4,
+        index_kpool=4)
+    assert seqlens_expanded.tolist() == [13, 14, 5, 0]
+    assert nsa_cache_seqlens.tolist() == [9, 10, 5, 0] and total == 3
 
 
 def test_hand_checked_example(device):
@@ -135,6 +156,16 @@ def test_one_huge_request(device):
     extend_seq_lens = torch.tensor([3, 300000, 2], device=device)
     seq_lens = torch.tensor([10, 400000, 1], device=device)
     assert_matches_reference(extend_seq_lens, seq_lens, 2048, 300005 + 40)
+
+
+def test_functional_form_with_index_kpool(device):
+    extend_seq_lens, seq_lens = random_inputs(300, "draft_1_to_8", "padded", 12,
+                                              torch.int32, torch.int32, device)
+    capacity = int(extend_seq_lens.sum()) + 5
+    _, nsa_cache_seqlens = torch.ops.nsa_metadata.draft_extend_metadata(
+        extend_seq_lens, seq_lens, 100, capacity, index_kpool=16)
+    _, want_cache, _ = expected(extend_seq_lens, seq_lens, 100, capacity, capacity, 16)
+    assert_equal(nsa_cache_seqlens.cpu(), want_cache, "nsa_cache_seqlens")
 
 
 @pytest.mark.parametrize("capacity_extra", [0, 123])

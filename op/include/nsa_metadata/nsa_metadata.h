@@ -20,7 +20,9 @@ namespace nsa_metadata {
 // that then holds seq_lens[i] tokens. For token j of request i, at row
 // offset_i + j (offset_i = sum of the earlier requests' extend lengths):
 //   seqlens_expanded[row]  = max(0, seq_lens[i] - extend_seq_lens[i] + 1 + j)
-//   nsa_cache_seqlens[row] = min(seqlens_expanded[row], nsa_index_topk)
+//   nsa_cache_seqlens[row] = min(x // K * K, nsa_index_topk) + x % K,
+//                            x = seqlens_expanded[row], K = index_kpool
+//                            (K = 1: min(x, nsa_index_topk))
 // Rows from the total up to each buffer's capacity are set to 0. num_tokens, if
 // given (one int32 or int64 element), receives the total. On CUDA: one kernel
 // launch, no host synchronization, no allocation (safe in CUDA-graph capture).
@@ -28,13 +30,13 @@ namespace nsa_metadata {
 NSA_METADATA_API void fill_draft_extend_metadata(
     const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens, int64_t nsa_index_topk,
     const at::Tensor& seqlens_expanded, const at::Tensor& nsa_cache_seqlens,
-    const std::optional<at::Tensor>& num_tokens = std::nullopt);
+    const std::optional<at::Tensor>& num_tokens = std::nullopt, int64_t index_kpool = 1);
 
 // Functional form: returns (seqlens_expanded, nsa_cache_seqlens), fresh int32
 // tensors of length `capacity` on the inputs' device.
 NSA_METADATA_API std::tuple<at::Tensor, at::Tensor> draft_extend_metadata(
     const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens, int64_t nsa_index_topk,
-    int64_t capacity);
+    int64_t capacity, int64_t index_kpool = 1);
 
 // ---- The rest of the per-step family (docs/step_metadata.md) ----------------
 // Inputs: seq_lens[bs] and req_pool_indices[bs] (int32 or int64),

@@ -59,11 +59,14 @@ void check_table_width(const at::Tensor& table, const char* name,
               " columns (req_to_token has ", token_columns, "), got ", table.sym_size(1));
 }
 
-void check_scalars(int64_t nsa_index_topk, int64_t page_size, int64_t index_kpool) {
+void check_selection(int64_t nsa_index_topk, int64_t index_kpool) {
   TORCH_CHECK(nsa_index_topk >= 1, "nsa_index_topk should be >= 1, got ", nsa_index_topk);
+  TORCH_CHECK(index_kpool >= 1, "index_kpool should be >= 1, got ", index_kpool);
+}
+
+void check_page_size(int64_t page_size) {
   TORCH_CHECK(page_size >= 1 && page_size <= kInt32Max, "page_size should be in [1, ", kInt32Max,
               "], got ", page_size);
-  TORCH_CHECK(index_kpool >= 1, "index_kpool should be >= 1, got ", index_kpool);
 }
 
 void check_counter(const at::Tensor& tensor, const char* name) {

@@ -41,9 +41,11 @@ void check_int32_table(const at::Tensor& tensor, const char* name);
 void check_table_width(const at::Tensor& table, const char* name,
                        const at::Tensor& req_to_token, int64_t column_stride);
 
-// The scalars of the operators with page tables: nsa_index_topk >= 1,
-// page_size in [1, INT32_MAX], index_kpool >= 1.
-void check_scalars(int64_t nsa_index_topk, int64_t page_size, int64_t index_kpool);
+// What nsa_cache_seqlens is made of: nsa_index_topk >= 1, index_kpool >= 1.
+void check_selection(int64_t nsa_index_topk, int64_t index_kpool);
+
+// page_size in [1, INT32_MAX].
+void check_page_size(int64_t page_size);
 
 // A one-element int32 or int64 counter written by the device.
 void check_counter(const at::Tensor& tensor, const char* name);

@@ -11,12 +11,12 @@ namespace nsa_metadata::draft_extend {
 void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
                      int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
                      const at::Tensor& nsa_cache_seqlens,
-                     const std::optional<at::Tensor>& num_tokens) {
+                     const std::optional<at::Tensor>& num_tokens, int64_t index_kpool) {
   checks::check_index_vector(extend_seq_lens, "extend_seq_lens");
   checks::check_index_vector(seq_lens, "seq_lens");
   checks::check_same_device(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
   checks::check_same_length(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
-  TORCH_CHECK(nsa_index_topk >= 1, "nsa_index_topk should be >= 1, got ", nsa_index_topk);
+  checks::check_selection(nsa_index_topk, index_kpool);
 
   checks::check_same_device(seqlens_expanded, "seqlens_expanded", extend_seq_lens,
                             "extend_seq_lens");

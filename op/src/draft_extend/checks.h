@@ -10,13 +10,14 @@
 
 namespace nsa_metadata::draft_extend {
 
-// Dtypes, devices, dimensions, lengths, contiguity, nsa_index_topk >= 1.
+// Dtypes, devices, dimensions, lengths, contiguity, nsa_index_topk and
+// index_kpool >= 1.
 // Works on tensors with symbolic sizes, so the Meta kernel can call it under
 // torch.compile with dynamic shapes.
 void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
                      int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
                      const at::Tensor& nsa_cache_seqlens,
-                     const std::optional<at::Tensor>& num_tokens);
+                     const std::optional<at::Tensor>& num_tokens, int64_t index_kpool);
 
 // Outputs share no memory with each other or with the inputs (real tensors only).
 void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,

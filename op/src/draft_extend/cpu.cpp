@@ -17,9 +17,10 @@ void fill_draft_extend_metadata_cpu(const at::Tensor& extend_seq_lens,
                                     const at::Tensor& seq_lens, int64_t nsa_index_topk,
                                     const at::Tensor& seqlens_expanded,
                                     const at::Tensor& nsa_cache_seqlens,
-                                    const std::optional<at::Tensor>& num_tokens) {
+                                    const std::optional<at::Tensor>& num_tokens,
+                                    int64_t index_kpool) {
   check_arguments(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded,
-                  nsa_cache_seqlens, num_tokens);
+                  nsa_cache_seqlens, num_tokens, index_kpool);
   check_no_aliasing(extend_seq_lens, seq_lens, seqlens_expanded, nsa_cache_seqlens,
                     num_tokens);
   const int64_t expanded_capacity = seqlens_expanded.numel();
@@ -34,7 +35,7 @@ void fill_draft_extend_metadata_cpu(const at::Tensor& extend_seq_lens,
                                    /*rows_per_request=*/0,
                                    /*top_offset=*/0,
                                    nsa_index_topk,
-                                   /*index_kpool=*/1,
+                                   index_kpool,
                                    /*page_row_per_request=*/false};
   step_metadata::Buffers buffers;
   buffers.seqlens_expanded = step_metadata::vector_of(seqlens_expanded);

@@ -90,9 +90,10 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
                                      const at::Tensor& seq_lens, int64_t nsa_index_topk,
                                      const at::Tensor& seqlens_expanded,
                                      const at::Tensor& nsa_cache_seqlens,
-                                     const std::optional<at::Tensor>& num_tokens) {
+                                     const std::optional<at::Tensor>& num_tokens,
+                                     int64_t index_kpool) {
   check_arguments(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded,
-                  nsa_cache_seqlens, num_tokens);
+                  nsa_cache_seqlens, num_tokens, index_kpool);
   check_no_aliasing(extend_seq_lens, seq_lens, seqlens_expanded, nsa_cache_seqlens,
                     num_tokens);
   const c10::cuda::CUDAGuard device_guard(extend_seq_lens.device());
@@ -107,6 +108,7 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
       reinterpret_cast<std::uintptr_t>(extend_seq_lens.const_data_ptr()) % 16 == 0;
   launch.seq_stride = seq_lens.stride(0);
   launch.nsa_index_topk = nsa_index_topk;
+  launch.index_kpool = index_kpool;
   launch.seqlens_expanded = row_buffer(seqlens_expanded);
   launch.nsa_cache_seqlens = row_buffer(nsa_cache_seqlens);
   const Grid grid = plan_grid(

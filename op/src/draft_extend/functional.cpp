@@ -15,7 +15,8 @@ namespace {
 std::tuple<at::Tensor, at::Tensor> draft_extend_metadata(const at::Tensor& extend_seq_lens,
                                                          const at::Tensor& seq_lens,
                                                          int64_t nsa_index_topk,
-                                                         c10::SymInt capacity) {
+                                                         c10::SymInt capacity,
+                                                         int64_t index_kpool) {
   TORCH_CHECK(capacity >= 0, "capacity should be >= 0, got ", capacity);
   const auto options = extend_seq_lens.options().dtype(at::kInt);
   at::Tensor seqlens_expanded = at::empty_symint({capacity}, options);
@@ -23,7 +24,8 @@ std::tuple<at::Tensor, at::Tensor> draft_extend_metadata(const at::Tensor& exten
 
   // The public API's call through the dispatcher picks the fill kernel.
   nsa_metadata::fill_draft_extend_metadata(extend_seq_lens, seq_lens, nsa_index_topk,
-                                           seqlens_expanded, nsa_cache_seqlens);
+                                           seqlens_expanded, nsa_cache_seqlens, std::nullopt,
+                                           index_kpool);
   return {seqlens_expanded, nsa_cache_seqlens};
 }
 

@@ -108,6 +108,7 @@ struct Launch {
   int64_t seq_stride;
   int64_t requests_per_block;
   int64_t nsa_index_topk;
+  int64_t index_kpool;
   RowBuffer seqlens_expanded;
   RowBuffer nsa_cache_seqlens;
   // extend_seq_lens is int32, contiguous and 16-byte aligned: the direct
@@ -436,20 +437,33 @@ __device__ __forceinline__ int32_t small_kv_len(int32_t base, int32_t j) {
   return max(min(base, static_cast<int32_t>(kInt32Max) - j) + j, 0);
 }
 
-__device__ __forceinline__ int32_t topk32(const Launch& launch) {
-  return static_cast<int32_t>(min_of(launch.nsa_index_topk, kInt32Max));
+// nsa_cache_seqlens of a row of `expanded` tokens, in 32 bits where the
+// indexer keeps no pools (index_kpool 1: a min).
+struct Selection {
+  int32_t topk;
+  int64_t index_kpool;
+
+  __device__ __forceinline__ int32_t operator()(int32_t expanded) const {
+    return index_kpool == 1 ? min(expanded, topk)
+                            : nsa_cache_seqlen(expanded, topk, index_kpool);
+  }
+};
+
+__device__ __forceinline__ Selection selection_of(const Launch& launch) {
+  return {static_cast<int32_t>(min_of(launch.nsa_index_topk, kInt32Max)), launch.index_kpool};
 }
 
 // Calls store(j, seqlens_expanded, nsa_cache_seqlens) for each row j of a
 // request of at most kDirectMaxTokens tokens, all in 32 bits.
 template <typename Store>
-__device__ __forceinline__ void for_each_short_row(const Request& request, int32_t topk,
+__device__ __forceinline__ void for_each_short_row(const Request& request,
+                                                   const Selection& selected,
                                                    const Store& store) {
   const auto tokens = static_cast<int32_t>(request.tokens);
   const int32_t base = small_kv_base(request);
   for (int32_t j = 0; j < tokens; ++j) {
     const int32_t expanded = small_kv_len(base, j);
-    store(j, expanded, min(expanded, topk));
+    store(j, expanded, selected(expanded));
   }
 }
 
@@ -463,7 +477,8 @@ __device__ __forceinline__ void write_request_rows(const Launch& launch, const R
       static_cast<int32_t>(min_of(launch.seqlens_expanded.capacity, kInt32Max));
   const auto cache_capacity =
       static_cast<int32_t>(min_of(launch.nsa_cache_seqlens.capacity, kInt32Max));
-  for_each_short_row(request, topk32(launch), [&](int32_t j, int32_t expanded, int32_t cached) {
+  for_each_short_row(request, selection_of(launch), [&](int32_t j, int32_t expanded,
+                                                       int32_t cached) {
     const int32_t row = first_row + j;
     if (row < expanded_capacity) {
       launch.seqlens_expanded.data[row] = expanded;
@@ -516,10 +531,10 @@ template <int kRequests>
 __device__ __forceinline__ void stage_request_rows(StagedRows<kRequests>& staged,
                                                    const Request& request,
                                                    int64_t tile_row, int32_t rows_before_request,
-                                                   int32_t topk) {
+                                                   const Selection& selected) {
   const auto first =
       static_cast<int32_t>(tile_row - staged_origin_of(tile_row)) + rows_before_request;
-  for_each_short_row(request, topk, [&](int32_t j, int32_t expanded, int32_t /*cached*/) {
+  for_each_short_row(request, selected, [&](int32_t j, int32_t expanded, int32_t /*cached*/) {
     staged.expanded[first + j] = expanded;
   });
 }
@@ -540,15 +555,15 @@ __device__ __forceinline__ void write_staged_tile(const Launch& launch,
   const auto end = static_cast<int32_t>(tile_end - origin);
   const RowSpan<int32_t> expanded_rows = window_of(launch.seqlens_expanded, origin, end);
   const RowSpan<int32_t> cached_rows = window_of(launch.nsa_cache_seqlens, origin, end);
-  const int32_t topk = topk32(launch);
+  const Selection selected = selection_of(launch);
   for (int32_t group_row = kRowsPerGroup * static_cast<int32_t>(threadIdx.x); group_row < end;
        group_row += kRowsPerGroup * kThreads) {
     const int32_t row_begin = max(group_row, first);
     const int32_t row_end = min(group_row + kRowsPerGroup, end);
     const int4 vector = *reinterpret_cast<const int4*>(staged.expanded + group_row);
     const int32_t expanded[kRowsPerGroup] = {vector.x, vector.y, vector.z, vector.w};
-    const int32_t cached[kRowsPerGroup] = {min(vector.x, topk), min(vector.y, topk),
-                                           min(vector.z, topk), min(vector.w, topk)};
+    const int32_t cached[kRowsPerGroup] = {selected(vector.x), selected(vector.y),
+                                           selected(vector.z), selected(vector.w)};
     store_group(expanded_rows, group_row, row_begin, row_end, expanded);
     store_group(cached_rows, group_row, row_begin, row_end, cached);
   }
@@ -597,7 +612,7 @@ __device__ __forceinline__ void write_tile(const Launch& launch, const SharedSta
         expanded[k] = expanded_seqlen(shared.seq_len[owner], shared.tokens[owner],
                                       row - owner_first_row);
       }
-      cached[k] = nsa_cache_seqlen(expanded[k], launch.nsa_index_topk);
+      cached[k] = nsa_cache_seqlen(expanded[k], launch.nsa_index_topk, launch.index_kpool);
     }
     store_group(launch.seqlens_expanded, group_row, row_begin, row_end, expanded);
     store_group(launch.nsa_cache_seqlens, group_row, row_begin, row_end, cached);
@@ -650,7 +665,7 @@ __global__ void __launch_bounds__(kThreads)
       write_request_rows(launch, own, scan.before + scan.rows_before_request);
     } else {
       const int64_t tile_row = scan.before;
-      stage_request_rows(staged, own, tile_row, scan.rows_before_request, topk32(launch));
+      stage_request_rows(staged, own, tile_row, scan.rows_before_request, selection_of(launch));
       __syncthreads();
       write_staged_tile(launch, staged, tile_row,
                         min_of(tile_row + scan.tile_rows, row_limit_of(launch)));
@@ -808,9 +823,9 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
     int64_t pair_end;
     if (scan.short_requests) {
       pair_end = pair_row + scan.rows;
-      const int32_t topk = topk32(launch);
-      stage_request_rows(staged, pair.low, pair_row, scan.low_first, topk);
-      stage_request_rows(staged, pair.high, pair_row, scan.high_first, topk);
+      const Selection selected = selection_of(launch);
+      stage_request_rows(staged, pair.low, pair_row, scan.low_first, selected);
+      stage_request_rows(staged, pair.high, pair_row, scan.high_first, selected);
     } else {
       pair_end = publish_long_tile(shared, pair.low, pair_row);
     }

@@ -11,9 +11,10 @@ void fill_draft_extend_metadata_meta(const at::Tensor& extend_seq_lens,
                                      const at::Tensor& seq_lens, int64_t nsa_index_topk,
                                      const at::Tensor& seqlens_expanded,
                                      const at::Tensor& nsa_cache_seqlens,
-                                     const std::optional<at::Tensor>& num_tokens) {
+                                     const std::optional<at::Tensor>& num_tokens,
+                                     int64_t index_kpool) {
   check_arguments(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded,
-                  nsa_cache_seqlens, num_tokens);
+                  nsa_cache_seqlens, num_tokens, index_kpool);
 }
 
 }  // namespace

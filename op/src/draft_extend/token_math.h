@@ -21,8 +21,9 @@ NSA_HOST_DEVICE int32_t expanded_seqlen(int64_t seq_len, int64_t extend_seq_len,
   return row_kv_len(seq_len, extend_seq_len - 1 - j);
 }
 
-NSA_HOST_DEVICE int32_t nsa_cache_seqlen(int32_t expanded, int64_t nsa_index_topk) {
-  return topk_len(expanded, nsa_index_topk);
+NSA_HOST_DEVICE int32_t nsa_cache_seqlen(int32_t expanded, int64_t nsa_index_topk,
+                                         int64_t index_kpool) {
+  return pooled_topk_len(expanded, nsa_index_topk, index_kpool);
 }
 
 // num_tokens receives the true total; an int32 num_tokens saturates at

@@ -53,7 +53,8 @@ void check_inputs(const Arguments& arguments) {
   checks::check_int32_table(arguments.req_to_token, "req_to_token");
   checks::check_same_device(arguments.req_to_token, "req_to_token", arguments.seq_lens,
                             "seq_lens");
-  checks::check_scalars(arguments.nsa_index_topk, arguments.page_size, arguments.index_kpool);
+  checks::check_selection(arguments.nsa_index_topk, arguments.index_kpool);
+  checks::check_page_size(arguments.page_size);
 }
 
 void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,

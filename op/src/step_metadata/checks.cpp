@@ -56,7 +56,8 @@ void check_inputs(const Arguments& arguments) {
     TORCH_CHECK(arguments.rows_per_request >= 1, "num_draft_tokens should be >= 1, got ",
                 arguments.rows_per_request);
   }
-  checks::check_scalars(arguments.nsa_index_topk, arguments.page_size, arguments.index_kpool);
+  checks::check_selection(arguments.nsa_index_topk, arguments.index_kpool);
+  checks::check_page_size(arguments.page_size);
 }
 
 void check_row_buffer(const at::Tensor& buffer, const char* name, const Arguments& arguments,

@@ -1,8 +1,8 @@
 // The host loop of every operator's CPU kernel: the rows of the step-metadata
 // model (request_math.h) written in request order into the given buffers,
 // after the kernel's checks. The step operators, fill_extend_metadata and
-// fill_draft_extend_metadata (which asks for row vectors only) all run it, so the CPU writes every mode
-// one way.
+// fill_draft_extend_metadata (which asks for row vectors only) all run it,
+// so the CPU writes every mode one way.
 #pragma once
 
 #include "common/index_vector.h"
