@@ -38,20 +38,27 @@ int64_t request_units_of(const Buffers& buffers, const TokenTable& tokens, int64
 
 // Block kernel: chunks of whole tiles of requests, at most kMaxChunks of
 // them, each written by enough vector blocks for its share of the rows; page
-// blocks, one warp per unit the tables can hold; each kind bounded by what
-// the GPU holds at once.
+// blocks, one warp per unit the tables can hold. The two kinds fit the GPU
+// at once, so that the vectors' arithmetic and the pages' memory traffic
+// overlap: with both at work, the vector blocks take at most half of what
+// the GPU holds, the page blocks the rest.
 void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
   const int64_t resident_blocks = resident_warps / cuda::kWarps;
   launch.requests_per_chunk =
       std::max<int64_t>(1, ceil_div(ceil_div(launch.batch_size, cuda::kMaxChunks), cuda::kThreads)) *
       cuda::kThreads;
   launch.chunks = std::max<int64_t>(1, ceil_div(launch.batch_size, launch.requests_per_chunk));
+  const int64_t units = launch.batch_size * launch.request_units;
+  const int64_t vector_share = units == 0 ? resident_blocks : resident_blocks / 2;
   launch.row_splits = std::clamp<int64_t>(
       ceil_div(launch.buffers.vector_row_limit(), launch.chunks * cuda::kRowsPerVectorBlock), 1,
-      std::max<int64_t>(1, resident_blocks / launch.chunks));
-  const int64_t units = launch.batch_size * launch.request_units;
+      std::max<int64_t>(1, vector_share / launch.chunks));
+  const int64_t vector_blocks = launch.chunks * launch.row_splits;
   launch.page_blocks =
-      units == 0 ? 0 : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1, resident_blocks);
+      units == 0 ? 0
+                 : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1,
+                                       std::max<int64_t>(resident_blocks / 2,
+                                                         resident_blocks - vector_blocks));
 }
 
 // Warp-batch kernel, where its conditions hold (device/policy.cuh): a warp

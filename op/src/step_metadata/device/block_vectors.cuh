@@ -9,9 +9,9 @@
 // serving sizes), which keeps the call one launch with no workspace, and a
 // batch that fits one chunk depends on no other block.
 // Within a chunk, tiles of kThreads requests are scanned (rows, KV-length
-// sum, nsa_cache_seqlens sum at once); each row then finds its request by
-// binary search in shared memory, so work is balanced however uneven the
-// lengths.
+// sum, nsa_cache_seqlens sum at once); each group of kRowsPerGroup rows then
+// finds its request by binary search in shared memory, so work is balanced
+// however uneven the lengths.
 #pragma once
 
 #include "common/block_split_sums.cuh"
@@ -29,7 +29,9 @@
 namespace nsa_metadata::step_metadata::cuda {
 
 using nsa_metadata::cuda::block_split_sums;
+using nsa_metadata::cuda::ceil_div;
 using nsa_metadata::cuda::last_at_most;
+using nsa_metadata::cuda::max_of;
 using nsa_metadata::cuda::min_of;
 using nsa_metadata::cuda::SplitSums;
 
@@ -53,19 +55,92 @@ struct VectorTile {
   SplitSums<Sums> start;  // sums before the block's chunk, and the batch's
 };
 
-// The row vectors of the tile's rows that split `split` takes; the tile's
-// first request is `tile_begin`, its first row `tile_row`.
+// Stores the group's rows [row_begin, row_end) of one row vector: one
+// 16-byte store when the group is whole, fits and the buffer is aligned.
+__device__ __forceinline__ void store_group(const Vector& vector, int64_t group_row,
+                                            int64_t row_begin, int64_t row_end,
+                                            const int32_t (&values)[kRowsPerGroup]) {
+  if (!vector.present()) {
+    return;
+  }
+  const int64_t end = min_of(row_end, vector.capacity);
+  if (row_begin == group_row && end == group_row + kRowsPerGroup &&
+      (reinterpret_cast<uintptr_t>(vector.data) & 15) == 0) {
+    *reinterpret_cast<int4*>(vector.data + group_row) =
+        make_int4(values[0], values[1], values[2], values[3]);
+    return;
+  }
+#pragma unroll
+  for (int k = 0; k < kRowsPerGroup; ++k) {
+    if (group_row + k >= row_begin && group_row + k < end) {
+      vector.data[group_row + k] = values[k];
+    }
+  }
+}
+
+// The row vectors (write_row's values) of the tile's rows that split `split`
+// takes, kRowsPerGroup consecutive rows per thread: the request is searched
+// for once per group and followed from row to row, nsa_cu_seqlens_k is
+// summed along, and whole groups are stored in 16 bytes. The tile's first
+// request is `tile_begin`, its first row `tile_row`.
 template <bool kExtend>
 __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, int64_t tile_begin,
                                 int64_t tile_row, int64_t tile_end, int64_t split) {
-  const int64_t limit = min_of(tile_end, launch.buffers.vector_row_limit());
+  const Buffers& buffers = launch.buffers;
+  const Model& model = launch.model;
+  const int64_t limit = min_of(tile_end, buffers.vector_row_limit());
+  const int64_t group_end = ceil_div(limit, kRowsPerGroup);
   const int64_t stride = int64_t{kThreads} * launch.row_splits;
-  for (int64_t row = tile_row + split * kThreads + threadIdx.x; row < limit; row += stride) {
-    const int owner = last_at_most(tile.first_row, kThreads, row);
-    const int64_t first_row = tile.first_row[owner];
-    write_row<kExtend>(launch.buffers, launch.model, {tile.rows[owner], tile.top[owner]},
-                       tile_begin + owner, row - first_row, row,
-                       {first_row, tile.kv_before[owner], tile.topk_before[owner]});
+  for (int64_t group = tile_row / kRowsPerGroup + split * kThreads + threadIdx.x;
+       group < group_end; group += stride) {
+    const int64_t group_row = group * kRowsPerGroup;
+    const int64_t row_begin = max_of(group_row, tile_row);
+    const int64_t row_end = min_of(group_row + kRowsPerGroup, limit);
+    int owner = last_at_most(tile.first_row, kThreads, row_begin);
+    RequestShape shape{tile.rows[owner], tile.top[owner]};
+    // nsa_cache_seqlens summed through the row before row_begin.
+    int64_t topk_through = saturating_add(
+        tile.topk_before[owner],
+        topk_len_through(model, shape, row_begin - tile.first_row[owner] - 1));
+    int32_t expanded[kRowsPerGroup];
+    int32_t selected[kRowsPerGroup];
+    int32_t request[kRowsPerGroup];
+    int32_t starts[kRowsPerGroup];
+    int32_t ends[kRowsPerGroup];
+#pragma unroll
+    for (int k = 0; k < kRowsPerGroup; ++k) {
+      const int64_t row = group_row + k;
+      expanded[k] = selected[k] = request[k] = starts[k] = ends[k] = 0;
+      if (row < row_begin || row >= row_end) {
+        continue;
+      }
+      if (owner + 1 < kThreads && tile.first_row[owner + 1] <= row) {
+        do {
+          ++owner;
+        } while (owner + 1 < kThreads && tile.first_row[owner + 1] <= row);
+        shape = {tile.rows[owner], tile.top[owner]};
+        topk_through = tile.topk_before[owner];
+      }
+      const int64_t j = row - tile.first_row[owner];
+      expanded[k] = row_kv_len(shape.top, shape.rows - 1 - j);
+      selected[k] = selected_len(model, expanded[k]);
+      topk_through = saturating_add(topk_through, selected[k]);
+      if (row + 1 < buffers.nsa_cu_seqlens_k.capacity) {
+        buffers.nsa_cu_seqlens_k.data[row + 1] = narrow_count<int32_t>(topk_through);
+      }
+      if (kExtend) {
+        request[k] = static_cast<int32_t>(tile_begin + owner);
+        starts[k] = narrow_count<int32_t>(tile.kv_before[owner]);
+        ends[k] = narrow_count<int32_t>(saturating_add(tile.kv_before[owner], expanded[k]));
+      }
+    }
+    store_group(buffers.seqlens_expanded, group_row, row_begin, row_end, expanded);
+    store_group(buffers.nsa_cache_seqlens, group_row, row_begin, row_end, selected);
+    if (kExtend) {
+      store_group(buffers.token_to_batch_idx, group_row, row_begin, row_end, request);
+      store_group(buffers.indexer_k_start, group_row, row_begin, row_end, starts);
+      store_group(buffers.indexer_k_end, group_row, row_begin, row_end, ends);
+    }
   }
 }
 

@@ -28,6 +28,10 @@ constexpr int64_t kMaxChunks = 64;
 // block's scan of its chunk stays a small part of its work.
 constexpr int64_t kRowsPerVectorBlock = int64_t{kThreads} * 8;
 
+// A vector-block thread writes this many consecutive rows at once: one
+// search for their request, one 16-byte store per row vector.
+constexpr int kRowsPerGroup = 4;
+
 // A page block loads this many requests' shapes per tile (a few per thread,
 // one scan per tile), so that a batch of up to kPageTile requests costs one
 // round trip to memory before the copies start.
