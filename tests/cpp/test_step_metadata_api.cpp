@@ -139,6 +139,53 @@ TEST_P(StepApi, ErrorsNameTheArgument) {
             "num_draft_tokens, got neither");
 }
 
+// Extend: requests in pool rows 2 and 0 add 2 and 1 tokens to KV lengths 3
+// and 1.
+TEST_P(StepApi, ExtendFillsPerRequestPerTokenAndFlattened) {
+  nsa_metadata::ExtendMetadataBuffers buffers{
+      .cu_seqlens_q = poisoned({3}),
+      .token_to_batch_idx = poisoned({4}),
+      .indexer_k_start = poisoned({4}),
+      .indexer_k_end = poisoned({4}),
+      .page_table_1_flattened = poisoned({5}),
+      .num_kv_tokens = torch::zeros({1}, options(at::kLong)),
+  };
+
+  nsa_metadata::fill_extend_metadata(torch::tensor({3, 1}, options(at::kLong)),
+                                     torch::tensor({2, 1}, options()),
+                                     torch::tensor({2, 0}, options()), req_to_token(), 2048, 2,
+                                     buffers);
+
+  EXPECT_EQ(to_vector(*buffers.cu_seqlens_q), (std::vector<int32_t>{0, 2, 3}));
+  EXPECT_EQ(to_vector(*buffers.token_to_batch_idx), (std::vector<int32_t>{0, 0, 1, 0}));
+  EXPECT_EQ(to_vector(*buffers.indexer_k_start), (std::vector<int32_t>{0, 0, 3, 0}));
+  EXPECT_EQ(to_vector(*buffers.indexer_k_end), (std::vector<int32_t>{2, 3, 4, 0}));
+  EXPECT_EQ(to_vector(*buffers.page_table_1_flattened),
+            (std::vector<int32_t>{200, 201, 202, 0, kPoison}));
+  EXPECT_EQ(buffers.num_kv_tokens->item<int64_t>(), 4);
+}
+
+// index_kpool 4, topk 8: a row of 14 tokens keeps min(12, 8) + 2 = 10, one
+// of 5 keeps 4 + 1; target-verify's context lengths in DeepGEMM's layout.
+TEST_P(StepApi, IndexKpoolAndPagedMqaContextLens) {
+  const at::Tensor req_pool_indices = torch::tensor({2, 0}, options());
+  nsa_metadata::StepMetadataBuffers decode{.nsa_cache_seqlens = poisoned({2})};
+  nsa_metadata::fill_decode_metadata(torch::tensor({14, 5}, options()), req_pool_indices,
+                                     req_to_token(), 8, 2, decode, /*index_kpool=*/4);
+  EXPECT_EQ(to_vector(*decode.nsa_cache_seqlens), (std::vector<int32_t>{10, 5}));
+
+  nsa_metadata::StepMetadataBuffers verify{.paged_mqa_context_lens = poisoned({2, 3})};
+  nsa_metadata::fill_target_verify_metadata(torch::tensor({4, 1}, options()), req_pool_indices,
+                                            req_to_token(), 3, 8, 2, verify);
+  EXPECT_EQ(to_vector(*verify.paged_mqa_context_lens),
+            (std::vector<int32_t>{7, 7, 7, 4, 4, 4}));
+
+  const auto [expanded, cached] = nsa_metadata::draft_extend_metadata(
+      torch::tensor({1, 1}, options()), torch::tensor({14, 5}, options()), 8, 3,
+      /*index_kpool=*/4);
+  EXPECT_EQ(to_vector(cached), (std::vector<int32_t>{10, 5, 0}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, StepApi, ::testing::Values("cpu", "cuda"),
                          [](const auto& info) { return info.param; });
 
@@ -151,32 +198,6 @@ TEST(StepCpuDataChecks, PoolIndexOutsideTheTableNamesTheRequest) {
                                                  {.page_table_1 = torch::zeros({2, 8}, at::kInt)});
             }),
             "req_pool_indices[1] should be in [0, 3) (the rows of req_to_token), got 3");
-}
-
-// Extend (CPU kernel only so far): requests in pool rows 2 and 0 add 2 and 1
-// tokens to KV lengths 3 and 1.
-TEST(ExtendApi, FillsPerRequestPerTokenAndFlattened) {
-  const at::Tensor req_to_token =
-      (torch::arange(3).view({3, 1}) * 100 + torch::arange(8).view({1, 8})).to(at::kInt);
-  nsa_metadata::ExtendMetadataBuffers buffers{
-      .cu_seqlens_q = torch::full({3}, kPoison, at::kInt),
-      .token_to_batch_idx = torch::full({4}, kPoison, at::kInt),
-      .indexer_k_start = torch::full({4}, kPoison, at::kInt),
-      .indexer_k_end = torch::full({4}, kPoison, at::kInt),
-      .page_table_1_flattened = torch::full({5}, kPoison, at::kInt),
-      .num_kv_tokens = torch::zeros({1}, at::kLong),
-  };
-
-  nsa_metadata::fill_extend_metadata(torch::tensor({3, 1}, at::kLong), torch::tensor({2, 1}),
-                                     torch::tensor({2, 0}), req_to_token, 2048, 2, buffers);
-
-  EXPECT_EQ(to_vector(*buffers.cu_seqlens_q), (std::vector<int32_t>{0, 2, 3}));
-  EXPECT_EQ(to_vector(*buffers.token_to_batch_idx), (std::vector<int32_t>{0, 0, 1, 0}));
-  EXPECT_EQ(to_vector(*buffers.indexer_k_start), (std::vector<int32_t>{0, 0, 3, 0}));
-  EXPECT_EQ(to_vector(*buffers.indexer_k_end), (std::vector<int32_t>{2, 3, 4, 0}));
-  EXPECT_EQ(to_vector(*buffers.page_table_1_flattened),
-            (std::vector<int32_t>{200, 201, 202, 0, kPoison}));
-  EXPECT_EQ(buffers.num_kv_tokens->item<int64_t>(), 4);
 }
 
 }  // namespace
