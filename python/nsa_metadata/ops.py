@@ -223,7 +223,8 @@ def fill_extend_metadata(seq_lens: Tensor, extend_seq_lens: Tensor, req_pool_ind
     per request, as in decode; ``page_table_1_flattened[k_i + c]`` is the
     request's slot ``c``. Per-token buffers and the flattened table have a
     capacity; ``num_tokens`` and ``num_kv_tokens`` receive the totals.
-    CPU (and Meta) kernels only, for now: docs/extend.md.
+    On CUDA: one launch, no host synchronization, no allocation
+    (docs/extend.md).
 
     Example::
 
