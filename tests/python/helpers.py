@@ -26,6 +26,20 @@ def guarded(capacity, dtype, device, fill_value, guard):
     return storage, storage[guard:guard + capacity]
 
 
+def cuda_kernels_without_sync(call):
+    """Runs call() with every host synchronization an error and returns the
+    names of the CUDA kernels it launched (from the profiler)."""
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            call()
+            torch.cuda.synchronize()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+
+
 def guard_buffers(plain, device, guard):
     """Copies of the CPU buffers `plain` (name -> 1-D or 2-D tensor) on
     `device`, each inside a larger allocation of its first value (tables with

@@ -12,7 +12,7 @@ import torch
 
 from conftest import requires_cuda
 from extend_cases import COUNTERS, ExtendCase, poisoned_outputs, random_extend_case
-from helpers import guard_buffers
+from helpers import cuda_kernels_without_sync, guard_buffers
 from step_cases import assert_outputs_equal
 
 pytestmark = requires_cuda
@@ -32,16 +32,8 @@ def test_no_host_synchronization_and_one_launch(batch_size):
     case = random_extend_case(batch_size, 0, longest_extend=64, width=600).to("cuda")
     outputs = poisoned_outputs(case)
     want = case.expected(outputs)
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-            case.call(**outputs)
-            torch.cuda.synchronize()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    assert len(kernels) == 1, [e.name for e in kernels]
+    kernels = cuda_kernels_without_sync(lambda: case.call(**outputs))
+    assert len(kernels) == 1, kernels
     assert_outputs_equal(outputs, want)
 
 

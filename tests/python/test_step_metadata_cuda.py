@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import requires_cuda
+from helpers import cuda_kernels_without_sync
 from reference import MODES
 from step_cases import (StepCase, assert_outputs_equal, assert_step_matches_reference,
                         guarded_outputs, poisoned_outputs, random_step_case)
@@ -29,16 +30,8 @@ def test_no_host_synchronization_and_one_launch(mode, batch_size):
     case = random_step_case(mode, batch_size, 0, width=600).to("cuda")
     outputs = poisoned_outputs(case, "cuda", num_tokens_dtype=num_tokens_dtype(mode))
     want = case.expected(outputs)
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-            case.call(**outputs)
-            torch.cuda.synchronize()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    assert len(kernels) == 1, [e.name for e in kernels]
+    kernels = cuda_kernels_without_sync(lambda: case.call(**outputs))
+    assert len(kernels) == 1, kernels
     assert_outputs_equal(outputs, want)
 
 

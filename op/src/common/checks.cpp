@@ -51,6 +51,13 @@ void check_int32_table(const at::Tensor& tensor, const char* name) {
               " should have stride 1 along dim 1, got stride ", tensor.sym_stride(1));
 }
 
+void check_table_rows(const at::Tensor& table, const char* name, const c10::SymInt& rows,
+                      const char* meaning) {
+  check_int32_table(table, name);
+  TORCH_CHECK(table.sym_size(0) == rows, name, " should have ", rows, " rows (", meaning,
+              "), got ", table.sym_size(0));
+}
+
 void check_table_width(const at::Tensor& table, const char* name,
                        const at::Tensor& req_to_token, int64_t column_stride) {
   const c10::SymInt token_columns = req_to_token.sym_size(1);

@@ -35,6 +35,11 @@ void check_buffer_length(const at::Tensor& tensor, const char* name, const c10::
 // columns: unit stride along dim 1, any row stride.
 void check_int32_table(const at::Tensor& tensor, const char* name);
 
+// A preallocated 2-D int32 table (check_int32_table) of exactly `rows` rows;
+// `meaning` says where the count comes from, e.g. "one per request".
+void check_table_rows(const at::Tensor& table, const char* name, const c10::SymInt& rows,
+                      const char* meaning);
+
 // A page table whose column c is copied from req_to_token's column
 // c * column_stride (1 for page_table_1, page_size for real_page_table): no
 // wider than req_to_token allows, or it would read past it.

@@ -59,10 +59,7 @@ void check_inputs(const Arguments& arguments) {
 
 void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,
                       int64_t column_stride) {
-  checks::check_int32_table(table, name);
-  const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
-  TORCH_CHECK(table.sym_size(0) == batch_size, name, " should have ", batch_size,
-              " rows (one per request), got ", table.sym_size(0));
+  checks::check_table_rows(table, name, arguments.seq_lens.sym_size(0), "one per request");
   checks::check_table_width(table, name, arguments.req_to_token, column_stride);
 }
 

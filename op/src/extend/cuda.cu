@@ -36,14 +36,9 @@ void fill_extend_metadata_cuda(const Arguments& arguments) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const bool checked = checked_launch();
 
-  step_metadata::cuda::Launch launch{};
-  launch.model = model_of(arguments);
-  launch.batch_size = arguments.seq_lens.size(0);
-  launch.req_pool_indices = index_vector_of(arguments.req_pool_indices);
-  launch.tokens = step_metadata::token_table_of(arguments.req_to_token);
-  launch.page_size = arguments.page_size;
-  launch.buffers = buffers_of(arguments.outputs);
-  step_metadata::launch_engine(launch, arguments.seq_lens.device().index(), stream);
+  step_metadata::launch_engine(model_of(arguments), arguments.req_pool_indices,
+                               arguments.req_to_token, arguments.page_size,
+                               buffers_of(arguments.outputs), stream);
 
   if (checked) {
     check_values_on_host(arguments, stream);

@@ -78,13 +78,14 @@ void check_row_buffer(const at::Tensor& buffer, const char* name, const Argument
 
 void check_page_table(const at::Tensor& table, const char* name, const Arguments& arguments,
                       const c10::SymInt& rows, int64_t column_stride) {
-  checks::check_int32_table(table, name);
   if (arguments.exact_rows()) {
-    TORCH_CHECK(table.sym_size(0) == rows, name, " should have ", rows,
-                " rows (one per query row), got ", table.sym_size(0));
-  } else if (arguments.fixed_rows()) {
-    TORCH_CHECK(table.sym_size(0) >= rows, name, " should have at least the batch's ", rows,
-                " rows, got ", table.sym_size(0));
+    checks::check_table_rows(table, name, rows, "one per query row");
+  } else {
+    checks::check_int32_table(table, name);
+    if (arguments.fixed_rows()) {
+      TORCH_CHECK(table.sym_size(0) >= rows, name, " should have at least the batch's ", rows,
+                  " rows, got ", table.sym_size(0));
+    }
   }
   checks::check_table_width(table, name, arguments.req_to_token, column_stride);
 }
@@ -125,9 +126,8 @@ void check_outputs(const Arguments& arguments) {
   }
   if (outputs.paged_mqa_context_lens.has_value()) {
     const at::Tensor& context_lens = *outputs.paged_mqa_context_lens;
-    checks::check_int32_table(context_lens, "paged_mqa_context_lens");
-    TORCH_CHECK(context_lens.sym_size(0) == batch_size, "paged_mqa_context_lens should have ",
-                batch_size, " rows (one per request), got ", context_lens.sym_size(0));
+    checks::check_table_rows(context_lens, "paged_mqa_context_lens", batch_size,
+                             "one per request");
     TORCH_CHECK(context_lens.sym_size(1) == arguments.rows_per_request,
                 "paged_mqa_context_lens should have ", arguments.rows_per_request,
                 " columns (num_draft_tokens), got ", context_lens.sym_size(1));

@@ -37,14 +37,8 @@ void fill_step_metadata_cuda(const Arguments& arguments) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const bool checked = checked_launch();
 
-  cuda::Launch launch{};
-  launch.model = model_of(arguments);
-  launch.batch_size = arguments.seq_lens.size(0);
-  launch.req_pool_indices = index_vector_of(arguments.req_pool_indices);
-  launch.tokens = token_table_of(arguments.req_to_token);
-  launch.page_size = arguments.page_size;
-  launch.buffers = buffers_of(arguments.outputs);
-  launch_engine(launch, arguments.seq_lens.device().index(), stream);
+  launch_engine(model_of(arguments), arguments.req_pool_indices, arguments.req_to_token,
+                arguments.page_size, buffers_of(arguments.outputs), stream);
 
   if (checked) {
     check_values_on_host(arguments, stream);

@@ -100,10 +100,19 @@ int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
 
 }  // namespace
 
-void launch_engine(cuda::Launch& launch, c10::DeviceIndex device, cudaStream_t stream) {
-  launch.request_units = request_units_of(launch.buffers, launch.tokens, launch.page_size);
-  const int64_t resident_warps =
-      cuda::kBlocksPerSM * cuda::kWarps * multiprocessor_count(device);
+void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
+                   const at::Tensor& req_to_token, int64_t page_size, const Buffers& buffers,
+                   cudaStream_t stream) {
+  cuda::Launch launch{};
+  launch.model = model;
+  launch.batch_size = req_pool_indices.size(0);
+  launch.req_pool_indices = index_vector_of(req_pool_indices);
+  launch.tokens = token_table_of(req_to_token);
+  launch.page_size = page_size;
+  launch.buffers = buffers;
+  launch.request_units = request_units_of(buffers, launch.tokens, page_size);
+  const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps *
+                                 multiprocessor_count(req_pool_indices.device().index());
   const bool extend = launch.buffers.has_extend_outputs();
   if (warp_batch_fits(launch)) {
     const auto blocks = static_cast<unsigned>(plan_warp_batch_kernel(launch, resident_warps));

@@ -1,18 +1,22 @@
 // The step-metadata engine's launch, shared by every operator it serves (the
-// step operators and fill_extend_metadata): their CUDA kernels fill in what
-// the call is (model, inputs, buffers) and this plans the grid and launches.
+// step operators and fill_extend_metadata): their CUDA kernels say what the
+// call is (model, inputs, buffers) and this plans the grid and launches.
 #pragma once
 
-#include "step_metadata/device/launch_params.cuh"
+#include "step_metadata/buffers.h"
+#include "step_metadata/request_math.h"
 
-#include <c10/core/Device.h>
+#include <ATen/core/Tensor.h>
 #include <cuda_runtime_api.h>
+
+#include <cstdint>
 
 namespace nsa_metadata::step_metadata {
 
-// `launch` holds the model, batch size, pool indices, token table, page size
-// and buffers; the plan fields are filled in here. One kernel launch on
-// `stream`, which must belong to `device`.
-void launch_engine(cuda::Launch& launch, c10::DeviceIndex device, cudaStream_t stream);
+// One kernel launch on `stream`, which must belong to the inputs' device,
+// for a batch of req_pool_indices.size(0) requests.
+void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
+                   const at::Tensor& req_to_token, int64_t page_size, const Buffers& buffers,
+                   cudaStream_t stream);
 
 }  // namespace nsa_metadata::step_metadata
