@@ -4,6 +4,7 @@ a CUDA graph captured there replays with new values."""
 import pytest
 import torch
 
+import extend_cases
 from conftest import requires_two_gpus
 from helpers import POISON, expected
 from reference import MODES
@@ -94,6 +95,31 @@ def test_step_metadata_ops(mode, batch_size):
         static.call(**outputs)
     case = random_step_case(mode, batch_size, 1, width=3000)
     static.load_inputs(case)
+    want = case.expected(outputs)
+    graph.replay()
+    torch.cuda.synchronize(OTHER)
+    assert_outputs_equal(outputs, want)
+
+
+@pytest.mark.parametrize("batch_size", [4, 700])
+def test_fill_extend_metadata(batch_size):
+    template = extend_cases.random_extend_case(batch_size, 0, longest_extend=16, width=3000)
+    static = template.to(OTHER)
+    outputs = extend_cases.poisoned_outputs(static, token_capacity=batch_size * 16 + 5,
+                                            kv_capacity=batch_size * 3020 + 7)
+    want = template.expected(outputs)
+    static.call(**outputs)
+    assert torch.cuda.current_device() == 0
+    assert_outputs_equal(outputs, want)
+
+    stream = torch.cuda.Stream(device=OTHER)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        static.call(**outputs)
+    case = extend_cases.random_extend_case(batch_size, 1, longest_extend=16, width=3000)
+    case.req_to_token = template.req_to_token
+    for name in ("seq_lens", "extend_seq_lens", "req_pool_indices"):
+        getattr(static, name).copy_(getattr(case, name))
     want = case.expected(outputs)
     graph.replay()
     torch.cuda.synchronize(OTHER)

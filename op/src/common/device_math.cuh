@@ -7,6 +7,7 @@
 namespace nsa_metadata::cuda {
 
 constexpr int kWarpSize = 32;
+constexpr unsigned kFullWarp = 0xffffffffu;  // every lane takes part in a shuffle
 
 __host__ __device__ __forceinline__ constexpr int64_t min_of(int64_t a, int64_t b) {
   return a < b ? a : b;

@@ -386,20 +386,19 @@ struct DirectScan {
 // thread scanning two packed lengths (expand_kernel), the larger of the two.
 __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, int32_t after,
                                                   int32_t longest, int4 (&warp_sums)[kWarps]) {
-  constexpr unsigned kAllLanes = 0xffffffffu;
   const int lane = threadIdx.x % kWarpSize;
   const int warp = threadIdx.x / kWarpSize;
   int32_t inclusive = own;
 #pragma unroll
   for (int offset = 1; offset < kWarpSize; offset *= 2) {
-    const int32_t lower = __shfl_up_sync(kAllLanes, inclusive, offset);
+    const int32_t lower = __shfl_up_sync(nsa_metadata::cuda::kFullWarp, inclusive, offset);
     if (lane >= offset) {
       inclusive += lower;
     }
   }
-  const auto warp_before = static_cast<int32_t>(__reduce_add_sync(kAllLanes, before));
-  const auto warp_after = static_cast<int32_t>(__reduce_add_sync(kAllLanes, after));
-  const auto warp_most = static_cast<int32_t>(__reduce_max_sync(kAllLanes, longest));
+  const auto warp_before = static_cast<int32_t>(__reduce_add_sync(nsa_metadata::cuda::kFullWarp, before));
+  const auto warp_after = static_cast<int32_t>(__reduce_add_sync(nsa_metadata::cuda::kFullWarp, after));
+  const auto warp_most = static_cast<int32_t>(__reduce_max_sync(nsa_metadata::cuda::kFullWarp, longest));
   if (lane == kWarpSize - 1) {
     warp_sums[warp] = make_int4(warp_before, inclusive, warp_after, warp_most);
   }

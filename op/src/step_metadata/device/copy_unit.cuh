@@ -128,6 +128,61 @@ __device__ __forceinline__ void store_unit(int32_t* destination, Column first, C
   }
 }
 
+// Stores the loaded unit into `destination`, columns [first, first + kUnitColumns)
+// below `columns`, where `destination` may start at any int32 (a request's
+// flattened slots start at its k_i): each lane joins the tail of its vector
+// with the head of the next lane's (a shuffle) into one 16-byte store at an
+// aligned address; only the unit's first and last few columns go one by one.
+// Every lane of the warp must call it.
+__device__ __forceinline__ void store_unit_realigned(int32_t* destination, Column first,
+                                                     Column columns,
+                                                     const int4 (&values)[kVectorsPerLane]) {
+  // Columns from a vector's start to the first aligned address after it.
+  const auto shift = static_cast<Column>(
+      (kColumnsPerVector - reinterpret_cast<uintptr_t>(destination) / sizeof(int32_t)) %
+      kColumnsPerVector);
+  if (shift == 0) {
+    store_unit(destination, first, columns, values);
+    return;
+  }
+  const int lane = threadIdx.x % kWarpSize;
+  const int next_lane = (lane + 1) % kWarpSize;
+#pragma unroll
+  for (int t = 0; t < kVectorsPerLane; ++t) {
+    // The vector after lane l's is lane l + 1's, lane 31's is lane 0's next
+    // one, and the unit's last lane has none (the next unit's head).
+    const int later = t + 1 < kVectorsPerLane ? t + 1 : t;
+    const int4 offered = lane == 0 ? values[later] : values[t];
+    const int4 next{__shfl_sync(kFullWarp, offered.x, next_lane),
+                    __shfl_sync(kFullWarp, offered.y, next_lane),
+                    __shfl_sync(kFullWarp, offered.z, next_lane),
+                    __shfl_sync(kFullWarp, offered.w, next_lane)};
+    const int4& own = values[t];
+    const int4 joined = shift == 1   ? int4{own.y, own.z, own.w, next.x}
+                        : shift == 2 ? int4{own.z, own.w, next.x, next.y}
+                                     : int4{own.w, next.x, next.y, next.z};
+    const Column c = vector_column(first, t, lane);
+    if (t == 0 && lane == 0) {  // the unit's head, before its first aligned address
+      if (c < columns) destination[c] = own.x;
+      if (shift > 1 && c + 1 < columns) destination[c + 1] = own.y;
+      if (shift > 2 && c + 2 < columns) destination[c + 2] = own.z;
+    }
+    const Column aligned = c + shift;
+    const bool last = t + 1 == kVectorsPerLane && lane + 1 == kWarpSize;
+    if (!last && aligned + kColumnsPerVector <= columns) {
+      *reinterpret_cast<int4*>(destination + aligned) = joined;
+    } else {
+      // The end of the row, or the unit's last lane: its own tail only.
+      const Column stop = last ? c + kColumnsPerVector : aligned + kColumnsPerVector;
+      const Column end = stop < columns ? stop : columns;
+      if (aligned < end) destination[aligned] = joined.x;
+      if (aligned + 1 < end) destination[aligned + 1] = joined.y;
+      if (aligned + 2 < end) destination[aligned + 2] = joined.z;
+      if (aligned + 3 < end) destination[aligned + 3] = joined.w;
+    }
+  }
+}
+
 // real_page_table's columns [real_begin, real_end) of one row, each from
 // source column c * page_size (just loaded by the warp, so read from cache).
 __device__ __forceinline__ void store_real_columns(const Launch& launch, int32_t* destination,
@@ -210,7 +265,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
       const auto columns = static_cast<Column>(
           flattened_columns(flattened, launch.tokens, request.kv_before, request.top));
       if (first < columns) {
-        store_unit(flattened.data + request.kv_before, first, columns, values);
+        store_unit_realigned(flattened.data + request.kv_before, first, columns, values);
       }
     }
   } else {

@@ -9,6 +9,7 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+using nsa_metadata::cuda::kFullWarp;
 using nsa_metadata::cuda::kWarpSize;
 
 // Threads per block, for both kinds of block: the vector blocks scan a tile

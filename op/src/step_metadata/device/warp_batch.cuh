@@ -29,8 +29,6 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
-constexpr unsigned kFullWarp = 0xffffffffu;
-
 __device__ __forceinline__ int lane_id() { return threadIdx.x % kWarpSize; }
 
 // Rows, KV lengths and nsa_cache_seqlens summed, each saturating at
