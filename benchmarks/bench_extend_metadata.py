@@ -26,7 +26,10 @@ the least traffic the work needs: each request's req_to_token prefix read
 once, page_table_1, real_page_table and the flattened table written up to
 each request's KV length, the per-token and per-request vectors written
 once; "ours of bound" is that traffic at the measured copy rate over our
-GPU time.
+GPU time. "copy x2 of rate" is what the GPU itself reaches for the page
+tables' mix of traffic at this size: a plain kernel (copy_to_two in
+peers/peers.cu) that reads the batch's KV tokens once and writes them twice,
+nothing gathered, its traffic at the copy rate over its GPU time.
 """
 import argparse
 import dataclasses
@@ -69,6 +72,7 @@ class Row:
     latency: dict
     gpu: dict
     bound_us: float
+    copy_to_two_share: float
 
     def share(self, name):
         return self.bound_us / self.gpu[name]
@@ -159,6 +163,17 @@ def check_eager(case, host, outputs, want):
             raise SystemExit(f"eager bs {case.batch_size}: {name} differs from ours")
 
 
+def copy_to_two_share(kv_tokens, copy_rate):
+    """copy_to_two's share of the copy rate over `kv_tokens` int32s (rounded
+    up to whole 16-byte vectors): one read, two writes."""
+    elements = -(-max(kv_tokens, 1) // 4) * 4
+    source = torch.randint(0, 1 << 24, (elements,), dtype=torch.int32, device="cuda")
+    first, second = torch.empty_like(source), torch.empty_like(source)
+    seconds = harness.gpu_time_in_graph(
+        torch.ops.nsa_metadata_bench.copy_to_two, (source, first, second), launches=20) / 1e6
+    return 3 * 4 * elements / copy_rate / seconds
+
+
 def measure(workload, extend_range, prefix_range, batch_size, req_to_token, copy_rate,
             generator, repeats):
     sets = [random_case(batch_size, extend_range, prefix_range, req_to_token, generator)
@@ -175,8 +190,10 @@ def measure(workload, extend_range, prefix_range, batch_size, req_to_token, copy
     gpu = {name: harness.gpu_time_in_graph(calls[name], input_sets[0], launches=20)
            for name in ("ours", "floor")}
     row = Row(workload, batch_size, sets[0].tokens(), sets[0].kv_tokens(), latency, gpu,
-              least_traffic_bytes(sets[0]) / copy_rate * 1e6)
+              least_traffic_bytes(sets[0]) / copy_rate * 1e6, 0.0)
     del outputs
+    torch.cuda.empty_cache()
+    row.copy_to_two_share = copy_to_two_share(row.kv_tokens, copy_rate)
     torch.cuda.empty_cache()
     return row
 
@@ -185,13 +202,13 @@ def table(rows):
     headers = ["workload", "bs", "tokens", "KV tokens"]
     headers += [f"{name} latency" for name in PEERS]
     headers += ["eager / ours", "ours / floor", "ours GPU", "floor GPU", "bound",
-                "ours of bound"]
+                "ours of bound", "copy x2 of rate"]
     body = [[row.workload, row.batch_size, row.tokens, row.kv_tokens]
             + [row.latency[name] for name in PEERS]
             + [f"{row.latency['eager'] / row.latency['ours']:.1f}x",
                f"{row.latency['ours'] / row.latency['floor']:.2f}x",
                row.gpu["ours"], row.gpu["floor"], row.bound_us,
-               f"{100 * row.share('ours'):.0f}%"]
+               f"{100 * row.share('ours'):.0f}%", f"{100 * row.copy_to_two_share:.0f}%"]
             for row in rows]
     return harness.format_table(headers, body)
 
@@ -222,7 +239,7 @@ def main():
             row = rows[-1]
             print(workload, batch_size, {n: round(v, 1) for n, v in row.latency.items()},
                   {n: round(v, 2) for n, v in row.gpu.items()}, f"bound {row.bound_us:.2f}",
-                  flush=True)
+                  f"copy x2 {100 * row.copy_to_two_share:.0f}%", flush=True)
     header = (f"{datetime.date.today()}, {torch.cuda.get_device_name(0)}, driver "
               f"{driver_version()}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
               f"Python {platform.python_version()}; copy rate {copy_rate / 1e9:.0f} GB/s "

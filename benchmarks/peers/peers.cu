@@ -13,6 +13,10 @@
 //   nsa_metadata_bench::one_sync_fill    the earlier CUDA approach engines
 //                                        tried: cumsum, one host sync for the
 //                                        total, then a thread per request.
+//   nsa_metadata_bench::copy_to_two      reads a buffer once and writes it
+//                                        to two others: the page tables'
+//                                        traffic with nothing to gather, what
+//                                        the GPU reaches for that mix.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/cumsum.h>
 #include <c10/cuda/CUDAException.h>
@@ -52,6 +56,50 @@ __global__ void one_sync_kernel(const int32_t* extend_seq_lens, const int32_t* s
     seqlens_expanded[row] = 0;
     nsa_cache_seqlens[row] = 0;
   }
+}
+
+// Each thread keeps kCopyVectors 16-byte loads in flight, then stores each
+// twice; a grid-stride loop over whole groups, then one vector at a time.
+constexpr int kCopyVectors = 4;
+
+__global__ void copy_to_two_kernel(const int4* __restrict__ source, int4* first, int4* second,
+                                   int64_t vectors) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (; v + (kCopyVectors - 1) * stride < vectors; v += kCopyVectors * stride) {
+    int4 values[kCopyVectors];
+#pragma unroll
+    for (int k = 0; k < kCopyVectors; ++k) values[k] = __ldg(source + v + k * stride);
+#pragma unroll
+    for (int k = 0; k < kCopyVectors; ++k) {
+      first[v + k * stride] = values[k];
+      second[v + k * stride] = values[k];
+    }
+  }
+  for (; v < vectors; v += stride) {
+    const int4 value = __ldg(source + v);
+    first[v] = value;
+    second[v] = value;
+  }
+}
+
+// Whole 16-byte vectors of contiguous int32 buffers of one length only.
+void copy_to_two(const at::Tensor& source, const at::Tensor& first, const at::Tensor& second) {
+  for (const at::Tensor* tensor : {&source, &first, &second}) {
+    TORCH_CHECK(tensor->is_cuda() && tensor->scalar_type() == at::kInt && tensor->is_contiguous() &&
+                    tensor->numel() == source.numel() && source.numel() % 4 == 0,
+                "copy_to_two: contiguous CUDA int32 buffers of one length, a multiple of 4");
+  }
+  const c10::cuda::CUDAGuard device_guard(source.device());
+  int multiprocessors = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount,
+                                        source.device().index()));
+  const int blocks = multiprocessors * 8;
+  copy_to_two_kernel<<<blocks, 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+      reinterpret_cast<const int4*>(source.const_data_ptr<int32_t>()),
+      reinterpret_cast<int4*>(first.mutable_data_ptr<int32_t>()),
+      reinterpret_cast<int4*>(second.mutable_data_ptr<int32_t>()), source.numel() / 4);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 void floor_fill(const at::Tensor& extend_seq_lens, const at::Tensor&, int64_t,
@@ -105,11 +153,13 @@ TORCH_LIBRARY(nsa_metadata_bench, m) {
       "Tensor(c!)? num_tokens=None) -> ()";
   m.def(("floor_fill" + arguments).c_str());
   m.def(("one_sync_fill" + arguments).c_str());
+  m.def("copy_to_two(Tensor source, Tensor(a!) first, Tensor(b!) second) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(nsa_metadata_bench, CUDA, m) {
   m.impl("floor_fill", &floor_fill);
   m.impl("one_sync_fill", &one_sync_fill);
+  m.impl("copy_to_two", &copy_to_two);
   for (const char* name : {"floor_fill_decode_metadata", "floor_fill_target_verify_metadata",
                            "floor_fill_draft_extend_metadata_full", "floor_fill_extend_metadata"}) {
     m.impl(name, torch::CppFunction::makeFromBoxedFunction<&floor_boxed>());
