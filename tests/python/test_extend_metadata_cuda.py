@@ -1,8 +1,8 @@
 """What only fill_extend_metadata's CUDA kernel must show: no host
 synchronization and one launch, CUDA-graph capture and replay with new
-values, the current stream, the documented result for bad values only the
-device sees (never a write outside the buffers), the opt-in checked mode,
-and scale. Values against the reference on both devices are in
+values, the current stream, the flattened table at every alignment, the
+documented result for bad values only the device sees (never a write
+outside the buffers), the opt-in checked mode, and scale. Values against the reference on both devices are in
 test_extend_metadata.py."""
 import dataclasses
 import re
@@ -12,7 +12,7 @@ import torch
 
 from conftest import requires_cuda
 from extend_cases import COUNTERS, ExtendCase, poisoned_outputs, random_extend_case
-from helpers import cuda_kernels_without_sync, guard_buffers
+from helpers import POISON, cuda_kernels_without_sync, guard_buffers
 from step_cases import assert_outputs_equal
 
 pytestmark = requires_cuda
@@ -80,6 +80,26 @@ def test_runs_on_the_current_stream():
         device_case.seq_lens.copy_(pinned, non_blocking=True)
         device_case.call(**outputs)
     side.synchronize()
+    assert_outputs_equal(outputs, want)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+@pytest.mark.parametrize("batch_size", [5, 300])  # both kernels
+def test_flattened_table_at_every_alignment(offset, batch_size):
+    """The flattened slots' 16-byte stores realign each unit by shuffles:
+    with the buffer itself starting `offset` int32s past an aligned address,
+    requests of several units, and a capacity that cuts a request at an odd
+    slot, every slot equals the reference and nothing around it changes."""
+    case = random_extend_case(batch_size, 20 + offset, longest_prefix=5000, width=6000)
+    capacity = case.kv_tokens() - 1 - 2 * offset
+    plain = {"page_table_1_flattened": torch.full((capacity,), POISON, dtype=torch.int32),
+             "num_kv_tokens": torch.full((1,), -1, dtype=torch.int64)}
+    outputs, assert_guards_intact = guard_buffers(plain, "cuda", 64 + offset)
+    assert outputs["page_table_1_flattened"].data_ptr() % 16 == 4 * offset
+    want = case.expected(outputs)
+    case.to("cuda").call(**outputs)
+    torch.cuda.synchronize()
+    assert_guards_intact()
     assert_outputs_equal(outputs, want)
 
 
