@@ -2,8 +2,9 @@
 // row (its req_to_token row), loaded once, in 16-byte vectors where the
 // addresses allow, and stored into the request's rows (every row, or a slice
 // of them when warps share a request's rows), each row only up to its own KV
-// length. Both kernels (the page blocks, block_pages.cuh, and the warp-batch
-// kernel, warp_batch.cuh) copy through here.
+// length, and (extend) into its flattened slots, realigned to 16-byte stores.
+// Both kernels (the page blocks, block_pages.cuh, and the warp-batch kernel,
+// warp_batch.cuh) copy through here.
 #pragma once
 
 #include "common/device_math.cuh"
