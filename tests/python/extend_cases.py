@@ -44,6 +44,13 @@ class ExtendCase:
             req_pool_indices=self.req_pool_indices.to(device),
             req_to_token=self.req_to_token.to(device))
 
+    def load_inputs(self, case):
+        """Copies case's inputs into this case's tensors (in place, as a
+        CUDA graph captured on them replays with them); the same pool."""
+        for name in ("seq_lens", "extend_seq_lens", "req_pool_indices"):
+            getattr(self, name).copy_(getattr(case, name))
+        case.req_to_token = self.req_to_token
+
     def call(self, **outputs):
         torch.ops.nsa_metadata.fill_extend_metadata(*self.inputs(),
                                                     index_kpool=self.index_kpool, **outputs)

@@ -132,6 +132,24 @@ def assert_outputs_equal(outputs, want):
         assert_equal(buffer.cpu(), want[name], name)
 
 
+def assert_runs_on_the_current_stream(case, outputs):
+    """Calls `case` (a step or extend case on the CPU) into the CUDA
+    `outputs` on a side stream whose copy of seq_lens is held back by a
+    sleep: a kernel on another stream would read the zeros before it."""
+    device_case = case.to("cuda")
+    device_case.seq_lens = torch.zeros_like(device_case.seq_lens)
+    want = case.expected(outputs)
+    pinned = case.seq_lens.pin_memory()
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(50_000_000)
+        device_case.seq_lens.copy_(pinned, non_blocking=True)
+        device_case.call(**outputs)
+    side.synchronize()
+    assert_outputs_equal(outputs, want)
+
+
 def assert_step_matches_reference(case, device, **poisoned_kwargs):
     """Runs `case` on `device` into poisoned buffers and compares every buffer,
     untouched page-table columns included, with the reference."""

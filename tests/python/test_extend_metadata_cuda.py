@@ -13,7 +13,7 @@ import torch
 from conftest import requires_cuda
 from extend_cases import COUNTERS, ExtendCase, poisoned_outputs, random_extend_case
 from helpers import POISON, cuda_kernels_without_sync, guard_buffers
-from step_cases import assert_outputs_equal
+from step_cases import assert_outputs_equal, assert_runs_on_the_current_stream
 
 pytestmark = requires_cuda
 
@@ -55,9 +55,7 @@ def test_graph_capture_then_replay_with_new_values(batch_size):
         static.call(**outputs)
     for seed in range(1, 4):
         case = random_extend_case(batch_size, seed, longest_extend=longest_extend, width=width)
-        case.req_to_token = template.req_to_token
-        for name in ("seq_lens", "extend_seq_lens", "req_pool_indices"):
-            getattr(static, name).copy_(getattr(case, name))
+        static.load_inputs(case)
         # What a replay does not write keeps the previous replay's values.
         want = case.expected(outputs)
         graph.replay()
@@ -65,22 +63,8 @@ def test_graph_capture_then_replay_with_new_values(batch_size):
 
 
 def test_runs_on_the_current_stream():
-    """A kernel on the wrong stream would read the inputs before the side
-    stream's copy (held back by a sleep) has written them."""
     case = random_extend_case(300, 3, width=500)
-    device_case = case.to("cuda")
-    device_case.seq_lens = torch.zeros_like(device_case.seq_lens)
-    outputs = poisoned_outputs(case.to("cuda"))
-    want = case.expected(outputs)
-    pinned = case.seq_lens.pin_memory()
-    torch.cuda.synchronize()
-    side = torch.cuda.Stream()
-    with torch.cuda.stream(side):
-        torch.cuda._sleep(50_000_000)
-        device_case.seq_lens.copy_(pinned, non_blocking=True)
-        device_case.call(**outputs)
-    side.synchronize()
-    assert_outputs_equal(outputs, want)
+    assert_runs_on_the_current_stream(case, poisoned_outputs(case.to("cuda")))
 
 
 @pytest.mark.parametrize("offset", [0, 1, 2, 3])

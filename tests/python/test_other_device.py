@@ -117,9 +117,7 @@ def test_fill_extend_metadata(batch_size):
     with torch.cuda.graph(graph, stream=stream):
         static.call(**outputs)
     case = extend_cases.random_extend_case(batch_size, 1, longest_extend=16, width=3000)
-    case.req_to_token = template.req_to_token
-    for name in ("seq_lens", "extend_seq_lens", "req_pool_indices"):
-        getattr(static, name).copy_(getattr(case, name))
+    static.load_inputs(case)
     want = case.expected(outputs)
     graph.replay()
     torch.cuda.synchronize(OTHER)

@@ -11,8 +11,9 @@ import torch
 from conftest import requires_cuda
 from helpers import cuda_kernels_without_sync
 from reference import MODES
-from step_cases import (StepCase, assert_outputs_equal, assert_step_matches_reference,
-                        guarded_outputs, poisoned_outputs, random_step_case)
+from step_cases import (StepCase, assert_outputs_equal, assert_runs_on_the_current_stream,
+                        assert_step_matches_reference, guarded_outputs, poisoned_outputs,
+                        random_step_case)
 
 pytestmark = requires_cuda
 
@@ -60,22 +61,9 @@ def test_graph_capture_then_replay_with_new_values(mode, batch_size):
 
 
 def test_runs_on_the_current_stream():
-    """A kernel on the wrong stream would read the inputs before the side
-    stream's copy (held back by a sleep) has written them."""
     case = random_step_case("draft_extend", 300, 3, width=500)
-    device_case = case.to("cuda")
-    device_case.seq_lens = torch.zeros_like(device_case.seq_lens)
-    outputs = poisoned_outputs(case, "cuda", num_tokens_dtype=torch.int64)
-    want = case.expected(outputs)
-    pinned = case.seq_lens.pin_memory()
-    torch.cuda.synchronize()
-    side = torch.cuda.Stream()
-    with torch.cuda.stream(side):
-        torch.cuda._sleep(50_000_000)
-        device_case.seq_lens.copy_(pinned, non_blocking=True)
-        device_case.call(**outputs)
-    side.synchronize()
-    assert_outputs_equal(outputs, want)
+    assert_runs_on_the_current_stream(
+        case, poisoned_outputs(case, "cuda", num_tokens_dtype=torch.int64))
 
 
 def bad_case(mode, seq_lens, req_pool_indices, extend_seq_lens=None, dtype=torch.int64,
