@@ -194,20 +194,4 @@ NSA_HOST_DEVICE count_t narrow_count(int64_t value) {
   return value > count_max ? static_cast<count_t>(count_max) : static_cast<count_t>(value);
 }
 
-// Python's floor division, which real_page_table's `// page_size` means, also
-// for a negative slot. In 32 bits: page_size in [1, INT32_MAX] is checked on
-// the host.
-NSA_HOST_DEVICE int32_t floor_div(int32_t value, int64_t page_size) {
-  const auto divisor = static_cast<int32_t>(page_size);
-#if defined(__CUDA_ARCH__)
-  // An arithmetic shift rounds toward minus infinity, as floor division does
-  // (see divide).
-  if ((divisor & (divisor - 1)) == 0) {
-    return value >> (__ffs(divisor) - 1);
-  }
-#endif
-  const int32_t quotient = value / divisor;
-  return (value < 0 && quotient * divisor != value) ? quotient - 1 : quotient;
-}
-
 }  // namespace nsa_metadata

@@ -18,7 +18,7 @@ void fill_extend_metadata_cpu(const Arguments& arguments) {
   const step_metadata::Buffers buffers = buffers_of(arguments.outputs);
   const step_metadata::HostPages pages{step_metadata::token_table_of(arguments.req_to_token),
                                        index_vector_of(arguments.req_pool_indices),
-                                       arguments.page_size};
+                                       Divisor::of(arguments.page_size)};
   step_metadata::write_on_host(model_of(arguments), arguments.seq_lens.size(0), buffers,
                                buffers.has_page_table() ? &pages : nullptr, totals);
 }

@@ -3,6 +3,7 @@
 // which differ only in how they spread this work over threads.
 #pragma once
 
+#include "common/divisor.h"
 #include "common/length_math.h"
 #include "step_metadata/arguments.h"
 #include "step_metadata/request_math.h"
@@ -212,15 +213,12 @@ NSA_HOST_DEVICE int64_t real_source_span(int64_t real_columns, int64_t page_size
 }
 
 NSA_HOST_DEVICE int64_t real_page_columns(const Table& table, int64_t row, int32_t kv,
-                                          int64_t page_size) {
+                                          const Divisor& page_size) {
   if (row >= table.rows) {
     return 0;
   }
-  // In 32 bits (a 64-bit division is a long library call on the GPU):
-  // kv and page_size (checked on the host) are below 2^31, so is their sum
-  // below 2^32.
-  const auto divisor = static_cast<uint32_t>(page_size);
-  const int64_t pages = divide(static_cast<uint32_t>(kv) + divisor - 1, divisor);
+  // kv and page_size (checked on the host) are below 2^31.
+  const int64_t pages = page_size.divide_rounding_up(static_cast<uint32_t>(kv));
   return pages < table.columns ? pages : table.columns;
 }
 

@@ -19,14 +19,15 @@ void fill_step_metadata_cpu(const Arguments& arguments) {
   const Sums total = checked_totals(arguments);
   const Buffers buffers = buffers_of(arguments.outputs);
   const HostPages pages{token_table_of(arguments.req_to_token),
-                        index_vector_of(arguments.req_pool_indices), arguments.page_size};
+                        index_vector_of(arguments.req_pool_indices),
+                        Divisor::of(arguments.page_size)};
   write_on_host(model_of(arguments), arguments.seq_lens.size(0), buffers,
                 buffers.has_page_table() ? &pages : nullptr, total);
 }
 
 }  // namespace
 
-void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t page_size,
+void write_page_rows(const Buffers& buffers, const TokenTable& tokens, const Divisor& page_size,
                      int64_t row, int32_t kv, int64_t pool_index) {
   const int32_t* source = tokens.data + pool_index * tokens.row_stride;
   const Table& pages = buffers.page_table_1;
@@ -35,7 +36,7 @@ void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t p
   const Table& real = buffers.real_page_table;
   const int64_t real_columns = real_page_columns(real, row, kv, page_size);
   for (int64_t c = 0; c < real_columns; ++c) {
-    real.data[row * real.row_stride + c] = floor_div(source[c * page_size], page_size);
+    real.data[row * real.row_stride + c] = page_size.floor(source[c * page_size.divisor()]);
   }
 }
 

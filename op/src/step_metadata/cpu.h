@@ -5,6 +5,7 @@
 // so the CPU writes every mode one way.
 #pragma once
 
+#include "common/divisor.h"
 #include "common/index_vector.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/request_math.h"
@@ -17,12 +18,12 @@ namespace nsa_metadata::step_metadata {
 struct HostPages {
   TokenTable tokens;
   IndexVector pool_indices;
-  int64_t page_size;
+  Divisor page_size;
 };
 
 // Row `row`'s page_table_1 and real_page_table columns (those `buffers`
 // holds) for a row of KV length kv, from req_to_token's row pool_index.
-void write_page_rows(const Buffers& buffers, const TokenTable& tokens, int64_t page_size,
+void write_page_rows(const Buffers& buffers, const TokenTable& tokens, const Divisor& page_size,
                      int64_t row, int32_t kv, int64_t pool_index);
 
 // Writes every output in `buffers` (absent ones have null pointers) for a

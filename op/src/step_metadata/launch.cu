@@ -11,6 +11,7 @@
 #include "step_metadata/launch.h"
 
 #include <c10/cuda/CUDAException.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <limits>
@@ -72,30 +73,38 @@ bool warp_batch_fits(const cuda::Launch& launch) {
              std::numeric_limits<int32_t>::max();
 }
 
-// Row groups (a power of two, see device/warp_batch.cuh) while the rows a
-// request may have call for them and the work items, each a warp, stay
-// within what the GPU holds at once: more warps then only repeat loads.
-int row_group_shift(const cuda::Launch& launch, int64_t resident_warps) {
-  const Model& model = launch.model;
-  const int64_t items = launch.batch_size * launch.request_units;
-  int shift = 0;
+// Row groups (device/warp_batch.cuh) where a request has several page rows;
+// the kernel takes as many as the units its batch needs allow.
+int max_row_group_shift(const Model& model) {
   const bool rows_may_share = !model.page_row_per_request &&
-                              (model.extend_seq_lens.data != nullptr ||
-                               model.rows_per_request >> (shift + 1) > 0);
-  while (shift < cuda::kMaxRowGroupShift && (items << (shift + 1)) <= resident_warps &&
-         rows_may_share) {
-    ++shift;
-  }
-  return shift;
+                              (model.extend_seq_lens.data != nullptr || model.rows_per_request > 1);
+  return rows_may_share ? cuda::kMaxRowGroupShift : 0;
 }
 
 int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
+  launch.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
   launch.vector_warps = static_cast<int32_t>(std::clamp<int64_t>(
       ceil_div(launch.buffers.vector_row_limit(), cuda::kWarpSize), 1, resident_warps));
-  launch.row_group_shift = row_group_shift(launch, resident_warps);
+  launch.max_row_group_shift = max_row_group_shift(launch.model);
   const int64_t page_warps = std::min(
-      launch.batch_size * launch.request_units << launch.row_group_shift, resident_warps);
+      launch.batch_size * launch.request_units << launch.max_row_group_shift, resident_warps);
   return ceil_div(launch.vector_warps + page_warps, cuda::kWarps);
+}
+
+// The warp-batch kernel's instance for the call's rows (device/warp_batch.cuh).
+using WarpBatchKernel = void (*)(cuda::Launch);
+WarpBatchKernel warp_batch_kernel(const Model& model, bool extend) {
+  using cuda::RowShape;
+  if (model.extend_seq_lens.data != nullptr) {
+    return extend ? cuda::step_metadata_warp_batch_kernel<RowShape::kVariable, true>
+                  : cuda::step_metadata_warp_batch_kernel<RowShape::kVariable, false>;
+  }
+  // The extend-only outputs come with extend_seq_lens (extend/engine.cpp).
+  TORCH_INTERNAL_ASSERT(!extend && !model.page_row_per_request);
+  if (model.rows_per_request == 1 && model.top_offset == 0) {
+    return cuda::step_metadata_warp_batch_kernel<RowShape::kOne, false>;
+  }
+  return cuda::step_metadata_warp_batch_kernel<RowShape::kFixed, false>;
 }
 
 }  // namespace
@@ -108,7 +117,7 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
   launch.batch_size = req_pool_indices.size(0);
   launch.req_pool_indices = index_vector_of(req_pool_indices);
   launch.tokens = token_table_of(req_to_token);
-  launch.page_size = page_size;
+  launch.page_size = Divisor::of(page_size);
   launch.buffers = buffers;
   launch.request_units = request_units_of(buffers, launch.tokens, page_size);
   const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps *
@@ -116,8 +125,7 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
   const bool extend = launch.buffers.has_extend_outputs();
   if (warp_batch_fits(launch)) {
     const auto blocks = static_cast<unsigned>(plan_warp_batch_kernel(launch, resident_warps));
-    const auto kernel = extend ? cuda::step_metadata_warp_batch_kernel<true>
-                               : cuda::step_metadata_warp_batch_kernel<false>;
+    const auto kernel = warp_batch_kernel(model, extend);
     kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
   } else {
     plan_block_kernel(launch, resident_warps);

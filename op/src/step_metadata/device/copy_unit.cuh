@@ -70,13 +70,13 @@ __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
   const int32_t kv = row_kv_len(top, 0);
   const int64_t real_columns =
       buffers.real_page_table.data != nullptr
-          ? min_of(ceil_div(kv, launch.page_size), buffers.real_page_table.columns)
+          ? min_of(launch.page_size.divide_rounding_up(kv), buffers.real_page_table.columns)
           : 0;
   if (!units_span_pages(launch)) {
     return ceil_div(real_columns, kUnitColumns);
   }
   const int64_t span =
-      max_of(copied_span(launch, kv), real_source_span(real_columns, launch.page_size));
+      max_of(copied_span(launch, kv), real_source_span(real_columns, launch.page_size.divisor()));
   return ceil_div(span, kUnitColumns);
 }
 
@@ -189,9 +189,9 @@ __device__ __forceinline__ void store_unit_realigned(int32_t* destination, Colum
 __device__ __forceinline__ void store_real_columns(const Launch& launch, int32_t* destination,
                                                    const int32_t* __restrict__ source,
                                                    Column real_begin, Column real_end) {
-  const auto page_size = static_cast<Column>(launch.page_size);
+  const Divisor& page_size = launch.page_size;
   for (Column c = real_begin + threadIdx.x % kWarpSize; c < real_end; c += kWarpSize) {
-    destination[c] = floor_div(__ldg(source + c * page_size), launch.page_size);
+    destination[c] = page_size.floor(__ldg(source + c * page_size.divisor()));
   }
 }
 
@@ -228,8 +228,10 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
     if (first < span) {
       load_unit(source, first, span, values);
     }
-    const auto real_begin = static_cast<Column>(ceil_div(first, launch.page_size));
-    const auto real_unit_end = static_cast<Column>(ceil_div(first + kUnitColumns, launch.page_size));
+    const Divisor& page_size = launch.page_size;
+    const Column real_begin = page_size.divide_rounding_up(first);
+    const Column real_unit_end =
+        page_size.divide_rounding_up(static_cast<Column>(first + kUnitColumns));
     // With a page of at least 32 columns, the unit's real_page_table columns
     // are one per lane at most: each lane reads and divides its one value once
     // for all the rows (the last row reads the most of them).
@@ -237,10 +239,9 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
     const Column real_column = real_begin + threadIdx.x % kWarpSize;
     int32_t real_value = 0;
     if (real_by_lane &&
-        real_column < min_of(real_unit_end, min_of(ceil_div(kv_last, launch.page_size),
-                                                   real.columns))) {
-      real_value = floor_div(__ldg(source + real_column * static_cast<Column>(launch.page_size)),
-                             launch.page_size);
+        real_column < min_of(real_unit_end,
+                             min_of(page_size.divide_rounding_up(kv_last), real.columns))) {
+      real_value = page_size.floor(__ldg(source + real_column * page_size.divisor()));
     }
     for (int64_t row = first_row + slice.offset; row < row_end; row += slice.step) {
       const int32_t kv = kv_of_row(row);

@@ -33,14 +33,14 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
   }
 }
 
-template <bool kExtend>
+template <RowShape kRows, bool kExtend>
 __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(const Launch launch) {
   const int64_t warp = int64_t{blockIdx.x} * kWarps + threadIdx.x / kWarpSize;
   if (warp < launch.vector_warps) {
-    write_warp_batch_vectors<kExtend>(launch, warp);
+    write_warp_batch_vectors<kRows, kExtend>(launch, warp);
   } else {
-    copy_warp_batch_pages<kExtend>(launch, warp - launch.vector_warps,
-                                   int64_t{gridDim.x} * kWarps - launch.vector_warps);
+    copy_warp_batch_pages<kRows, kExtend>(launch, warp - launch.vector_warps,
+                                          int64_t{gridDim.x} * kWarps - launch.vector_warps);
   }
 }
 

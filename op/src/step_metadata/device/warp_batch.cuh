@@ -1,17 +1,19 @@
 // The step-metadata kernel for batches of at most kWarpBatch requests, where
 // the cost of a call is the latency of its longest chain of dependent
 // instructions, not memory traffic. No warp waits on another (no shared
-// memory, no barrier), and each keeps its chain short:
+// memory, no barrier), each keeps its chain short, and the kernel is compiled
+// once per row shape (RowShape) so that a call runs no code for the others:
 //
 // - the first `vector_warps` warps each load the whole batch, one request
 //   per lane, scan it with shuffles in 32 bits (the sums saturate at
 //   INT32_MAX, as the int32 outputs do), and write the requests' outputs, the
-//   rows and the draft-extend tail, 32 rows per warp at a time;
+//   rows and the draft-extend tail, 32 rows per warp at a time; with one row
+//   per request (decode) lane i's request is row i, so its scan is the rows';
 // - every later warp loads the batch's shapes once, one request per lane,
 //   then copies work items: one unit (copy_unit.cuh) of one request into
 //   some of its rows (and its flattened slots), the request's shape coming
-//   from shuffles and, for variable draft-extend, the rows before it from
-//   one warp reduction.
+//   from shuffles and, for variable row counts, the rows before it from one
+//   warp reduction.
 //
 // The launcher takes this kernel only when every row position fits
 // kWarpBatchRowLimit, which keeps the 32-bit sums exact where they are used.
@@ -58,6 +60,21 @@ __device__ __forceinline__ Sums widen(const NarrowSums& sums) {
   return {sums.rows, sums.kv, sums.topk};
 }
 
+// Request `lane`'s shape (lane < batch_size) for the row shape the kernel
+// was compiled for: the model's request_shape without the branches of the
+// others.
+template <RowShape kRows>
+__device__ __forceinline__ RequestShape lane_shape(const Model& model, int lane) {
+  const int64_t seq_len = model.seq_lens[lane];
+  if constexpr (kRows == RowShape::kOne) {
+    return {1, seq_len};  // decode: no top offset (the launcher's condition)
+  } else if constexpr (kRows == RowShape::kFixed) {
+    return {model.rows_per_request, saturating_offset(seq_len, model.top_offset)};
+  } else {
+    return {rows_of(model.extend_seq_lens[lane]), saturating_offset(seq_len, model.top_offset)};
+  }
+}
+
 // Lane k's request (none past the batch) and the sums before it and over
 // the batch.
 struct LaneRequest {
@@ -66,12 +83,13 @@ struct LaneRequest {
   NarrowSums total;
 };
 
+template <RowShape kRows>
 __device__ LaneRequest load_lane_request(const Launch& launch) {
   const int lane = lane_id();
   LaneRequest request{{0, 0}, {0, 0, 0}, {0, 0, 0}};
   NarrowSums inclusive{0, 0, 0};
   if (lane < launch.batch_size) {
-    request.shape = request_shape(launch.model, lane);
+    request.shape = lane_shape<kRows>(launch.model, lane);
     const Sums mine = request_sums(launch.model, request.shape);
     inclusive = {narrow_count<int32_t>(mine.rows), narrow_count<int32_t>(mine.kv),
                  narrow_count<int32_t>(mine.topk)};
@@ -114,11 +132,66 @@ __device__ __forceinline__ int owner_lane(int32_t first_row, int32_t row) {
   return owner;
 }
 
-template <bool kExtend>
-__device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
+// One row per request: lane i's request is row i, so the scan of the KV
+// lengths and of nsa_cache_seqlens is all the rows need (no closed-form sums,
+// no search for a row's request). Later warps write the tail of a
+// capacity past the batch.
+__device__ void write_one_row_vectors(const Launch& launch, int64_t warp) {
   const Buffers& buffers = launch.buffers;
   const int lane = lane_id();
-  const LaneRequest request = load_lane_request(launch);
+  const auto batch_size = static_cast<int>(launch.batch_size);  // at most kWarpBatch
+  int32_t kv = 0;
+  int32_t topk = 0;
+  if (lane < batch_size) {
+    kv = clamped_len(launch.model.seq_lens[lane]);
+    topk = selected_len(launch.model, kv);
+  }
+  int32_t kv_through = kv;
+  int32_t topk_through = topk;
+#pragma unroll
+  for (int delta = 1; delta < kWarpSize; delta *= 2) {
+    const int32_t kv_lower = __shfl_up_sync(kFullWarp, kv_through, delta);
+    const int32_t topk_lower = __shfl_up_sync(kFullWarp, topk_through, delta);
+    if (lane >= delta) {
+      kv_through = saturating_add_32(kv_lower, kv_through);
+      topk_through = saturating_add_32(topk_lower, topk_through);
+    }
+  }
+  if (warp == 0) {
+    if (lane < batch_size) {
+      if (buffers.cache_seqlens.present()) {
+        buffers.cache_seqlens.data[lane] = kv;
+      }
+      if (buffers.cu_seqlens_k.present()) {
+        buffers.cu_seqlens_k.data[lane + 1] = kv_through;
+      }
+      buffers.seqlens_expanded.set(lane, kv);
+      buffers.nsa_cache_seqlens.set(lane, topk);
+      if (lane + 1 < buffers.nsa_cu_seqlens_k.capacity) {
+        buffers.nsa_cu_seqlens_k.data[lane + 1] = topk_through;
+      }
+    }
+    if (lane == 0) {
+      write_heads<false>(buffers, batch_size, 0);
+    }
+  }
+  const Sums total{batch_size, 0, __shfl_sync(kFullWarp, topk_through, kWarpSize - 1)};
+  const int64_t limit = buffers.vector_row_limit();
+  for (int64_t position = batch_size + warp * kWarpSize + lane; position < limit;
+       position += launch.vector_warps * kWarpSize) {
+    write_tail_position<false>(buffers, position, total);
+  }
+}
+
+template <RowShape kRows, bool kExtend>
+__device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
+  if constexpr (kRows == RowShape::kOne) {
+    write_one_row_vectors(launch, warp);
+    return;
+  }
+  const Buffers& buffers = launch.buffers;
+  const int lane = lane_id();
+  const LaneRequest request = load_lane_request<kRows>(launch);
   if (warp == 0) {
     if (lane < launch.batch_size) {
       write_request<kExtend>(buffers, lane, request.shape, widen(request.before));
@@ -163,12 +236,22 @@ struct LanePages {
   int64_t kv_before;      // KV tokens before the request, with a flattened table
 };
 
-template <bool kExtend>
+// One page row per request: decode, and extend (its page rows are its
+// requests'); the launcher passes kExtend only for extend.
+template <RowShape kRows, bool kExtend>
+__device__ __forceinline__ bool one_page_row(const Model& model) {
+  return kRows == RowShape::kOne || kExtend || model.page_row_per_request;
+}
+
+template <RowShape kRows, bool kExtend>
 __device__ LanePages load_lane_pages(const Launch& launch) {
   const int lane = lane_id();
   LanePages pages{{0, 0}, nullptr, 0, 0, 0};
   if (lane < launch.batch_size) {
-    pages.shape = page_shape(launch.model, lane);
+    pages.shape = lane_shape<kRows>(launch.model, lane);
+    if (one_page_row<kRows, kExtend>(launch.model)) {
+      pages.shape.rows = 1;
+    }
     pages.source = source_row(launch, lane);
     if (pages.source != nullptr && pages.shape.rows > 0) {
       pages.units = static_cast<uint32_t>(units_of(launch, pages.shape.top));
@@ -190,52 +273,63 @@ __device__ LanePages load_lane_pages(const Launch& launch) {
   return pages;
 }
 
-// The page rows before request i. One per request (extend): i. A fixed
-// count: i * N. Extend lengths: the sum of the clamped counts below lane i
-// (a count that large already puts request i past every table), exact in 32
-// bits for 32 lanes.
+// The page rows before request i. One per request: i. A fixed count:
+// i * N. Extend lengths: the sum of the clamped counts below lane i (a count
+// that large already puts request i past every table), exact in 32 bits for
+// 32 lanes.
+template <RowShape kRows, bool kExtend>
 __device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uint32_t i) {
-  if (launch.model.page_row_per_request) {
+  if (one_page_row<kRows, kExtend>(launch.model)) {
     return i;
   }
-  if (launch.model.extend_seq_lens.data == nullptr) {
+  if constexpr (kRows == RowShape::kFixed) {
     return saturating_mul(i, launch.model.rows_per_request);
   }
   return __reduce_add_sync(kFullWarp, lane_id() < static_cast<int>(i) ? pages.clamped_rows : 0u);
 }
 
 // Work items in unit-major order: item (u * batch_size + i) * G + g is row
-// group g (G = 2^row_group_shift) of unit u of request i; the warp writes the
-// rows j = g, g + G, ... of the request (several warps write the rows of a
+// group g (G = 2^shift) of unit u of request i; the warp writes the rows
+// j = g, g + G, ... of the request (several warps write the rows of a
 // target-verify or draft-extend request side by side, each loading the unit
 // itself, from L2 after the first). A warp's items only grow in unit, so it
 // stops at the first past the batch's widest request: the grid is sized for
 // the widest request the tables hold, most calls need far fewer units.
-template <bool kExtend>
+// The groups follow the units the batch needs (every warp finds the same
+// count): as many as keep its items within one pass of the page warps, since
+// a row's stores are the longest chain of a small batch and more groups than
+// warps would only repeat the unit's loads.
+template <RowShape kRows, bool kExtend>
 __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
                                       int64_t page_warps) {
-  const LanePages pages = load_lane_pages<kExtend>(launch);
+  const LanePages pages = load_lane_pages<kRows, kExtend>(launch);
   const uint32_t live_units = __reduce_max_sync(kFullWarp, pages.units);
   if (live_units == 0) {
     return;  // Also an empty batch, which the items below would divide by.
   }
   const auto batch_size = static_cast<uint32_t>(launch.batch_size);
-  const int shift = launch.row_group_shift;
+  const uint64_t live_items = uint64_t{batch_size} * live_units;
+  int shift = 0;
+  while (shift < launch.max_row_group_shift &&
+         live_items << (shift + 1) <= static_cast<uint64_t>(page_warps)) {
+    ++shift;
+  }
   // Items stay below 2^32: the launcher bounds batch_size * units * G by
   // 2^31, and so bounds the grid.
   for (auto item = static_cast<uint32_t>(page_warp);; item += static_cast<uint32_t>(page_warps)) {
     const uint32_t request_item = item >> shift;
-    const uint32_t unit = request_item / batch_size;
+    const uint32_t unit = launch.batch_size_divisor.divide(request_item);
     if (unit >= live_units) {
       return;
     }
     const uint32_t i = request_item - unit * batch_size;
     const uint32_t group = item - (request_item << shift);
-    const RequestShape shape{__shfl_sync(kFullWarp, pages.shape.rows, i),
-                             __shfl_sync(kFullWarp, pages.shape.top, i)};
+    const RequestShape shape{
+        one_page_row<kRows, kExtend>(launch.model) ? 1 : __shfl_sync(kFullWarp, pages.shape.rows, i),
+        __shfl_sync(kFullWarp, pages.shape.top, i)};
     const auto* source = reinterpret_cast<const int32_t*>(
         __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(pages.source), i));
-    const int64_t first_row = rows_before(launch, pages, i);  // every lane: it reduces
+    const int64_t first_row = rows_before<kRows, kExtend>(launch, pages, i);  // every lane
     const int64_t kv_before = kExtend ? __shfl_sync(kFullWarp, pages.kv_before, i) : 0;
     if (unit >= __shfl_sync(kFullWarp, pages.units, i) || shape.rows <= group) {
       continue;
