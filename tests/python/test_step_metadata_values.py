@@ -111,6 +111,17 @@ def test_draft_extend_static_count(device, num_draft_tokens, seq_kind):
     assert_step_matches_reference(case, device)
 
 
+@pytest.mark.parametrize("extra_rows", [0, 1, 1000])
+@pytest.mark.parametrize("batch_size", [1, 20, 32, 70])  # both CUDA kernels
+def test_draft_extend_one_static_row_and_tail(device, extra_rows, batch_size):
+    # One row per request, as decode, but with a capacity past the rows: the
+    # tail spans several warps of the small-batch kernel.
+    case = random_step_case("draft_extend", batch_size, 6, width=600, seq_kind="padded",
+                            num_draft_tokens=1, static_extend=True)
+    assert_step_matches_reference(case, device, row_capacity=case.rows() + extra_rows,
+                                  num_tokens_dtype=torch.int32)
+
+
 @pytest.mark.parametrize("extend_kind", ["draft_1_to_8", "zeros_to_8", "some_large"])
 @pytest.mark.parametrize("extra_rows", [0, 1, 1000])
 @pytest.mark.parametrize("batch_size", [20, 70])  # both CUDA kernels
