@@ -11,7 +11,6 @@
 #include "step_metadata/launch.h"
 
 #include <c10/cuda/CUDAException.h>
-#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <limits>
@@ -95,12 +94,12 @@ int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
 using WarpBatchKernel = void (*)(cuda::Launch);
 WarpBatchKernel warp_batch_kernel(const Model& model, bool extend) {
   using cuda::RowShape;
-  if (model.extend_seq_lens.data != nullptr) {
+  // An empty batch's extend_seq_lens may have no data pointer: extend is
+  // told by its page rows.
+  if (extend || model.page_row_per_request || model.extend_seq_lens.data != nullptr) {
     return extend ? cuda::step_metadata_warp_batch_kernel<RowShape::kVariable, true>
                   : cuda::step_metadata_warp_batch_kernel<RowShape::kVariable, false>;
   }
-  // The extend-only outputs come with extend_seq_lens (extend/engine.cpp).
-  TORCH_INTERNAL_ASSERT(!extend && !model.page_row_per_request);
   if (model.rows_per_request == 1 && model.top_offset == 0) {
     return cuda::step_metadata_warp_batch_kernel<RowShape::kOne, false>;
   }
