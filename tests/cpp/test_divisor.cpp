@@ -74,7 +74,8 @@ TEST(Divisor, FloorsLikePython) {
     const Divisor by = Divisor::of(divisor);
     for (const uint32_t bits : numerators(divisor)) {
       const auto value = static_cast<int32_t>(bits);  // both signs, INT32_MIN and INT32_MAX
-      ASSERT_EQ(by.floor(value), python_floor_division(value, divisor)) << value << " // " << divisor;
+      ASSERT_EQ(by.floor(value), python_floor_division(value, divisor))
+          << value << " // " << divisor;
     }
   }
 }

@@ -2,8 +2,8 @@
 synchronization and one launch, CUDA-graph capture and replay with new
 values, the current stream, the flattened table at every alignment, the
 documented result for bad values only the device sees (never a write
-outside the buffers), the opt-in checked mode, and scale. Values against the reference on both devices are in
-test_extend_metadata.py."""
+outside the buffers), the opt-in checked mode, and scale. Values against
+the reference on both devices are in test_extend_metadata.py."""
 import dataclasses
 import re
 

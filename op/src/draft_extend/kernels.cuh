@@ -95,6 +95,7 @@ constexpr int kDirectMaxTokens = 16;
 static_assert(kSinglePassMaxRequests * kDirectMaxTokens < (int64_t{1} << 31),
               "the direct path's sums must fit in int32");
 
+using nsa_metadata::cuda::kFullWarp;
 using nsa_metadata::cuda::kWarpSize;
 using nsa_metadata::cuda::last_at_most;
 using nsa_metadata::cuda::max_of;
@@ -391,14 +392,14 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
   int32_t inclusive = own;
 #pragma unroll
   for (int offset = 1; offset < kWarpSize; offset *= 2) {
-    const int32_t lower = __shfl_up_sync(nsa_metadata::cuda::kFullWarp, inclusive, offset);
+    const int32_t lower = __shfl_up_sync(kFullWarp, inclusive, offset);
     if (lane >= offset) {
       inclusive += lower;
     }
   }
-  const auto warp_before = static_cast<int32_t>(__reduce_add_sync(nsa_metadata::cuda::kFullWarp, before));
-  const auto warp_after = static_cast<int32_t>(__reduce_add_sync(nsa_metadata::cuda::kFullWarp, after));
-  const auto warp_most = static_cast<int32_t>(__reduce_max_sync(nsa_metadata::cuda::kFullWarp, longest));
+  const auto warp_before = static_cast<int32_t>(__reduce_add_sync(kFullWarp, before));
+  const auto warp_after = static_cast<int32_t>(__reduce_add_sync(kFullWarp, after));
+  const auto warp_most = static_cast<int32_t>(__reduce_max_sync(kFullWarp, longest));
   if (lane == kWarpSize - 1) {
     warp_sums[warp] = make_int4(warp_before, inclusive, warp_after, warp_most);
   }

@@ -324,9 +324,10 @@ __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
     }
     const uint32_t i = request_item - unit * batch_size;
     const uint32_t group = item - (request_item << shift);
-    const RequestShape shape{
-        one_page_row<kRows, kExtend>(launch.model) ? 1 : __shfl_sync(kFullWarp, pages.shape.rows, i),
-        __shfl_sync(kFullWarp, pages.shape.top, i)};
+    const RequestShape shape{one_page_row<kRows, kExtend>(launch.model)
+                                 ? 1
+                                 : __shfl_sync(kFullWarp, pages.shape.rows, i),
+                             __shfl_sync(kFullWarp, pages.shape.top, i)};
     const auto* source = reinterpret_cast<const int32_t*>(
         __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(pages.source), i));
     const int64_t first_row = rows_before<kRows, kExtend>(launch, pages, i);  // every lane
