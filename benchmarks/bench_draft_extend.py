@@ -19,6 +19,7 @@ The tables are printed last. Goals are reported, never asserted.
 """
 import argparse
 import datetime
+import functools
 import pathlib
 import platform
 import subprocess
@@ -54,20 +55,21 @@ def input_sets(batch_size, extend_max, device, seed):
     return sets
 
 
+@functools.cache
+def unread_pool_and_table(batch_size, device):
+    """req_pool_indices and req_to_token for an engine call asked for no page
+    table: it never reads them, so zeros of the right shapes do."""
+    return (torch.zeros(batch_size, dtype=torch.int32, device=device),
+            torch.zeros((1, 1), dtype=torch.int32, device=device))
+
+
 def engine_rows(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded, nsa_cache_seqlens):
     """The same rows from the step-metadata engine: fill_draft_extend_metadata_full
-    with no page table asked for (its pool indices and table are never read)."""
-    pool = engine_rows.pools.get(extend_seq_lens.numel())
-    if pool is None:
-        pool = torch.zeros_like(extend_seq_lens)
-        engine_rows.pools[extend_seq_lens.numel()] = pool
+    asked for the two row vectors only."""
+    pool, table = unread_pool_and_table(extend_seq_lens.numel(), extend_seq_lens.device)
     torch.ops.nsa_metadata.fill_draft_extend_metadata_full(
-        seq_lens, pool, engine_rows.table, extend_seq_lens, nsa_index_topk, 1,
+        seq_lens, pool, table, extend_seq_lens, nsa_index_topk, 1,
         seqlens_expanded=seqlens_expanded, nsa_cache_seqlens=nsa_cache_seqlens)
-
-
-engine_rows.pools = {}
-engine_rows.table = None
 
 
 def check_against_reference(name, call, arguments):
@@ -251,7 +253,6 @@ def main():
     args = parser.parse_args()
     torch.ops.load_library(str(args.build / "op" / "libnsa_metadata.so"))
     torch.ops.load_library(str(args.build / "benchmarks" / "libnsa_metadata_bench_peers.so"))
-    engine_rows.table = torch.zeros((1, 1), dtype=torch.int32, device="cuda")
 
     if args.kernel_only:
         print(kernel_only_report(args))
