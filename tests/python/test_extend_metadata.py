@@ -112,9 +112,13 @@ def test_capacities_and_tails(spare_tokens, spare_kv, counter_dtype, device):
 
 
 @pytest.mark.parametrize("names", [(name,) for name in OUTPUTS] + [TOKEN_OUTPUTS, ()])
+# Both CUDA kernels; at 300 requests two chunks, with short requests only (each
+# thread writes its own request's rows) or some long ones (rows shared).
+@pytest.mark.parametrize("batch_size,longest_extend", [(12, 8), (300, 8), (300, 40)])
 @pytest.mark.parametrize("device", DEVICES)
-def test_any_subset_of_outputs(names, device):
-    assert_matches_reference(random_extend_case(12, 3), device, names=names, counter_dtype=None)
+def test_any_subset_of_outputs(names, batch_size, longest_extend, device):
+    case = random_extend_case(batch_size, 3, longest_extend=longest_extend)
+    assert_matches_reference(case, device, names=names, counter_dtype=None)
 
 
 @pytest.mark.parametrize("widths", [(1, 1), (100, 2), (0, 0)])

@@ -17,15 +17,14 @@ struct SplitSums {
 };
 
 // value_at(i) for i in [0, size), combined with `add` (associative, T{} its
-// identity). `shared` is where the block's result is published; every thread
-// returns it.
-template <int kThreads, typename T, typename ValueAt, typename Add>
+// identity), kUnroll values per thread in flight. `shared` is where the
+// block's result is published; every thread returns it.
+template <int kThreads, int kUnroll = 4, typename T, typename ValueAt, typename Add>
 __device__ SplitSums<T> block_split_sums(const ValueAt& value_at, int64_t split, int64_t size,
                                          const Add& add,
                                          typename cub::BlockReduce<T, kThreads>::TempStorage& temp,
                                          SplitSums<T>& shared) {
   using BlockReduce = cub::BlockReduce<T, kThreads>;
-  constexpr int kUnroll = 4;
   T before{};
   T rest{};
   for (int64_t base = 0; base < size; base += int64_t{kThreads} * kUnroll) {

@@ -21,6 +21,21 @@ struct IndexVector {
     return is_int64 ? static_cast<const int64_t*>(data)[i * stride]
                     : static_cast<int64_t>(static_cast<const int32_t*>(data)[i * stride]);
   }
+
+  // Element i as loaded, before any arithmetic on it (even widening it), so
+  // that a kernel can load ahead and wait for the value only where value()
+  // reads it: any arithmetic on a loaded value waits for the load right there.
+  struct Loaded {
+    int64_t wide;
+    int32_t narrow;
+  };
+  NSA_HOST_DEVICE Loaded load(int64_t i) const {
+    return is_int64 ? Loaded{static_cast<const int64_t*>(data)[i * stride], 0}
+                    : Loaded{0, static_cast<const int32_t*>(data)[i * stride]};
+  }
+  NSA_HOST_DEVICE int64_t value(const Loaded& loaded) const {
+    return is_int64 ? loaded.wide : static_cast<int64_t>(loaded.narrow);
+  }
 };
 
 inline IndexVector index_vector_of(const at::Tensor& tensor) {

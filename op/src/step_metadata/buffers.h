@@ -105,6 +105,13 @@ struct Buffers {
   NSA_HOST_DEVICE bool has_page_table() const {
     return page_row_limit() > 0 || page_table_1_flattened.capacity > 0;
   }
+  // Whether an output needs the running sum of the KV lengths, or the one of
+  // nsa_cache_seqlens: without them a kernel need not compute those sums.
+  NSA_HOST_DEVICE bool needs_kv_sums() const {
+    return cu_seqlens_k.present() || indexer_k_start.present() || indexer_k_end.present() ||
+           num_kv_tokens.data != nullptr;
+  }
+  NSA_HOST_DEVICE bool needs_topk_sums() const { return nsa_cu_seqlens_k.present(); }
   // Whether any output only extend fills is present (see write_request).
   bool has_extend_outputs() const {
     return cu_seqlens_q.present() || token_to_batch_idx.present() ||
@@ -148,24 +155,39 @@ NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const Requ
   }
 }
 
+// Row `row`, of request i, which sees kv tokens; `kv_before` sums the KV
+// lengths of the requests before it, `topk_before_row` nsa_cache_seqlens
+// along the batch up to this row. Returns that sum through this row, so that
+// a caller walking a request's rows keeps it running.
+template <bool kExtend = true>
+NSA_HOST_DEVICE int64_t write_row_values(const Buffers& buffers, const Model& model, int64_t i,
+                                         int64_t row, int32_t kv, int64_t kv_before,
+                                         int64_t topk_before_row) {
+  const int32_t selected = selected_len(model, kv);
+  buffers.seqlens_expanded.set(row, kv);
+  buffers.nsa_cache_seqlens.set(row, selected);
+  const int64_t topk_through = saturating_add(topk_before_row, selected);
+  if (row + 1 < buffers.nsa_cu_seqlens_k.capacity) {
+    buffers.nsa_cu_seqlens_k.data[row + 1] = narrow_count<int32_t>(topk_through);
+  }
+  if (kExtend) {
+    buffers.token_to_batch_idx.set(row, static_cast<int32_t>(i));
+    buffers.indexer_k_start.set(row, narrow_count<int32_t>(kv_before));
+    buffers.indexer_k_end.set(row, narrow_count<int32_t>(saturating_add(kv_before, kv)));
+  }
+  return topk_through;
+}
+
 // Row j of request i, whose first row is `row - j`; `before` sums the
-// requests before it.
+// requests before it. The sum of nsa_cache_seqlens up to the row comes in
+// closed form, so that any row can be written on its own.
 template <bool kExtend = true>
 NSA_HOST_DEVICE void write_row(const Buffers& buffers, const Model& model,
                                const RequestShape& shape, int64_t i, int64_t j, int64_t row,
                                const Sums& before) {
-  const int32_t kv = row_kv_len(shape.top, shape.rows - 1 - j);
-  buffers.seqlens_expanded.set(row, kv);
-  buffers.nsa_cache_seqlens.set(row, selected_len(model, kv));
-  if (row + 1 < buffers.nsa_cu_seqlens_k.capacity) {
-    buffers.nsa_cu_seqlens_k.data[row + 1] = narrow_count<int32_t>(
-        saturating_add(before.topk, topk_len_through(model, shape, j)));
-  }
-  if (kExtend) {
-    buffers.token_to_batch_idx.set(row, static_cast<int32_t>(i));
-    buffers.indexer_k_start.set(row, narrow_count<int32_t>(before.kv));
-    buffers.indexer_k_end.set(row, narrow_count<int32_t>(saturating_add(before.kv, kv)));
-  }
+  write_row_values<kExtend>(buffers, model, i, row, row_kv_len(shape.top, shape.rows - 1 - j),
+                            before.kv,
+                            saturating_add(before.topk, topk_len_through(model, shape, j - 1)));
 }
 
 // Everything not tied to a request or row: the leading zeros of the

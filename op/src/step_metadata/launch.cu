@@ -119,6 +119,8 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
   launch.page_size = Divisor::of(page_size);
   launch.buffers = buffers;
   launch.request_units = request_units_of(buffers, launch.tokens, page_size);
+  launch.sum_kv = buffers.needs_kv_sums();
+  launch.sum_topk = buffers.needs_topk_sums();
   const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps *
                                  multiprocessor_count(req_pool_indices.device().index());
   const bool extend = launch.buffers.has_extend_outputs();

@@ -30,11 +30,19 @@ struct RequestShape {
   int64_t top;   // KV tokens its last row sees (any value; clamped where used)
 };
 
+// A request's shape from its lengths, as read (extend_seq_len is read only
+// where the model has variable row counts): for kernels that load ahead.
+NSA_HOST_DEVICE int64_t rows_from(const Model& model, int64_t extend_seq_len) {
+  return model.extend_seq_lens.data != nullptr ? rows_of(extend_seq_len) : model.rows_per_request;
+}
+
+NSA_HOST_DEVICE int64_t top_from(const Model& model, int64_t seq_len) {
+  return saturating_offset(seq_len, model.top_offset);
+}
+
 NSA_HOST_DEVICE RequestShape request_shape(const Model& model, int64_t i) {
-  const int64_t rows = model.extend_seq_lens.data != nullptr
-                           ? rows_of(model.extend_seq_lens[i])
-                           : model.rows_per_request;
-  return {rows, saturating_offset(model.seq_lens[i], model.top_offset)};
+  const int64_t extend_seq_len = model.extend_seq_lens.data != nullptr ? model.extend_seq_lens[i] : 0;
+  return {rows_from(model, extend_seq_len), top_from(model, model.seq_lens[i])};
 }
 
 // The page-table rows of request i: its query rows, or one row of its KV
@@ -69,7 +77,8 @@ NSA_HOST_DEVICE Sums request_sums(const Model& model, const RequestShape& shape)
 }
 
 // nsa_cache_seqlens summed over the request's rows up to and including row
-// j; the rows after j are the ones with later in [0, rows - 1 - j).
+// j (none for j = -1); the rows after j are the ones with later in
+// [0, rows - 1 - j).
 NSA_HOST_DEVICE int64_t topk_len_through(const Model& model, const RequestShape& shape,
                                          int64_t j) {
   return pooled_topk_len_sum(shape.top, shape.rows - 1 - j, shape.rows, model.nsa_index_topk,

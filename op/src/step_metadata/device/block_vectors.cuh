@@ -7,11 +7,16 @@
 // thousands of rows (extend) spread over the GPU. Blocks share no memory:
 // each reduces the requests before its chunk itself (a few KB from L2 at
 // serving sizes), which keeps the call one launch with no workspace, and a
-// batch that fits one chunk depends on no other block.
+// batch that fits one chunk depends on no other block. That reduction, like
+// the scans, sums only what the call's outputs read (the launcher's
+// sum_kv and sum_topk), and a block loads its first tile's requests before
+// it, so that it waits on memory once.
 // Within a chunk, tiles of kThreads requests are scanned (rows, KV-length
-// sum, nsa_cache_seqlens sum at once); each group of kRowsPerGroup rows then
-// finds its request by binary search in shared memory, so work is balanced
-// however uneven the lengths.
+// sum, nsa_cache_seqlens sum at once). When every request of a tile has at
+// most kDirectRows rows (decode, target-verify, draft steps), each thread
+// writes its own request's rows with the sums running along them; otherwise
+// each group of kRowsPerGroup rows finds its request by binary search in
+// shared memory, so work is balanced however uneven the lengths.
 #pragma once
 
 #include "common/block_split_sums.cuh"
@@ -40,6 +45,12 @@ struct SumOp {
     return add(a, b);
   }
 };
+
+// The sums of a request that the call's outputs read; the others stay 0.
+__device__ __forceinline__ Sums vector_sums(const Launch& launch, const RequestShape& shape) {
+  return {shape.rows, launch.sum_kv ? clamped_len(shape.top) : 0,
+          launch.sum_topk ? request_sums(launch.model, shape).topk : 0};
+}
 
 // One tile of requests, as its rows need them.
 struct VectorTile {
@@ -99,9 +110,11 @@ __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, in
     int owner = last_at_most(tile.first_row, kThreads, row_begin);
     RequestShape shape{tile.rows[owner], tile.top[owner]};
     // nsa_cache_seqlens summed through the row before row_begin.
-    int64_t topk_through = saturating_add(
-        tile.topk_before[owner],
-        topk_len_through(model, shape, row_begin - tile.first_row[owner] - 1));
+    int64_t topk_through =
+        launch.sum_topk
+            ? saturating_add(tile.topk_before[owner],
+                             topk_len_through(model, shape, row_begin - tile.first_row[owner] - 1))
+            : 0;
     int32_t expanded[kRowsPerGroup];
     int32_t selected[kRowsPerGroup];
     int32_t request[kRowsPerGroup];
@@ -163,6 +176,71 @@ __device__ void write_heads_and_tail(const Launch& launch, int64_t vector_block,
   }
 }
 
+// The rows of request i, which starts at row before.rows and has at most
+// kDirectRows rows, up to `limit`.
+template <bool kExtend>
+__device__ __forceinline__ void write_own_rows(const Launch& launch, int64_t i,
+                                               const RequestShape& shape, const Sums& before,
+                                               int64_t limit) {
+  int64_t topk_through = before.topk;
+  const int64_t rows = min_of(shape.rows, limit - before.rows);
+  for (int64_t j = 0; j < rows; ++j) {
+    topk_through = write_row_values<kExtend>(launch.buffers, launch.model, i, before.rows + j,
+                                             row_kv_len(shape.top, shape.rows - 1 - j),
+                                             before.kv, topk_through);
+  }
+}
+
+// A request's lengths as loaded (IndexVector::load), or none past `end`.
+struct LoadedRequest {
+  IndexVector::Loaded seq_len;
+  IndexVector::Loaded extend_seq_len;
+};
+
+__device__ __forceinline__ LoadedRequest load_request(const Model& model, int64_t i,
+                                                      int64_t end) {
+  if (i >= end) {
+    return {{0, 0}, {0, 0}};
+  }
+  return {model.seq_lens.load(i), model.extend_seq_lens.data != nullptr
+                                      ? model.extend_seq_lens.load(i)
+                                      : IndexVector::Loaded{0, 0}};
+}
+
+// request_shape of a loaded request; past the chunk, no rows.
+__device__ __forceinline__ RequestShape shape_of(const Model& model, const LoadedRequest& loaded,
+                                                 bool in_chunk) {
+  if (!in_chunk) {
+    return {0, 0};
+  }
+  return {rows_from(model, model.extend_seq_lens.value(loaded.extend_seq_len)),
+          top_from(model, model.seq_lens.value(loaded.seq_len))};
+}
+
+// The sums of the requests before `chunk_begin` and of the batch, as far as
+// the outputs read them: with fixed row counts and no KV or nsa_cache_seqlens
+// sums, in closed form; otherwise each block reduces the batch, loading only
+// the lengths those sums need.
+__device__ SplitSums<Sums> batch_sums(const Launch& launch, int64_t chunk_begin,
+                                      VectorTile& tile) {
+  const Model& model = launch.model;
+  const bool variable_rows = model.extend_seq_lens.data != nullptr;
+  const bool rows_only = !launch.sum_kv && !launch.sum_topk;
+  if (!variable_rows && rows_only) {
+    return {{saturating_mul(chunk_begin, model.rows_per_request), 0, 0},
+            {saturating_mul(launch.batch_size, model.rows_per_request), 0, 0}};
+  }
+  const auto sums_of_request = [&](int64_t i) {
+    const int64_t rows = rows_from(model, variable_rows ? model.extend_seq_lens[i] : 0);
+    if (rows_only) {
+      return Sums{rows, 0, 0};
+    }
+    return vector_sums(launch, {rows, top_from(model, model.seq_lens[i])});
+  };
+  return block_split_sums<kThreads, kReduceLoadsInFlight>(
+      sums_of_request, chunk_begin, launch.batch_size, SumOp(), tile.cub.reduce, tile.start);
+}
+
 // Vector block `vector_block`: split (vector_block mod row_splits) of chunk
 // (vector_block / row_splits).
 template <bool kExtend>
@@ -175,24 +253,23 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t vector_block,
   const int64_t split = vector_block - int64_t{chunk} * launch.row_splits;
   const int64_t chunk_begin = min_of(chunk * launch.requests_per_chunk, launch.batch_size);
   const int64_t chunk_end = min_of(chunk_begin + launch.requests_per_chunk, launch.batch_size);
+  const int64_t limit = launch.buffers.vector_row_limit();
+  LoadedRequest loaded = load_request(launch.model, chunk_begin + threadIdx.x, chunk_end);
   // A batch of one chunk has nothing before it, and its tiles' scans give
   // its total: the block reads each request once.
-  Sums tile_start{0, 0, 0};
+  SplitSums<Sums> around{};
   if (launch.chunks > 1) {
-    const auto sums_of_request = [&](int64_t i) {
-      return request_sums(launch.model, request_shape(launch.model, i));
-    };
-    tile_start = block_split_sums<kThreads>(sums_of_request, chunk_begin, launch.batch_size,
-                                            SumOp(), tile.cub.reduce, tile.start)
-                     .before;
+    around = batch_sums(launch, chunk_begin, tile);
   }
+  Sums tile_start = around.before;
 
   for (int64_t tile_begin = chunk_begin; tile_begin < chunk_end; tile_begin += kThreads) {
     const int64_t i = tile_begin + threadIdx.x;
     const bool in_chunk = i < chunk_end;
-    const RequestShape shape = in_chunk ? request_shape(launch.model, i) : RequestShape{0, 0};
-    const Sums mine =
-        in_chunk ? request_sums(launch.model, shape) : Sums{0, 0, 0};
+    const RequestShape shape = shape_of(launch.model, loaded, in_chunk);
+    // The next tile's requests load while this one is written.
+    loaded = load_request(launch.model, i + kThreads, chunk_end);
+    const Sums mine = vector_sums(launch, shape);
     Sums before_mine;
     Sums tile_sums;
     BlockScan(tile.cub.scan).ExclusiveScan(mine, before_mine, Sums{0, 0, 0}, SumOp(), tile_sums);
@@ -205,14 +282,17 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t vector_block,
     if (in_chunk && split == 0) {
       write_request<kExtend>(launch.buffers, i, shape, before);
     }
-    __syncthreads();
-    write_tile_rows<kExtend>(launch, tile, tile_begin, tile_start.rows,
-                             saturating_add(tile_start.rows, tile_sums.rows), split);
+    if (__syncthreads_or(shape.rows > kDirectRows)) {
+      write_tile_rows<kExtend>(launch, tile, tile_begin, tile_start.rows,
+                               saturating_add(tile_start.rows, tile_sums.rows), split);
+    } else if (split == 0 && before.rows < limit) {
+      write_own_rows<kExtend>(launch, i, shape, before, limit);
+    }
     tile_start = add(tile_start, tile_sums);
     __syncthreads();  // The next tile overwrites the shared arrays.
   }
   if (launch.chunks > 1) {
-    tile_start = tile.start.total;  // where block_split_sums left the batch's total
+    tile_start = around.total;
   }
   write_heads_and_tail<kExtend>(launch, vector_block, tile_start);
 }

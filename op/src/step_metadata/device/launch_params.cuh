@@ -27,6 +27,11 @@ struct Launch {
   Divisor page_size;
   Buffers buffers;
   int64_t request_units;  // page-copy units of one request's widest row, from the widths
+  // Whether the outputs read the running sums of the KV lengths and of
+  // nsa_cache_seqlens (Buffers::needs_kv_sums, needs_topk_sums): the vector
+  // blocks compute only those.
+  bool sum_kv;
+  bool sum_topk;
   // The warp-batch kernel's plan: its first warps write the vectors; the
   // rows of a request are shared by up to 2^max_row_group_shift warps; its
   // work items are divided by the batch size.
