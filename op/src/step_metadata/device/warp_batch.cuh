@@ -69,9 +69,9 @@ __device__ __forceinline__ RequestShape lane_shape(const Model& model, int lane)
   if constexpr (kRows == RowShape::kOne) {
     return {1, seq_len};  // decode: no top offset (the launcher's condition)
   } else if constexpr (kRows == RowShape::kFixed) {
-    return {model.rows_per_request, saturating_offset(seq_len, model.top_offset)};
+    return {model.rows_per_request, top_from(model, seq_len)};
   } else {
-    return {rows_of(model.extend_seq_lens[lane]), saturating_offset(seq_len, model.top_offset)};
+    return {rows_of(model.extend_seq_lens[lane]), top_from(model, seq_len)};
   }
 }
 
@@ -159,17 +159,12 @@ __device__ void write_one_row_vectors(const Launch& launch, int64_t warp) {
   }
   if (warp == 0) {
     if (lane < batch_size) {
-      if (buffers.cache_seqlens.present()) {
-        buffers.cache_seqlens.data[lane] = kv;
-      }
-      if (buffers.cu_seqlens_k.present()) {
-        buffers.cu_seqlens_k.data[lane + 1] = kv_through;
-      }
-      buffers.seqlens_expanded.set(lane, kv);
-      buffers.nsa_cache_seqlens.set(lane, topk);
-      if (lane + 1 < buffers.nsa_cu_seqlens_k.capacity) {
-        buffers.nsa_cu_seqlens_k.data[lane + 1] = topk_through;
-      }
+      // The sums before the lane's request: the scan's, less its own (which
+      // stays exact where the scan saturated: adding the own value back
+      // saturates again).
+      const Sums before{lane, kv_through - kv, topk_through - topk};
+      write_request<false>(buffers, lane, {1, kv}, before);
+      write_row_values<false>(buffers, launch.model, lane, lane, kv, before.kv, before.topk);
     }
     if (lane == 0) {
       write_heads<false>(buffers, batch_size, 0);
