@@ -40,6 +40,11 @@ NSA_HOST_DEVICE int64_t top_from(const Model& model, int64_t seq_len) {
   return saturating_offset(seq_len, model.top_offset);
 }
 
+// The rows before request i where every request has rows_per_request rows.
+NSA_HOST_DEVICE int64_t fixed_rows_before(const Model& model, int64_t i) {
+  return saturating_mul(i, model.rows_per_request);
+}
+
 NSA_HOST_DEVICE RequestShape request_shape(const Model& model, int64_t i) {
   const int64_t extend_seq_len = model.extend_seq_lens.data != nullptr ? model.extend_seq_lens[i] : 0;
   return {rows_from(model, extend_seq_len), top_from(model, model.seq_lens[i])};

@@ -227,8 +227,8 @@ __device__ SplitSums<Sums> batch_sums(const Launch& launch, int64_t chunk_begin,
   const bool variable_rows = model.extend_seq_lens.data != nullptr;
   const bool rows_only = !launch.sum_kv && !launch.sum_topk;
   if (!variable_rows && rows_only) {
-    return {{saturating_mul(chunk_begin, model.rows_per_request), 0, 0},
-            {saturating_mul(launch.batch_size, model.rows_per_request), 0, 0}};
+    return {{fixed_rows_before(model, chunk_begin), 0, 0},
+            {fixed_rows_before(model, launch.batch_size), 0, 0}};
   }
   const auto sums_of_request = [&](int64_t i) {
     const int64_t rows = rows_from(model, variable_rows ? model.extend_seq_lens[i] : 0);

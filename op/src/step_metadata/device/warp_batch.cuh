@@ -278,7 +278,7 @@ __device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uin
     return i;
   }
   if constexpr (kRows == RowShape::kFixed) {
-    return saturating_mul(i, launch.model.rows_per_request);
+    return fixed_rows_before(launch.model, i);
   }
   return __reduce_add_sync(kFullWarp, lane_id() < static_cast<int>(i) ? pages.clamped_rows : 0u);
 }
