@@ -17,7 +17,7 @@ fi
 sed "s/^torch==.*/torch==$version/" "$repo/scripts/requirements.txt" >"$requirements.new"
 if ! cmp -s "$requirements.new" "$requirements"; then
   echo "setup: installing torch $version and the pinned test packages into $venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements.new"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir -r "$requirements.new"
   mv "$requirements.new" "$requirements"
 else
   rm "$requirements.new"

@@ -36,6 +36,6 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 if ! sha256sum --status -c "$stamp" 2>/dev/null; then
   echo "setup: installing Python packages from scripts/requirements.txt (torch is several GB)"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir -r "$requirements"
   sha256sum "$requirements" >"$stamp"
 fi
