@@ -1,9 +1,10 @@
 """fill_extend_metadata (docs/extend.md) against the one reference, on the
 CPU and the GPU: the hand-worked case, random batches of every size class
 (both CUDA kernels), dtypes, index_kpool, capacities and tails, subsets of
-outputs, narrow tables, guard regions, opcheck and torch.compile; the host
-checks and the CPU's data errors. What only the CUDA kernel must show is in
-test_extend_metadata_cuda.py."""
+outputs, narrow tables, guard regions, opcheck, torch.compile and
+torch.export; the host checks and the CPU's data errors. What only the CUDA
+kernel must show is in test_extend_metadata_cuda.py."""
+import dataclasses
 import re
 
 import pytest
@@ -278,6 +279,54 @@ def test_torch_compile_matches_eager(device):
 
     torch.compile(step, fullgraph=True)(*case.inputs()[:4], compiled)
     assert_outputs_equal(compiled, {name: buffer.cpu() for name, buffer in eager.items()})
+
+
+class ExportedExtendStep(torch.nn.Module):
+    """One extend step on the caller's inputs and buffers (all arguments, so
+    that their batch dimension can be dynamic)."""
+
+    def __init__(self, template):
+        super().__init__()
+        self.template = template
+
+    def forward(self, seq_lens, extend_seq_lens, req_pool_indices, req_to_token, outputs):
+        case = dataclasses.replace(self.template, seq_lens=seq_lens,
+                                   extend_seq_lens=extend_seq_lens,
+                                   req_pool_indices=req_pool_indices, req_to_token=req_to_token)
+        case.call(**outputs)
+        return outputs["num_tokens"] + 0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_export_with_a_dynamic_batch_matches_the_reference(device):
+    # Per-token and flattened buffers of a fixed capacity (an engine's), the
+    # per-request ones and the page tables following the batch.
+    def buffers_for(case):
+        return poisoned_outputs(case, token_capacity=200, kv_capacity=40000)
+
+    def arguments(case, outputs):
+        return case.inputs()[:4] + (outputs,)
+
+    template = random_extend_case(5, 0, longest_extend=12, width=600).to(device)
+    outputs = buffers_for(template)
+    batch = torch.export.Dim("batch", min=2, max=1024)
+    per_request = {"cache_seqlens": batch, "cu_seqlens_k": batch + 1, "cu_seqlens_q": batch + 1,
+                   "page_table_1": batch, "real_page_table": batch}
+    buffers = {name: ({0: per_request[name]} if name in per_request else None)
+               for name in outputs}
+    pool_rows = {0: torch.export.Dim("pool_rows", min=2, max=4096)}
+    program = torch.export.export(
+        ExportedExtendStep(template), arguments(template, outputs),
+        dynamic_shapes=({0: batch}, {0: batch}, {0: batch}, pool_rows, buffers))
+    assert any(node.target == torch.ops.nsa_metadata.fill_extend_metadata.default
+               for node in program.graph.nodes), "the op is a node of the exported graph"
+    for batch_size, seed in ((12, 1), (3, 2), (7, 3)):
+        case = random_extend_case(batch_size, seed, longest_extend=12, width=600).to(device)
+        outputs = buffers_for(case)
+        want = case.expected(outputs)
+        returned = program.module()(*arguments(case, outputs))
+        assert_outputs_equal(outputs, want)
+        assert torch.equal(returned.cpu(), want["num_tokens"])
 
 
 def test_the_eager_peer_fills_what_consumers_read():

@@ -1,13 +1,16 @@
 """The step-metadata ops under PyTorch 2's tooling: torch.library.opcheck
-(schema, FakeTensor, AOT dispatch with dynamic shapes) and
-torch.compile(fullgraph=True), with optional mutated buffers."""
+(schema, FakeTensor, AOT dispatch with dynamic shapes),
+torch.compile(fullgraph=True), with optional mutated buffers, and
+torch.export with a dynamic batch."""
+import dataclasses
+
 import pytest
 import torch
 
+from helpers import POISON
 from reference import MODES
 from step_cases import (OPS, TABLES, assert_outputs_equal, outputs_of, poisoned_outputs,
                         random_step_case)
-
 
 
 def opcheck_arguments(case, outputs):
@@ -78,3 +81,69 @@ def test_torch_compile_fullgraph(device, mode, dynamic):
         doubled = compiled(case.seq_lens, case.req_pool_indices, case.extend_seq_lens)
         assert_outputs_equal({name: getattr(step, name) for name in step.names}, want)
         assert torch.equal(doubled.cpu(), want["cache_seqlens"] * 2)
+
+
+class ExportedStep(torch.nn.Module):
+    """One step of `template`'s mode on the caller's inputs and buffers (all
+    arguments, so that their batch dimension can be dynamic)."""
+
+    def __init__(self, template):
+        super().__init__()
+        self.template = template
+
+    def forward(self, seq_lens, req_pool_indices, req_to_token, extend_seq_lens, outputs):
+        case = dataclasses.replace(self.template, seq_lens=seq_lens,
+                                   req_pool_indices=req_pool_indices, req_to_token=req_to_token,
+                                   extend_seq_lens=extend_seq_lens)
+        case.call(**outputs)
+        return outputs["cu_seqlens_k"] + 0
+
+
+def export_shapes(case, outputs):
+    """dynamic_shapes for ExportedStep: the batch and req_to_token's rows
+    free, every buffer's rows following the batch (draft-extend's row buffers
+    keep a fixed capacity)."""
+    batch = torch.export.Dim("batch", min=2, max=1024)
+    rows = (batch if case.mode == "decode" else
+            case.num_draft_tokens * batch if case.mode == "target_verify" else None)
+    per_row = {"cache_seqlens": batch, "cu_seqlens_k": batch + 1, "seqlens_expanded": rows,
+               "nsa_cache_seqlens": rows, "nsa_cu_seqlens_k": None if rows is None else rows + 1,
+               "page_table_1": rows, "real_page_table": rows, "paged_mqa_context_lens": batch}
+    buffers = {name: ({0: per_row[name]} if per_row.get(name) is not None else None)
+               for name in outputs}
+    extend = {0: batch} if case.extend_seq_lens is not None else None
+    pool_rows = {0: torch.export.Dim("pool_rows", min=2, max=4096)}
+    return ({0: batch}, {0: batch}, pool_rows, extend, buffers)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_torch_export_with_a_dynamic_batch_matches_the_reference(device, mode):
+    template = random_step_case(mode, 5, 0, width=300).to(device)
+    capacity = 8 * 12  # draft-extend rows: the largest batch below, 8 a request at most
+
+    def buffers_for(case):
+        outputs = poisoned_outputs(case, device, row_capacity=capacity,
+                                   num_tokens_dtype=torch.int64 if mode == "draft_extend"
+                                   else None)
+        if mode == "target_verify":
+            outputs["paged_mqa_context_lens"] = torch.full(
+                (case.batch_size, case.num_draft_tokens), POISON, dtype=torch.int32,
+                device=device)
+        return outputs
+
+    def arguments(case, outputs):
+        return (case.seq_lens, case.req_pool_indices, case.req_to_token, case.extend_seq_lens,
+                outputs)
+
+    outputs = buffers_for(template)
+    program = torch.export.export(ExportedStep(template), arguments(template, outputs),
+                                  dynamic_shapes=export_shapes(template, outputs))
+    assert any(node.target == getattr(torch.ops.nsa_metadata, OPS[mode]).default
+               for node in program.graph.nodes), "the op is a node of the exported graph"
+    for batch_size, seed in ((12, 1), (3, 2), (7, 3)):
+        case = random_step_case(mode, batch_size, seed, width=300).to(device)
+        outputs = buffers_for(case)
+        want = case.expected(outputs)
+        returned = program.module()(*arguments(case, outputs))
+        assert_outputs_equal(outputs, want)
+        assert torch.equal(returned.cpu(), want["cu_seqlens_k"])
