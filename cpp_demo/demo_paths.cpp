@@ -182,9 +182,17 @@ at::Device AotiModel::device() const {
   return at::Device(impl_->loader.get_metadata().at("AOTI_DEVICE_KEY"));
 }
 
+std::vector<at::Tensor> AotiModel::run(const std::vector<at::Tensor>& inputs) {
+  std::vector<at::Tensor> on_device;
+  for (const at::Tensor& input : inputs) {
+    on_device.push_back(input.to(device()));
+  }
+  return impl_->loader.run(on_device);
+}
+
 Outputs AotiModel::run(const Case& step) {
   const std::vector<at::Tensor> results =
-      impl_->loader.run({step.extend_seq_lens.to(device()), step.seq_lens.to(device())});
+      run(std::vector<at::Tensor>{step.extend_seq_lens, step.seq_lens});
   return Outputs{results.at(0), results.at(1), std::nullopt};
 }
 

@@ -50,6 +50,9 @@ class AotiModel {
   explicit AotiModel(const std::string& path);
   ~AotiModel();
   at::Device device() const;
+  // The program's outputs for `inputs` (moved to the package's device).
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
+  // python_demo's draft-extend package on one step.
   Outputs run(const Case& step);
 
  private:

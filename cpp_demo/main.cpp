@@ -1,8 +1,9 @@
 // nsa_metadata from C++: the public header, a TorchScript model saved in
 // Python, a TorchScript model built in C++, and an AOTInductor package, each
 // checked against the reference outputs python_demo saved; then the step
-// family (decode, target-verify, draft-extend with page tables) through a
-// TorchScript model saved in Python.
+// family (decode, target-verify, draft-extend with page tables) and extend
+// through a model saved in Python, as TorchScript and as an AOTInductor
+// package.
 //
 //   nsa_metadata_cpp_demo <folder written by python_demo/demo.py --out>
 //
@@ -42,19 +43,26 @@ int main(int argc, char** argv) {
       }
     }
     torch::jit::Module step_model = demo::load_scripted_model(models / "step_metadata.ts");
+    const std::vector<demo::StepCase> step_cases = demo::load_step_cases(models / "step_cases.pt");
     for (const at::Device& device : devices) {
-      for (const demo::StepCase& step : demo::load_step_cases(models / "step_cases.pt")) {
+      for (const demo::StepCase& step : step_cases) {
         matches &= demo::run_step_model(step_model, step, device);
       }
     }
+    // python_demo --no-aoti saves no packages.
     const std::filesystem::path package = models / "draft_extend.pt2";
-    if (std::filesystem::exists(package)) {
+    const std::filesystem::path step_package = models / "step_metadata.pt2";
+    if (std::filesystem::exists(package) && std::filesystem::exists(step_package)) {
       demo::AotiModel aoti(package);
       for (const demo::Case& step : cases) {
         matches &= demo::report("AOTInductor on " + aoti.device().str(), step, aoti.run(step));
       }
+      demo::AotiModel step_aoti(step_package);
+      for (const demo::StepCase& step : step_cases) {
+        matches &= demo::run_step_package(step_aoti, step);
+      }
     } else {
-      std::cout << "[AOTInductor] no package at " << package << ": skipped\n";
+      std::cout << "[AOTInductor] no packages in " << models << ": skipped\n";
     }
     std::cout << "C++ demo: " << (matches ? "all outputs match the reference" : "MISMATCH")
               << "\n";

@@ -1,8 +1,11 @@
-// The rest of the per-step family from C++: python_demo's TorchScript model
-// calling decode, target-verify and draft-extend metadata with page tables
-// (step_metadata.ts), checked against the reference outputs saved with it
-// (step_cases.pt).
+// The rest of the per-step family from C++: python_demo's model calling
+// decode, target-verify and draft-extend metadata with page tables, and
+// extend metadata, as TorchScript (step_metadata.ts) and as an AOTInductor
+// package (step_metadata.pt2), checked against the reference outputs saved
+// with them (step_cases.pt).
 #pragma once
+
+#include "demo_paths.h"
 
 #include <ATen/core/Tensor.h>
 #include <torch/script.h>
@@ -19,8 +22,9 @@ struct StepCase {
 
 std::vector<StepCase> load_step_cases(const std::string& path);
 
-// Runs the model on `device`, prints a summary, returns whether every output
-// matches the reference.
+// Each runs the model (on `device`; the package on its own), prints a
+// summary, and returns whether every output matches the reference.
 bool run_step_model(torch::jit::Module& model, const StepCase& step, const at::Device& device);
+bool run_step_package(AotiModel& package, const StepCase& step);
 
 }  // namespace demo

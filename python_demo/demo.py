@@ -11,8 +11,9 @@ present; then it is saved for C++ in both forms C++ users load:
   <out>/cases.pt               demo inputs with the reference's outputs, so that
                                the C++ demo checks against the same reference
   <out>/step_metadata.ts       decode, target-verify and draft-extend metadata
-  <out>/step_cases.pt          with page tables (step_metadata_model.py), and
-                               the reference's outputs for it
+  <out>/step_metadata.pt2      with page tables, and extend metadata
+  <out>/step_cases.pt          (step_metadata_model.py): TorchScript, an
+                               AOTInductor package, the reference's outputs
 
     python python_demo/demo.py --out build/demo     (with the package installed)
     python python_demo/demo.py --library build/op/libnsa_metadata.so --out build/demo
@@ -166,7 +167,8 @@ def save_for_cpp(out):
 
 
 def save_aoti_package(out, device):
-    """torch.export with a dynamic batch, then an AOTInductor package for C++."""
+    """torch.export with a dynamic batch, then an AOTInductor package for C++
+    (this module's draft-extend model, then the step-metadata model)."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.export.export(
         FunctionalDraftExtendMetadata().to(device), step_inputs(0, device),
@@ -180,7 +182,7 @@ def save_aoti_package(out, device):
     matches = all(check("AOTInductor (Python)", step, loaded(*step_inputs(step, device)))
                   for step in range(len(STEPS)))
     print(f"saved AOTInductor package ({device}): {path}")
-    return matches
+    return step_metadata_model.save_aoti_package(out, device) and matches
 
 
 def main():
@@ -190,7 +192,7 @@ def main():
     parser.add_argument("--out", default=str(REPO / "build" / "demo"),
                         help="where the models for the C++ demo go")
     parser.add_argument("--no-aoti", action="store_true",
-                        help="skip the AOTInductor package (its compile takes a minute)")
+                        help="skip the AOTInductor packages (their compile takes a minute)")
     args = parser.parse_args()
     if args.library:
         os.environ["NSA_METADATA_LIBRARY"] = os.path.abspath(args.library)

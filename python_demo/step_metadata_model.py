@@ -1,6 +1,7 @@
 """The rest of the per-step family (decode, target-verify, draft-extend with
-page tables) in one TorchScript model, saved for the C++ demo with the
-reference's outputs for a few batches.
+page tables) and extend in one model, saved for the C++ demo in both forms
+C++ loads (TorchScript, and an AOTInductor package of torch.export's program
+with a dynamic batch) with the reference's outputs for a few batches.
 
 The model fills fresh buffers, prefilled with -1 so that the columns the ops
 leave untouched (past each row's KV length) show; an engine keeps its
@@ -10,7 +11,8 @@ from typing import List
 
 import torch
 
-from step_cases import StepCase  # tests/python: the reference's driver
+from extend_cases import ExtendCase  # tests/python: the reference's drivers
+from step_cases import StepCase
 
 NSA_INDEX_TOPK = 100  # small, so that the topk bound shows in a small demo
 PAGE_SIZE = 16
@@ -29,12 +31,17 @@ OUTPUT_ORDER = {
                       "nsa_cu_seqlens_k", "page_table_1", "real_page_table"],
     "draft_extend": ["cache_seqlens", "cu_seqlens_k", "seqlens_expanded", "nsa_cache_seqlens",
                      "nsa_cu_seqlens_k", "page_table_1", "real_page_table", "num_tokens"],
+    "extend": ["cache_seqlens", "cu_seqlens_k", "cu_seqlens_q", "seqlens_expanded",
+               "nsa_cache_seqlens", "nsa_cu_seqlens_k", "token_to_batch_idx", "indexer_k_start",
+               "indexer_k_end", "page_table_1", "real_page_table", "page_table_1_flattened",
+               "num_tokens", "num_kv_tokens"],
 }
 
 
 class StepMetadata(torch.nn.Module):
-    """Returns decode's, then target-verify's, then draft-extend's outputs,
-    in OUTPUT_ORDER."""
+    """Returns decode's, target-verify's, draft-extend's and extend's
+    outputs, in OUTPUT_ORDER. Extend reads the batch as a prefill step: each
+    request's extend_seq_lens are its new tokens, within seq_lens."""
 
     def __init__(self):
         super().__init__()
@@ -74,7 +81,32 @@ class StepMetadata(torch.nn.Module):
             self.page_size, cache_seqlens=draft[0], cu_seqlens_k=draft[1],
             seqlens_expanded=draft[2], nsa_cache_seqlens=draft[3], nsa_cu_seqlens_k=draft[4],
             page_table_1=draft[5], real_page_table=draft[6], num_tokens=num_tokens)
-        return decode + verify + draft + [num_tokens]
+        extend = self.extend_buffers(seq_lens, batch, width, pages)
+        torch.ops.nsa_metadata.fill_extend_metadata(
+            seq_lens, extend_seq_lens, req_pool_indices, req_to_token, self.nsa_index_topk,
+            self.page_size, cache_seqlens=extend[0], cu_seqlens_k=extend[1],
+            cu_seqlens_q=extend[2], seqlens_expanded=extend[3], nsa_cache_seqlens=extend[4],
+            nsa_cu_seqlens_k=extend[5], token_to_batch_idx=extend[6], indexer_k_start=extend[7],
+            indexer_k_end=extend[8], page_table_1=extend[9], real_page_table=extend[10],
+            page_table_1_flattened=extend[11], num_tokens=extend[12], num_kv_tokens=extend[13])
+        return decode + verify + draft + [num_tokens] + extend
+
+    def extend_buffers(self, like: torch.Tensor, batch: int, width: int,
+                       pages: int) -> List[torch.Tensor]:
+        """Extend's buffers in OUTPUT_ORDER: per-token ones for
+        rows_per_request tokens a request, the flattened table for a whole
+        row of req_to_token a request."""
+        tokens = batch * self.rows_per_request
+        per_request = [self.buffer([batch], like), self.buffer([batch + 1], like),
+                       self.buffer([batch + 1], like)]
+        per_token = [self.buffer([tokens], like), self.buffer([tokens], like),
+                     self.buffer([tokens + 1], like), self.buffer([tokens], like),
+                     self.buffer([tokens], like), self.buffer([tokens], like)]
+        tables = [self.buffer([batch, width], like), self.buffer([batch, pages], like),
+                  self.buffer([batch * width], like)]
+        counters = [torch.zeros(1, dtype=torch.int64, device=like.device),
+                    torch.zeros(1, dtype=torch.int64, device=like.device)]
+        return per_request + per_token + tables + counters
 
 
 def req_to_token():
@@ -93,6 +125,8 @@ def expected_outputs(batch):
     """The reference's outputs, in the model's order, for buffers prefilled with -1."""
     seq_lens, req_pool_indices, _, extend_seq_lens = batch_inputs(batch, "cpu")
     model = StepMetadata()
+    batch_size = seq_lens.numel()
+    pages = -(-300 // PAGE_SIZE)
     expected = []
     for mode in ("decode", "target_verify", "draft_extend"):
         case = StepCase(mode=mode, seq_lens=seq_lens, req_pool_indices=req_pool_indices,
@@ -100,10 +134,9 @@ def expected_outputs(batch):
                         extend_seq_lens=extend_seq_lens if mode == "draft_extend" else None,
                         num_draft_tokens=NUM_DRAFT_TOKENS if mode == "target_verify" else None,
                         nsa_index_topk=model.nsa_index_topk, page_size=model.page_size)
-        rows = {"decode": case.batch_size, "target_verify": case.rows(),
-                "draft_extend": case.batch_size * ROW_CAPACITY_PER_REQUEST}[mode]
-        pages = -(-300 // PAGE_SIZE)
-        shapes = {"cache_seqlens": [case.batch_size], "cu_seqlens_k": [case.batch_size + 1],
+        rows = {"decode": batch_size, "target_verify": case.rows(),
+                "draft_extend": batch_size * ROW_CAPACITY_PER_REQUEST}[mode]
+        shapes = {"cache_seqlens": [batch_size], "cu_seqlens_k": [batch_size + 1],
                   "seqlens_expanded": [rows], "nsa_cache_seqlens": [rows],
                   "nsa_cu_seqlens_k": [rows + 1], "page_table_1": [rows, 300],
                   "real_page_table": [rows, pages]}
@@ -113,25 +146,44 @@ def expected_outputs(batch):
             buffers["num_tokens"] = torch.zeros(1, dtype=torch.int64)
         want = case.expected(buffers)
         expected += [want[name] for name in OUTPUT_ORDER[mode]]
-    return expected
+    extend = ExtendCase(seq_lens=seq_lens, extend_seq_lens=extend_seq_lens,
+                        req_pool_indices=req_pool_indices, req_to_token=req_to_token(),
+                        nsa_index_topk=model.nsa_index_topk, page_size=model.page_size)
+    tokens = batch_size * ROW_CAPACITY_PER_REQUEST
+    shapes = {"cache_seqlens": [batch_size], "cu_seqlens_k": [batch_size + 1],
+              "cu_seqlens_q": [batch_size + 1], "nsa_cu_seqlens_k": [tokens + 1],
+              "page_table_1": [batch_size, 300], "real_page_table": [batch_size, pages],
+              "page_table_1_flattened": [batch_size * 300]}
+    buffers = {name: torch.full(shapes.get(name, [tokens]), -1, dtype=torch.int32)
+               for name in OUTPUT_ORDER["extend"] if not name.startswith("num_")}
+    buffers.update(num_tokens=torch.zeros(1, dtype=torch.int64),
+                   num_kv_tokens=torch.zeros(1, dtype=torch.int64))
+    want = extend.expected(buffers)
+    return expected + [want[name] for name in OUTPUT_ORDER["extend"]]
 
 
-def run(device):
-    """Runs the scripted model on every batch; True if all outputs match."""
-    model = torch.jit.script(StepMetadata())
+def check_model(name, model, device):
+    """Runs `model` (StepMetadata in any form) on every batch; True if all
+    outputs match the reference."""
     matches = True
     for batch in range(len(BATCHES)):
         got = model(*batch_inputs(batch, device))
-        same = all(torch.equal(g.cpu(), w) for g, w in zip(got, expected_outputs(batch)))
+        want = expected_outputs(batch)
+        same = len(got) == len(want) and all(torch.equal(g.cpu(), w) for g, w in zip(got, want))
         seq_lens, _, extend = BATCHES[batch]
-        print(f"[TorchScript step metadata] batch {batch}: seq_lens={seq_lens} "
-              f"extend_seq_lens={extend}")
+        print(f"[{name}] batch {batch}: seq_lens={seq_lens} extend_seq_lens={extend}")
         print(f"    decode cu_seqlens_k = {got[1].tolist()}, target-verify "
               f"seqlens_expanded = {got[8].tolist()}, draft-extend nsa_cu_seqlens_k = "
-              f"{got[17].tolist()}")
+              f"{got[17].tolist()}, extend indexer_k_end[:{sum(extend)}] = "
+              f"{got[29][:sum(extend)].tolist()}")
         print(f"    {'matches' if same else 'DOES NOT MATCH'} the reference")
         matches &= same
     return matches
+
+
+def run(device):
+    """The TorchScript model on every batch; True if all outputs match."""
+    return check_model("TorchScript step metadata", torch.jit.script(StepMetadata()), device)
 
 
 def save(out):
@@ -140,3 +192,18 @@ def save(out):
              for batch in range(len(BATCHES))]
     torch.save(cases, out / "step_cases.pt")
     print(f"saved TorchScript: {out / 'step_metadata.ts'}, reference: {out / 'step_cases.pt'}")
+
+
+def save_aoti_package(out, device):
+    """torch.export with a dynamic batch, checked, then an AOTInductor package
+    for C++, checked again; True if every output matched."""
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(StepMetadata(), batch_inputs(0, device),
+                                  dynamic_shapes=({0: batch}, {0: batch}, None, {0: batch}))
+    matches = check_model("torch.export step metadata", program.module(), device)
+    path = torch._inductor.aoti_compile_and_package(
+        program, package_path=str(out / "step_metadata.pt2"))
+    loaded = torch._inductor.aoti_load_package(path)
+    matches = check_model("AOTInductor step metadata (Python)", loaded, device) and matches
+    print(f"saved AOTInductor package ({device}): {path}")
+    return matches

@@ -125,3 +125,12 @@ TEST_CASE("the step-metadata TorchScript model from Python matches the reference
     }
   }
 }
+
+TEST_CASE("the step-metadata AOTInductor package from Python matches the reference") {
+  demo::AotiModel package((models() / "step_metadata.pt2").string());
+  const std::vector<demo::StepCase> steps = demo::load_step_cases(models() / "step_cases.pt");
+  REQUIRE(steps.size() >= 2);
+  for (const demo::StepCase& step : steps) {
+    CHECK(demo::run_step_package(package, step));
+  }
+}
