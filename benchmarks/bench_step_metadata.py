@@ -19,8 +19,9 @@ every buffer, untouched columns included; the others where consumers read):
                    way, whose kernel does nothing
 Columns: latency of one call with a synchronize (all peers in turns), GPU
 time per call (calls captured in a CUDA graph; a peer that syncs cannot be),
-SGLang's first call at the row's batch size (its Triton compile when the
-size is new), and the least traffic the work needs: each request's
+SGLang's first call at the row's batch size (Triton compiles its kernels
+once per batch size, into a cache of the run's own unless TRITON_CACHE_DIR
+names one), and the least traffic the work needs: each request's
 req_to_token prefix read once, each row's page-table columns written up to
 its own KV length, the vectors written once; "ours of bound" is that traffic
 at the measured copy rate over our GPU time.
@@ -29,11 +30,14 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import pathlib
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+import zlib
 
 import torch
 
@@ -176,7 +180,11 @@ def first_call_ms(call, case, outputs):
 
 
 def measure(context, shortest, longest, mode, batch_size, req_to_token, modules, copy_rate,
-            generator, check_up_to, repeats):
+            check_up_to, repeats):
+    # Each point's inputs from a seed of its own, so that a run of part of
+    # the grid (--contexts, --modes, --batch-sizes) measures the same inputs.
+    seed = zlib.crc32(f"{context} {mode} {batch_size}".encode())
+    generator = torch.Generator().manual_seed(seed)
     sets = [step_inputs(mode, batch_size, shortest, longest, req_to_token, generator)
             for _ in range(INPUT_SETS)]
     hosts = {id(case): sglang_peers.HostView(case) for case in sets}
@@ -277,6 +285,10 @@ def main():
                         help="check against the reference up to this batch size")
     parser.add_argument("--repeats", type=int, default=100, help="latency samples per peer")
     parser.add_argument("--modes", nargs="*", default=MODES, choices=MODES)
+    parser.add_argument("--contexts", nargs="*", default=[c[0] for c in CONTEXTS],
+                        choices=[c[0] for c in CONTEXTS], help="context classes to measure")
+    parser.add_argument("--batch-sizes", nargs="*", type=int,
+                        help="measure only these batch sizes of the grid")
     parser.add_argument("--from-json", type=pathlib.Path,
                         help="measure nothing: print (and plot) the figures a --json run saved")
     args = parser.parse_args()
@@ -288,6 +300,8 @@ def main():
     torch.ops.load_library(str(args.build / "op" / "libnsa_metadata.so"))
     torch.ops.load_library(str(args.build / "benchmarks" / "libnsa_metadata_bench_peers.so"))
     floors = define_floors()  # noqa: F841 (the definitions live as long as it does)
+    # "first call" is a compile at every new batch size only on a cold cache.
+    os.environ.setdefault("TRITON_CACHE_DIR", tempfile.mkdtemp(prefix="nsa-bench-triton-"))
     modules = sglang_peers.available()
     versions = tuple(v for v in SGLANG if v in modules)
     missing = [v for v in SGLANG if v not in modules]
@@ -300,11 +314,14 @@ def main():
                                  dtype=torch.int32).cuda()
     rows = []
     for context, shortest, longest, sizes in CONTEXTS:
+        if context not in args.contexts:
+            continue
         for mode in args.modes:
             for batch_size in sizes:
+                if args.batch_sizes and batch_size not in args.batch_sizes:
+                    continue
                 rows.append(measure(context, shortest, longest, mode, batch_size, req_to_token,
-                                    modules, copy_rate, generator, args.check_up_to,
-                                    args.repeats))
+                                    modules, copy_rate, args.check_up_to, args.repeats))
                 row = rows[-1]
                 print(context, mode, batch_size, "ours", f"{row.gpu['ours']:.2f}",
                       {v: round(row.gpu[v], 2) for v in versions},
