@@ -36,6 +36,11 @@ void check_int32_buffer(const at::Tensor& tensor, const char* name) {
               " should be contiguous, got a tensor with stride ", tensor.sym_stride(0));
 }
 
+void check_cumsum_buffer(const at::Tensor& tensor, const char* name) {
+  check_int32_buffer(tensor, name);
+  TORCH_CHECK(tensor.sym_size(0) >= 1, name, " should have at least 1 element, got 0");
+}
+
 void check_buffer_length(const at::Tensor& tensor, const char* name, const c10::SymInt& length,
                          const char* meaning) {
   check_int32_buffer(tensor, name);

@@ -26,6 +26,10 @@ void check_same_length(const at::Tensor& tensor, const char* name,
 // A preallocated output row buffer: 1-D, contiguous, int32.
 void check_int32_buffer(const at::Tensor& tensor, const char* name);
 
+// A preallocated cumulative sum of a capacity the device fills
+// (check_int32_buffer): at least its leading zero's element.
+void check_cumsum_buffer(const at::Tensor& tensor, const char* name);
+
 // A preallocated 1-D int32 buffer of exactly `length` elements; `meaning`
 // says where the length comes from, e.g. "batch size + 1".
 void check_buffer_length(const at::Tensor& tensor, const char* name, const c10::SymInt& length,

@@ -85,9 +85,7 @@ void check_outputs(const Arguments& arguments) {
     }
   }
   if (outputs.nsa_cu_seqlens_k.has_value()) {
-    checks::check_int32_buffer(*outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k");
-    TORCH_CHECK(outputs.nsa_cu_seqlens_k->sym_size(0) >= 1,
-                "nsa_cu_seqlens_k should have at least 1 element, got 0");
+    checks::check_cumsum_buffer(*outputs.nsa_cu_seqlens_k, "nsa_cu_seqlens_k");
   }
   if (outputs.page_table_1.has_value()) {
     check_page_table(*outputs.page_table_1, "page_table_1", arguments, 1);

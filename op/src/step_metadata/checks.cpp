@@ -67,9 +67,11 @@ void check_row_buffer(const at::Tensor& buffer, const char* name, const Argument
                                 extra == 0 ? "one per query row" : "query rows + 1");
     return;
   }
-  checks::check_int32_buffer(buffer, name);
-  TORCH_CHECK(buffer.sym_size(0) >= extra, name, " should have at least ", extra,
-              " element, got 0");
+  if (extra == 0) {
+    checks::check_int32_buffer(buffer, name);
+  } else {
+    checks::check_cumsum_buffer(buffer, name);
+  }
   if (arguments.fixed_rows()) {
     TORCH_CHECK(buffer.sym_size(0) >= rows + extra, name, " should hold the ", rows + extra,
                 " elements of the batch's ", rows, " rows, got ", buffer.sym_size(0));
