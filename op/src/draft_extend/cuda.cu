@@ -1,5 +1,5 @@
 // CUDA launcher of fill_draft_extend_metadata; the device code and its design
-// are in kernels.cuh.
+// are in device/ (device/kernel.cuh: the kernels and how they work).
 //
 // Contract (docs/draft_extend.md): on the current stream, no host
 // synchronization; batches up to kSinglePassMaxRequests requests (every
@@ -15,7 +15,7 @@
 #include "common/device_attributes.h"
 #include "common/dispatch.h"
 #include "draft_extend/checks.h"
-#include "draft_extend/kernels.cuh"
+#include "draft_extend/device/kernel.cuh"
 
 // Only c10's CUDA headers: ATen/cuda/CUDAContext.h would pull in cuBLAS and
 // cuSPARSE headers, which a minimal CUDA toolkit (nvcc and cudart) lacks.
