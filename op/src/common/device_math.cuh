@@ -9,6 +9,9 @@ namespace nsa_metadata::cuda {
 constexpr int kWarpSize = 32;
 constexpr unsigned kFullWarp = 0xffffffffu;  // every lane takes part in a shuffle
 
+// The calling thread's lane in its warp (blocks are whole warps).
+__device__ __forceinline__ int lane_id() { return threadIdx.x % kWarpSize; }
+
 __host__ __device__ __forceinline__ constexpr int64_t min_of(int64_t a, int64_t b) {
   return a < b ? a : b;
 }

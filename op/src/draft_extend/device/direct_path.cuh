@@ -160,7 +160,7 @@ struct DirectScan {
 // thread scanning two packed lengths (expand_kernel), the larger of the two.
 __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, int32_t after,
                                                   int32_t longest, int4 (&warp_sums)[kWarps]) {
-  const int lane = threadIdx.x % kWarpSize;
+  const int lane = lane_id();
   const int warp = threadIdx.x / kWarpSize;
   int32_t inclusive = own;
 #pragma unroll

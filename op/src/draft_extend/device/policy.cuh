@@ -17,6 +17,7 @@ using nsa_metadata::cuda::group_of;
 using nsa_metadata::cuda::kFullWarp;
 using nsa_metadata::cuda::kRowsPerGroup;
 using nsa_metadata::cuda::kWarpSize;
+using nsa_metadata::cuda::lane_id;
 using nsa_metadata::cuda::last_at_most;
 using nsa_metadata::cuda::max_of;
 using nsa_metadata::cuda::min_of;

@@ -19,6 +19,7 @@
 namespace nsa_metadata::step_metadata::cuda {
 
 using nsa_metadata::cuda::ceil_div;
+using nsa_metadata::cuda::lane_id;
 using nsa_metadata::cuda::max_of;
 using nsa_metadata::cuda::min_of;
 
@@ -94,7 +95,7 @@ __device__ __forceinline__ Column vector_column(Column first, int t, int lane) {
 // values[t], so a warp's t-th load reads 512 contiguous bytes.
 __device__ __forceinline__ void load_unit(const int32_t* __restrict__ source, Column first,
                                           Column span, int4 (&values)[kVectorsPerLane]) {
-  const int lane = threadIdx.x % kWarpSize;
+  const int lane = lane_id();
   const bool vectors = aligned_16(source);
 #pragma unroll
   for (int t = 0; t < kVectorsPerLane; ++t) {
@@ -113,7 +114,7 @@ __device__ __forceinline__ void load_unit(const int32_t* __restrict__ source, Co
 // Stores the loaded unit into a row of `columns` columns.
 __device__ __forceinline__ void store_unit(int32_t* destination, Column first, Column columns,
                                            const int4 (&values)[kVectorsPerLane]) {
-  const int lane = threadIdx.x % kWarpSize;
+  const int lane = lane_id();
   const bool vectors = aligned_16(destination);
 #pragma unroll
   for (int t = 0; t < kVectorsPerLane; ++t) {
@@ -146,7 +147,7 @@ __device__ __forceinline__ void store_unit_realigned(int32_t* destination, Colum
     store_unit(destination, first, columns, values);
     return;
   }
-  const int lane = threadIdx.x % kWarpSize;
+  const int lane = lane_id();
   const int next_lane = (lane + 1) % kWarpSize;
 #pragma unroll
   for (int t = 0; t < kVectorsPerLane; ++t) {
@@ -190,7 +191,7 @@ __device__ __forceinline__ void store_real_columns(const Launch& launch, int32_t
                                                    const int32_t* __restrict__ source,
                                                    Column real_begin, Column real_end) {
   const Divisor& page_size = launch.page_size;
-  for (Column c = real_begin + threadIdx.x % kWarpSize; c < real_end; c += kWarpSize) {
+  for (Column c = real_begin + lane_id(); c < real_end; c += kWarpSize) {
     destination[c] = page_size.floor(__ldg(source + c * page_size.divisor()));
   }
 }
@@ -236,7 +237,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
     // are one per lane at most: each lane reads and divides its one value once
     // for all the rows (the last row reads the most of them).
     const bool real_by_lane = real.data != nullptr && real_unit_end - real_begin <= kWarpSize;
-    const Column real_column = real_begin + threadIdx.x % kWarpSize;
+    const Column real_column = real_begin + lane_id();
     int32_t real_value = 0;
     if (real_by_lane &&
         real_column < min_of(real_unit_end,

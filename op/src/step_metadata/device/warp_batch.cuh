@@ -31,7 +31,7 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
-__device__ __forceinline__ int lane_id() { return threadIdx.x % kWarpSize; }
+using nsa_metadata::cuda::lane_id;
 
 // Rows, KV lengths and nsa_cache_seqlens summed, each saturating at
 // INT32_MAX: non-negative, so adding stays associative.
