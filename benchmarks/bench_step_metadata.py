@@ -80,7 +80,8 @@ def step_inputs(mode, batch_size, shortest, longest, req_to_token, generator):
     extend = torch.randint(1, NUM_DRAFT_TOKENS + 1, (batch_size,), generator=generator)
     seq_lens = torch.randint(shortest, longest + 1, (batch_size,), generator=generator)
     if mode == "target_verify":
-        seq_lens = seq_lens.clamp(max=longest - NUM_DRAFT_TOKENS)  # the KV length stays in the table
+        # The KV length stays in the table.
+        seq_lens = seq_lens.clamp(max=longest - NUM_DRAFT_TOKENS)
     case = sglang_peers.step_case(
         mode, seq_lens, extend, torch.randperm(pool_rows, generator=generator)[:batch_size],
         req_to_token, NUM_DRAFT_TOKENS)

@@ -40,7 +40,8 @@ class ExtendCase:
 
     def to(self, device):
         return dataclasses.replace(
-            self, seq_lens=self.seq_lens.to(device), extend_seq_lens=self.extend_seq_lens.to(device),
+            self, seq_lens=self.seq_lens.to(device),
+            extend_seq_lens=self.extend_seq_lens.to(device),
             req_pool_indices=self.req_pool_indices.to(device),
             req_to_token=self.req_to_token.to(device))
 
@@ -79,7 +80,8 @@ def random_extend_case(batch_size, seed, longest_extend=8, longest_prefix=3000, 
     pool_rows = batch_size + 3
     req_to_token = torch.randint(-5, 1 << 24, (pool_rows, width), generator=generator,
                                  dtype=torch.int32)
-    return ExtendCase(seq_lens=(extend + prefix).to(dtypes[0]), extend_seq_lens=extend.to(dtypes[1]),
+    return ExtendCase(seq_lens=(extend + prefix).to(dtypes[0]),
+                      extend_seq_lens=extend.to(dtypes[1]),
                       req_pool_indices=torch.randperm(pool_rows, generator=generator)[:batch_size]
                       .to(dtypes[1]), req_to_token=req_to_token, **fields)
 

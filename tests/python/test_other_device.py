@@ -43,9 +43,11 @@ def current_device_is_the_first():
 @pytest.mark.parametrize("batch_size", [3, 5000])
 def test_fill_draft_extend_metadata(batch_size):
     capacity = batch_size * 8 + 5
-    outputs = {"seqlens_expanded": torch.full((capacity,), POISON, dtype=torch.int32, device=OTHER),
-               "nsa_cache_seqlens": torch.full((capacity,), POISON, dtype=torch.int32, device=OTHER),
-               "num_tokens": torch.full((1,), -1, dtype=torch.int64, device=OTHER)}
+    def poisoned(size, fill=POISON, dtype=torch.int32):
+        return torch.full((size,), fill, dtype=dtype, device=OTHER)
+
+    outputs = {"seqlens_expanded": poisoned(capacity), "nsa_cache_seqlens": poisoned(capacity),
+               "num_tokens": poisoned(1, -1, torch.int64)}
     extend, seq_lens = random_draft_extend(batch_size, 0)
     draft_extend_call(extend.to(OTHER), seq_lens.to(OTHER), outputs)
     assert torch.cuda.current_device() == 0

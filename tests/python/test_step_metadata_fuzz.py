@@ -8,7 +8,6 @@ rows than a buffer) must raise and leave the buffers untouched. On CUDA every
 draw must give the reference's documented result, with guard regions around
 every buffer left untouched. NSA_FUZZ_EXAMPLES sets the examples per test.
 """
-import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
