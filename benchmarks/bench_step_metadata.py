@@ -27,12 +27,14 @@ its own KV length, the vectors written once; "ours of bound" is that traffic
 at the measured copy rate over our GPU time.
 """
 import argparse
+import atexit
 import dataclasses
 import datetime
 import json
 import os
 import pathlib
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -302,7 +304,9 @@ def main():
     torch.ops.load_library(str(args.build / "benchmarks" / "libnsa_metadata_bench_peers.so"))
     floors = define_floors()  # noqa: F841 (the definitions live as long as it does)
     # "first call" is a compile at every new batch size only on a cold cache.
-    os.environ.setdefault("TRITON_CACHE_DIR", tempfile.mkdtemp(prefix="nsa-bench-triton-"))
+    if "TRITON_CACHE_DIR" not in os.environ:
+        os.environ["TRITON_CACHE_DIR"] = tempfile.mkdtemp(prefix="nsa-bench-triton-")
+        atexit.register(shutil.rmtree, os.environ["TRITON_CACHE_DIR"], ignore_errors=True)
     modules = sglang_peers.available()
     versions = tuple(v for v in SGLANG if v in modules)
     missing = [v for v in SGLANG if v not in modules]
