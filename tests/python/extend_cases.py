@@ -52,9 +52,10 @@ class ExtendCase:
             getattr(self, name).copy_(getattr(case, name))
         case.req_to_token = self.req_to_token
 
-    def call(self, **outputs):
-        torch.ops.nsa_metadata.fill_extend_metadata(*self.inputs(),
-                                                    index_kpool=self.index_kpool, **outputs)
+    def call(self, namespace=None, **outputs):
+        """Calls fill_extend_metadata (of `namespace`, default nsa_metadata)."""
+        op = (namespace or torch.ops.nsa_metadata).fill_extend_metadata
+        op(*self.inputs(), index_kpool=self.index_kpool, **outputs)
 
     def expected(self, outputs):
         """What every buffer of `outputs` should hold after the call."""
@@ -109,3 +110,38 @@ def poisoned_outputs(case, names=OUTPUTS, spare_tokens=3, spare_kv=5, widths=Non
         if counter_dtype is not None:
             outputs[name] = torch.full((1,), -1, dtype=counter_dtype, device=device)
     return outputs
+
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+# Bad values only the device sees: (seq_lens, extend_seq_lens, req_pool_indices).
+# The CUDA kernel's documented result for each is what the reference computes.
+BAD_DEVICE_VALUES = {
+    "negative_seq_lens": ([-5, 10, INT64_MIN, 3], [2, 2, 2, 2], [0, 1, 2, 3]),
+    "negative_and_huge_extend": ([50, 60, 70, 80], [-3, 2, INT64_MIN, 5], [0, 1, 2, 3]),
+    "extend_past_every_buffer": ([50, 60, 70, 80], [2, 2**62, INT64_MAX, 1], [0, 1, 2, 3]),
+    "pool_index_out_of_range": ([100, 50, 20, 7], [1, 3, 2, 1], [4, -1, INT64_MAX, 1]),
+    "seq_lens_past_int32": ([2**40, 2**31 - 1, INT64_MAX, 5], [3, 1, 2, 0], [0, 1, 2, 3]),
+    "seq_lens_past_the_pool_width": ([100000, 299, 300, 301], [8, 1, 1, 1], [3, 2, 1, 0]),
+    "sums_past_int32": ([2**31 - 1] * 4, [3, 3, 3, 3], [0, 1, 2, 3]),
+    "kv_past_the_flattened_table": ([250, 260, 270, 280], [1, 1, 1, 1], [0, 1, 2, 3]),
+}
+
+
+def bad_values_case(name, dtype, copies):
+    """BAD_DEVICE_VALUES[name] repeated `copies` times (4 or 40 requests take
+    both kernels), clipped to dtype, as a CPU case, with poisoned CPU buffers
+    for every output (counters of dtype)."""
+    info = torch.iinfo(dtype)
+    seq_lens, extend, pool = ([min(max(v, info.min), info.max) for v in values * copies]
+                              for values in BAD_DEVICE_VALUES[name])
+    generator = torch.Generator().manual_seed(copies)
+    case = ExtendCase(torch.tensor(seq_lens, dtype=dtype), torch.tensor(extend, dtype=dtype),
+                      torch.tensor(pool, dtype=dtype),
+                      torch.randint(-5, 1 << 20, (4, 300), generator=generator,
+                                    dtype=torch.int32),
+                      page_size=7, index_kpool=3)
+    plain = poisoned_outputs(case, token_capacity=20 * copies, kv_capacity=500 * copies)
+    for counter in COUNTERS:
+        plain[counter] = torch.full((1,), -1, dtype=dtype)
+    return case, plain

@@ -206,3 +206,44 @@ def random_step_case(mode, batch_size, seed, seq_kind="up_to_width", width=4096,
 def guarded_outputs(case, device, guard, **poisoned_kwargs):
     """poisoned_outputs inside guard regions (helpers.guard_buffers)."""
     return guard_buffers(poisoned_outputs(case, "cpu", **poisoned_kwargs), device, guard)
+
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+# Bad values only the device sees, for every mode: (seq_lens, req_pool_indices,
+# extend_seq_lens for draft-extend). The CUDA kernel's documented result for
+# each is what the reference computes.
+BAD_DEVICE_VALUES = {
+    "negative_seq_lens": ([-5, 10, INT64_MIN, 3], [0, 1, 2, 3], [2, 2, 2, 2]),
+    "pool_index_out_of_range": ([100, 50, 20, 7], [4, -1, INT64_MAX, 1], [1, 3, 2, 1]),
+    "seq_lens_past_int32": ([2**40, 2**31 - 1, INT64_MAX, 5], [0, 1, 2, 3], [3, 1, 2, 0]),
+    "seq_lens_past_the_pool_width": ([100000, 299, 300, 301], [3, 2, 1, 0], [8, 1, 1, 1]),
+    "negative_and_huge_extend": ([50, 60, 70, 80], [0, 1, 2, 3], [-3, 2, INT64_MIN, 5]),
+    "extend_past_every_buffer": ([50, 60, 70, 80], [0, 1, 2, 3], [2, 2**62, INT64_MAX, 1]),
+    "sums_past_int32": ([2**31 - 1] * 4, [0, 1, 2, 3], [3, 3, 3, 3]),
+}
+
+
+def bad_case(mode, seq_lens, req_pool_indices, extend_seq_lens=None, dtype=torch.int64,
+             width=300, pool_rows=4):
+    generator = torch.Generator().manual_seed(len(seq_lens))
+    return StepCase(
+        mode=mode, seq_lens=torch.tensor(seq_lens, dtype=dtype),
+        req_pool_indices=torch.tensor(req_pool_indices, dtype=dtype),
+        req_to_token=torch.randint(-5, 1 << 20, (pool_rows, width), generator=generator,
+                                   dtype=torch.int32),
+        extend_seq_lens=(None if extend_seq_lens is None
+                         else torch.tensor(extend_seq_lens, dtype=dtype)),
+        num_draft_tokens={"target_verify": 3, "draft_extend": None}.get(mode),
+        page_size=7)
+
+
+def bad_values_case(mode, name, dtype, copies):
+    """BAD_DEVICE_VALUES[name] repeated `copies` times (4 or 40 requests take
+    both kernels), clipped to dtype, as a case of `mode`; and draft-extend's
+    row capacity (None for the other modes)."""
+    info = torch.iinfo(dtype)
+    seq_lens, pool, extend = ([min(max(v, info.min), info.max) for v in values * copies]
+                              for values in BAD_DEVICE_VALUES[name])
+    case = bad_case(mode, seq_lens, pool, extend if mode == "draft_extend" else None, dtype)
+    return case, 20 * copies if mode == "draft_extend" else None

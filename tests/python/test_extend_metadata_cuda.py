@@ -11,14 +11,12 @@ import pytest
 import torch
 
 from conftest import requires_cuda
-from extend_cases import COUNTERS, ExtendCase, poisoned_outputs, random_extend_case
+from extend_cases import (BAD_DEVICE_VALUES, ExtendCase, bad_values_case, poisoned_outputs,
+                          random_extend_case)
 from helpers import POISON, cuda_kernels_without_sync, guard_buffers
 from step_cases import assert_outputs_equal, assert_runs_on_the_current_stream
 
 pytestmark = requires_cuda
-
-INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
 
 
 def run_and_compare(case, outputs):
@@ -87,17 +85,6 @@ def test_flattened_table_at_every_alignment(offset, batch_size):
     assert_outputs_equal(outputs, want)
 
 
-# Bad values only the device sees: (seq_lens, extend_seq_lens, req_pool_indices).
-BAD_DEVICE_VALUES = {
-    "negative_seq_lens": ([-5, 10, INT64_MIN, 3], [2, 2, 2, 2], [0, 1, 2, 3]),
-    "negative_and_huge_extend": ([50, 60, 70, 80], [-3, 2, INT64_MIN, 5], [0, 1, 2, 3]),
-    "extend_past_every_buffer": ([50, 60, 70, 80], [2, 2**62, INT64_MAX, 1], [0, 1, 2, 3]),
-    "pool_index_out_of_range": ([100, 50, 20, 7], [1, 3, 2, 1], [4, -1, INT64_MAX, 1]),
-    "seq_lens_past_int32": ([2**40, 2**31 - 1, INT64_MAX, 5], [3, 1, 2, 0], [0, 1, 2, 3]),
-    "seq_lens_past_the_pool_width": ([100000, 299, 300, 301], [8, 1, 1, 1], [3, 2, 1, 0]),
-    "sums_past_int32": ([2**31 - 1] * 4, [3, 3, 3, 3], [0, 1, 2, 3]),
-    "kv_past_the_flattened_table": ([250, 260, 270, 280], [1, 1, 1, 1], [0, 1, 2, 3]),
-}
 GUARD = 512
 
 
@@ -105,18 +92,7 @@ GUARD = 512
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
 def test_bad_device_values_give_the_documented_result(name, dtype, copies):
-    info = torch.iinfo(dtype)
-    seq_lens, extend, pool = ([min(max(v, info.min), info.max) for v in values * copies]
-                              for values in BAD_DEVICE_VALUES[name])
-    generator = torch.Generator().manual_seed(copies)
-    case = ExtendCase(torch.tensor(seq_lens, dtype=dtype), torch.tensor(extend, dtype=dtype),
-                      torch.tensor(pool, dtype=dtype),
-                      torch.randint(-5, 1 << 20, (4, 300), generator=generator,
-                                    dtype=torch.int32),
-                      page_size=7, index_kpool=3)
-    plain = poisoned_outputs(case, token_capacity=20 * copies, kv_capacity=500 * copies)
-    for counter in COUNTERS:
-        plain[counter] = torch.full((1,), -1, dtype=dtype)
+    case, plain = bad_values_case(name, dtype, copies)
     outputs, assert_guards_intact = guard_buffers(plain, "cuda", GUARD)
     want = case.expected(outputs)
     case.to("cuda").call(**outputs)

@@ -11,15 +11,12 @@ import torch
 from conftest import requires_cuda
 from helpers import cuda_kernels_without_sync
 from reference import MODES
-from step_cases import (StepCase, assert_outputs_equal, assert_runs_on_the_current_stream,
-                        assert_step_matches_reference, guarded_outputs, poisoned_outputs,
+from step_cases import (BAD_DEVICE_VALUES, StepCase, assert_outputs_equal,
+                        assert_runs_on_the_current_stream, assert_step_matches_reference,
+                        bad_case, bad_values_case, guarded_outputs, poisoned_outputs,
                         random_step_case)
 
 pytestmark = requires_cuda
-
-INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
-
 
 def num_tokens_dtype(mode):
     return torch.int64 if mode == "draft_extend" else None
@@ -66,31 +63,6 @@ def test_runs_on_the_current_stream():
         case, poisoned_outputs(case, "cuda", num_tokens_dtype=torch.int64))
 
 
-def bad_case(mode, seq_lens, req_pool_indices, extend_seq_lens=None, dtype=torch.int64,
-             width=300, pool_rows=4):
-    generator = torch.Generator().manual_seed(len(seq_lens))
-    return StepCase(
-        mode=mode, seq_lens=torch.tensor(seq_lens, dtype=dtype),
-        req_pool_indices=torch.tensor(req_pool_indices, dtype=dtype),
-        req_to_token=torch.randint(-5, 1 << 20, (pool_rows, width), generator=generator,
-                                   dtype=torch.int32),
-        extend_seq_lens=(None if extend_seq_lens is None
-                         else torch.tensor(extend_seq_lens, dtype=dtype)),
-        num_draft_tokens={"target_verify": 3, "draft_extend": None}.get(mode),
-        page_size=7)
-
-
-# Bad values only the device sees, for every mode: (seq_lens, req_pool_indices,
-# extend_seq_lens for draft-extend).
-BAD_DEVICE_VALUES = {
-    "negative_seq_lens": ([-5, 10, INT64_MIN, 3], [0, 1, 2, 3], [2, 2, 2, 2]),
-    "pool_index_out_of_range": ([100, 50, 20, 7], [4, -1, INT64_MAX, 1], [1, 3, 2, 1]),
-    "seq_lens_past_int32": ([2**40, 2**31 - 1, INT64_MAX, 5], [0, 1, 2, 3], [3, 1, 2, 0]),
-    "seq_lens_past_the_pool_width": ([100000, 299, 300, 301], [3, 2, 1, 0], [8, 1, 1, 1]),
-    "negative_and_huge_extend": ([50, 60, 70, 80], [0, 1, 2, 3], [-3, 2, INT64_MIN, 5]),
-    "extend_past_every_buffer": ([50, 60, 70, 80], [0, 1, 2, 3], [2, 2**62, INT64_MAX, 1]),
-    "sums_past_int32": ([2**31 - 1] * 4, [0, 1, 2, 3], [3, 3, 3, 3]),
-}
 GUARD = 512
 
 
@@ -99,12 +71,7 @@ GUARD = 512
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
 def test_bad_device_values_give_the_documented_result(mode, name, dtype, copies):
-    seq_lens, pool, extend = (values * copies for values in BAD_DEVICE_VALUES[name])
-    info = torch.iinfo(dtype)
-    clip = lambda values: [min(max(v, info.min), info.max) for v in values]  # noqa: E731
-    case = bad_case(mode, clip(seq_lens), clip(pool),
-                    clip(extend) if mode == "draft_extend" else None, dtype)
-    capacity = 20 * copies if mode == "draft_extend" else None
+    case, capacity = bad_values_case(mode, name, dtype, copies)
     outputs, assert_guards_intact = guarded_outputs(
         case, "cuda", GUARD, row_capacity=capacity, num_tokens_dtype=num_tokens_dtype(mode))
     want = case.expected(outputs)

@@ -1,5 +1,5 @@
-// The engine's launcher: plans the grid from shapes (device/policy.cuh) and
-// launches device/kernel.cuh, for every operator the engine serves.
+// The engine's launcher: launches the kernel plan.cuh plans (device/kernel.cuh),
+// for every operator the engine serves.
 //
 // Contract (docs/step_metadata.md): one launch on the given stream, no host
 // synchronization, no allocation, at every batch size, so a call can be
@@ -9,98 +9,22 @@
 #include "common/device_attributes.h"
 #include "step_metadata/device/kernel.cuh"
 #include "step_metadata/launch.h"
+#include "step_metadata/plan.cuh"
 
 #include <c10/cuda/CUDAException.h>
-
-#include <algorithm>
-#include <limits>
 
 namespace nsa_metadata::step_metadata {
 namespace {
 
-using nsa_metadata::cuda::ceil_div;
-
-// Page-copy units of one request: enough for its widest row, from the tables'
-// widths (shapes only, never data); 0 without a page table.
-int64_t request_units_of(const Buffers& buffers, const TokenTable& tokens, int64_t page_size) {
-  if (!buffers.has_page_table()) {
-    return 0;
-  }
-  const int64_t copied_columns = buffers.page_table_1_flattened.present()
-                                     ? tokens.columns
-                                     : buffers.page_table_1.columns;
-  const int64_t unit_columns =
-      buffers.page_table_1.data != nullptr || buffers.page_table_1_flattened.present()
-          ? std::max(copied_columns, real_source_span(buffers.real_page_table.columns, page_size))
-          : buffers.real_page_table.columns;
-  return std::max<int64_t>(1, ceil_div(unit_columns, cuda::kUnitColumns));
-}
-
-// Block kernel: chunks of whole tiles of requests, at most kMaxChunks of
-// them, each written by enough vector blocks for its share of the rows; page
-// blocks, one warp per unit the tables can hold. The two kinds fit the GPU
-// at once, so that the vectors' arithmetic and the pages' memory traffic
-// overlap: with both at work, the vector blocks take at most half of what
-// the GPU holds, the page blocks the rest.
-void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
-  const int64_t resident_blocks = resident_warps / cuda::kWarps;
-  launch.requests_per_chunk =
-      std::max<int64_t>(1, ceil_div(ceil_div(launch.batch_size, cuda::kMaxChunks), cuda::kThreads)) *
-      cuda::kThreads;
-  launch.chunks = std::max<int64_t>(1, ceil_div(launch.batch_size, launch.requests_per_chunk));
-  const int64_t units = launch.batch_size * launch.request_units;
-  const int64_t vector_share = units == 0 ? resident_blocks : resident_blocks / 2;
-  launch.row_splits = std::clamp<int64_t>(
-      ceil_div(launch.buffers.vector_row_limit(), launch.chunks * cuda::kRowsPerVectorBlock), 1,
-      std::max<int64_t>(1, vector_share / launch.chunks));
-  const int64_t vector_blocks = launch.chunks * launch.row_splits;
-  launch.page_blocks =
-      units == 0 ? 0
-                 : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1,
-                                       std::max<int64_t>(resident_blocks / 2,
-                                                         resident_blocks - vector_blocks));
-}
-
-// Warp-batch kernel, where its conditions hold (device/policy.cuh): a warp
-// per 32 rows of the row vectors, then a warp per (request, unit) pair, each
-// kind bounded by what the GPU holds at once; warps loop over what is left.
-bool warp_batch_fits(const cuda::Launch& launch) {
-  return launch.batch_size <= cuda::kWarpBatch &&
-         launch.buffers.vector_row_limit() <= cuda::kWarpBatchRowLimit &&
-         launch.buffers.page_row_limit() <= cuda::kWarpBatchRowLimit &&
-         (launch.batch_size * launch.request_units << cuda::kMaxRowGroupShift) <=
-             std::numeric_limits<int32_t>::max();
-}
-
-// Row groups (device/warp_batch.cuh) where a request has several page rows;
-// the kernel takes as many as the units its batch needs allow.
-int max_row_group_shift(const Model& model) {
-  const bool rows_may_share = !model.page_row_per_request &&
-                              (model.extend_seq_lens.data != nullptr || model.rows_per_request > 1);
-  return rows_may_share ? cuda::kMaxRowGroupShift : 0;
-}
-
-int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
-  launch.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
-  launch.vector_warps = static_cast<int32_t>(std::clamp<int64_t>(
-      ceil_div(launch.buffers.vector_row_limit(), cuda::kWarpSize), 1, resident_warps));
-  launch.max_row_group_shift = max_row_group_shift(launch.model);
-  const int64_t page_warps = std::min(
-      launch.batch_size * launch.request_units << launch.max_row_group_shift, resident_warps);
-  return ceil_div(launch.vector_warps + page_warps, cuda::kWarps);
-}
-
 // The warp-batch kernel's instance for the call's rows (device/warp_batch.cuh).
 using WarpBatchKernel = void (*)(cuda::Launch);
-WarpBatchKernel warp_batch_kernel(const Model& model, bool extend) {
+WarpBatchKernel warp_batch_kernel(cuda::RowShape rows, bool extend) {
   using cuda::RowShape;
-  // An empty batch's extend_seq_lens may have no data pointer: extend is
-  // told by its page rows.
-  if (extend || model.page_row_per_request || model.extend_seq_lens.data != nullptr) {
+  if (rows == RowShape::kVariable) {
     return extend ? cuda::step_metadata_warp_batch_kernel<RowShape::kVariable, true>
                   : cuda::step_metadata_warp_batch_kernel<RowShape::kVariable, false>;
   }
-  if (model.rows_per_request == 1 && model.top_offset == 0) {
+  if (rows == RowShape::kOne) {
     return cuda::step_metadata_warp_batch_kernel<RowShape::kOne, false>;
   }
   return cuda::step_metadata_warp_batch_kernel<RowShape::kFixed, false>;
@@ -111,30 +35,15 @@ WarpBatchKernel warp_batch_kernel(const Model& model, bool extend) {
 void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
                    const at::Tensor& req_to_token, int64_t page_size, const Buffers& buffers,
                    cudaStream_t stream) {
-  cuda::Launch launch{};
-  launch.model = model;
-  launch.batch_size = req_pool_indices.size(0);
-  launch.req_pool_indices = index_vector_of(req_pool_indices);
-  launch.tokens = token_table_of(req_to_token);
-  launch.page_size = Divisor::of(page_size);
-  launch.buffers = buffers;
-  launch.request_units = request_units_of(buffers, launch.tokens, page_size);
-  launch.sum_kv = buffers.needs_kv_sums();
-  launch.sum_topk = buffers.needs_topk_sums();
-  const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps *
-                                 multiprocessor_count(req_pool_indices.device().index());
-  const bool extend = launch.buffers.has_extend_outputs();
-  if (warp_batch_fits(launch)) {
-    const auto blocks = static_cast<unsigned>(plan_warp_batch_kernel(launch, resident_warps));
-    const auto kernel = warp_batch_kernel(model, extend);
-    kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
+  const Plan plan = plan_engine(model, req_pool_indices, req_to_token, page_size, buffers,
+                                multiprocessor_count(req_pool_indices.device().index()));
+  if (plan.warp_batch) {
+    warp_batch_kernel(plan.rows, plan.extend)<<<plan.blocks, cuda::kThreads, 0, stream>>>(
+        plan.launch);
   } else {
-    plan_block_kernel(launch, resident_warps);
-    const auto blocks =
-        static_cast<unsigned>(launch.chunks * launch.row_splits + launch.page_blocks);
     const auto kernel =
-        extend ? cuda::step_metadata_kernel<true> : cuda::step_metadata_kernel<false>;
-    kernel<<<blocks, cuda::kThreads, 0, stream>>>(launch);
+        plan.extend ? cuda::step_metadata_kernel<true> : cuda::step_metadata_kernel<false>;
+    kernel<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.launch);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

@@ -1,0 +1,147 @@
+// The engine's plan for one call, from shapes alone (never data): what its
+// kernel knows (device/launch_params.cuh), which kernel, and its grid. Host
+// code; the launcher (launch.cu) launches what it plans, and the CPU
+// emulation of the kernels (tests/emulation) runs the same plan.
+#pragma once
+
+#include "step_metadata/buffers.h"
+#include "step_metadata/device/launch_params.cuh"
+#include "step_metadata/device/policy.cuh"
+#include "step_metadata/request_math.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace nsa_metadata::step_metadata {
+
+struct Plan {
+  cuda::Launch launch;
+  unsigned blocks;
+  bool warp_batch;      // the warp-batch kernel (device/warp_batch.cuh), else the block kernel
+  cuda::RowShape rows;  // the warp-batch kernel's instance
+  bool extend;          // the instances with fill_extend_metadata's outputs
+};
+
+namespace plan_detail {
+
+using nsa_metadata::cuda::ceil_div;
+
+// Page-copy units of one request: enough for its widest row, from the tables'
+// widths (shapes only, never data); 0 without a page table.
+inline int64_t request_units_of(const Buffers& buffers, const TokenTable& tokens,
+                                int64_t page_size) {
+  if (!buffers.has_page_table()) {
+    return 0;
+  }
+  const int64_t copied_columns = buffers.page_table_1_flattened.present()
+                                     ? tokens.columns
+                                     : buffers.page_table_1.columns;
+  const int64_t unit_columns =
+      buffers.page_table_1.data != nullptr || buffers.page_table_1_flattened.present()
+          ? std::max(copied_columns, real_source_span(buffers.real_page_table.columns, page_size))
+          : buffers.real_page_table.columns;
+  return std::max<int64_t>(1, ceil_div(unit_columns, cuda::kUnitColumns));
+}
+
+// Block kernel: chunks of whole tiles of requests, at most kMaxChunks of
+// them, each written by enough vector blocks for its share of the rows; page
+// blocks, one warp per unit the tables can hold. The two kinds fit the GPU
+// at once, so that the vectors' arithmetic and the pages' memory traffic
+// overlap: with both at work, the vector blocks take at most half of what
+// the GPU holds, the page blocks the rest.
+inline void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
+  const int64_t resident_blocks = resident_warps / cuda::kWarps;
+  const int64_t tiles_per_chunk =
+      ceil_div(ceil_div(launch.batch_size, cuda::kMaxChunks), cuda::kThreads);
+  launch.requests_per_chunk = std::max<int64_t>(1, tiles_per_chunk) * cuda::kThreads;
+  launch.chunks = std::max<int64_t>(1, ceil_div(launch.batch_size, launch.requests_per_chunk));
+  const int64_t units = launch.batch_size * launch.request_units;
+  const int64_t vector_share = units == 0 ? resident_blocks : resident_blocks / 2;
+  launch.row_splits = std::clamp<int64_t>(
+      ceil_div(launch.buffers.vector_row_limit(), launch.chunks * cuda::kRowsPerVectorBlock), 1,
+      std::max<int64_t>(1, vector_share / launch.chunks));
+  const int64_t vector_blocks = launch.chunks * launch.row_splits;
+  launch.page_blocks =
+      units == 0 ? 0
+                 : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1,
+                                       std::max<int64_t>(resident_blocks / 2,
+                                                         resident_blocks - vector_blocks));
+}
+
+// Warp-batch kernel, where its conditions hold (device/policy.cuh): a warp
+// per 32 rows of the row vectors, then a warp per (request, unit) pair, each
+// kind bounded by what the GPU holds at once; warps loop over what is left.
+inline bool warp_batch_fits(const cuda::Launch& launch) {
+  return launch.batch_size <= cuda::kWarpBatch &&
+         launch.buffers.vector_row_limit() <= cuda::kWarpBatchRowLimit &&
+         launch.buffers.page_row_limit() <= cuda::kWarpBatchRowLimit &&
+         (launch.batch_size * launch.request_units << cuda::kMaxRowGroupShift) <=
+             std::numeric_limits<int32_t>::max();
+}
+
+// Row groups (device/warp_batch.cuh) where a request has several page rows;
+// the kernel takes as many as the units its batch needs allow.
+inline int max_row_group_shift(const Model& model) {
+  const bool rows_may_share = !model.page_row_per_request &&
+                              (model.extend_seq_lens.data != nullptr || model.rows_per_request > 1);
+  return rows_may_share ? cuda::kMaxRowGroupShift : 0;
+}
+
+inline int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
+  launch.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
+  launch.vector_warps = static_cast<int32_t>(std::clamp<int64_t>(
+      ceil_div(launch.buffers.vector_row_limit(), cuda::kWarpSize), 1, resident_warps));
+  launch.max_row_group_shift = max_row_group_shift(launch.model);
+  const int64_t page_warps = std::min(
+      launch.batch_size * launch.request_units << launch.max_row_group_shift, resident_warps);
+  return ceil_div(launch.vector_warps + page_warps, cuda::kWarps);
+}
+
+// The warp-batch kernel's row shape for the call's model. An empty batch's
+// extend_seq_lens may have no data pointer: extend is told by its page rows.
+inline cuda::RowShape row_shape_of(const Model& model, bool extend) {
+  if (extend || model.page_row_per_request || model.extend_seq_lens.data != nullptr) {
+    return cuda::RowShape::kVariable;
+  }
+  if (model.rows_per_request == 1 && model.top_offset == 0) {
+    return cuda::RowShape::kOne;
+  }
+  return cuda::RowShape::kFixed;
+}
+
+}  // namespace plan_detail
+
+// The plan of one call on a GPU of `multiprocessors` multiprocessors, for a
+// batch of req_pool_indices.size(0) requests.
+inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
+                        const at::Tensor& req_to_token, int64_t page_size,
+                        const Buffers& buffers, int64_t multiprocessors) {
+  Plan plan{};
+  cuda::Launch& launch = plan.launch;
+  launch.model = model;
+  launch.batch_size = req_pool_indices.size(0);
+  launch.req_pool_indices = index_vector_of(req_pool_indices);
+  launch.tokens = token_table_of(req_to_token);
+  launch.page_size = Divisor::of(page_size);
+  launch.buffers = buffers;
+  launch.request_units = plan_detail::request_units_of(buffers, launch.tokens, page_size);
+  launch.sum_kv = buffers.needs_kv_sums();
+  launch.sum_topk = buffers.needs_topk_sums();
+  const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps * multiprocessors;
+  plan.extend = launch.buffers.has_extend_outputs();
+  plan.warp_batch = plan_detail::warp_batch_fits(launch);
+  if (plan.warp_batch) {
+    plan.blocks =
+        static_cast<unsigned>(plan_detail::plan_warp_batch_kernel(launch, resident_warps));
+    plan.rows = plan_detail::row_shape_of(model, plan.extend);
+  } else {
+    plan_detail::plan_block_kernel(launch, resident_warps);
+    plan.blocks = static_cast<unsigned>(launch.chunks * launch.row_splits + launch.page_blocks);
+  }
+  return plan;
+}
+
+}  // namespace nsa_metadata::step_metadata

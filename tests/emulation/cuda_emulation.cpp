@@ -1,0 +1,220 @@
+// The fibers behind cuda_emulation.h: a block's threads are fibers on the
+// calling OS thread; a thread that waits at a barrier or a warp exchange
+// yields to the next until every thread it waits for has arrived.
+#include "cuda_emulation.h"
+
+#include <ucontext.h>
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cuda_emulation {
+namespace {
+
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr int kWarpSize = 32;
+
+struct Fiber {
+  ucontext_t context;
+  std::unique_ptr<char[]> stack;
+  unsigned index = 0;
+  bool done = false;
+  // What the fiber waits for: the generation of its warp's or its block's
+  // barrier at which it arrived; it may run again once that has moved on.
+  const uint64_t* waiting_on = nullptr;
+  uint64_t arrived_at = 0;
+  uint64_t received[kWarpSize];
+};
+
+struct Barrier {
+  uint64_t generation = 0;
+  unsigned arrived = 0;
+  int offered = 0;  // threads that offered true, this generation
+  int result = 0;   // the last completed generation's count
+};
+
+struct Warp {
+  Barrier barrier;
+  uint64_t words[kWarpSize];
+};
+
+struct Block {
+  uint3 index{0, 0, 0};
+  uint3 shape{0, 1, 1};
+  uint3 grid{0, 1, 1};
+  std::vector<Fiber> fibers;
+  std::vector<Warp> warps;
+  Barrier barrier;
+  ucontext_t scheduler;
+  Fiber* current = nullptr;
+  const std::function<void()>* kernel = nullptr;
+  std::string failure;
+};
+
+thread_local Block* running = nullptr;
+
+Block& block() {
+  if (running == nullptr) throw std::logic_error("device code called outside a launch");
+  return *running;
+}
+
+unsigned live_lanes(const Block& b, unsigned warp) {
+  unsigned live = 0;
+  for (unsigned t = warp * kWarpSize; t < (warp + 1) * kWarpSize && t < b.shape.x; ++t) {
+    live += b.fibers[t].done ? 0 : 1;
+  }
+  return live;
+}
+
+unsigned warp_lanes(const Block& b, unsigned warp) {
+  const unsigned first = warp * kWarpSize;
+  return b.shape.x - first < kWarpSize ? b.shape.x - first : kWarpSize;
+}
+
+// Arrives at `barrier` of `expected` threads and yields until it completes.
+void arrive(Barrier& barrier, unsigned expected, bool predicate) {
+  Block& b = block();
+  Fiber& self = *b.current;
+  barrier.offered += predicate ? 1 : 0;
+  if (++barrier.arrived >= expected) {
+    barrier.result = barrier.offered;
+    barrier.arrived = 0;
+    barrier.offered = 0;
+    ++barrier.generation;
+    return;
+  }
+  self.waiting_on = &barrier.generation;
+  self.arrived_at = barrier.generation;
+  swapcontext(&self.context, &b.scheduler);
+  self.waiting_on = nullptr;
+}
+
+void fiber_entry(unsigned low, unsigned high) {
+  Block& b = block();
+  Fiber& self = *reinterpret_cast<Fiber*>((static_cast<uintptr_t>(high) << 32) | low);
+  try {
+    (*b.kernel)();
+  } catch (const std::exception& error) {
+    if (b.failure.empty()) b.failure = error.what();
+  }
+  self.done = true;
+  // Returning resumes the scheduler (uc_link).
+}
+
+bool runnable(const Fiber& fiber) {
+  return !fiber.done && (fiber.waiting_on == nullptr || *fiber.waiting_on != fiber.arrived_at);
+}
+
+void run_block(Block& b) {
+  for (Fiber& fiber : b.fibers) {
+    fiber.done = false;
+    fiber.waiting_on = nullptr;
+    getcontext(&fiber.context);
+    fiber.context.uc_stack.ss_sp = fiber.stack.get();
+    fiber.context.uc_stack.ss_size = kStackBytes;
+    fiber.context.uc_link = &b.scheduler;
+    const auto address = reinterpret_cast<uintptr_t>(&fiber);
+    makecontext(&fiber.context, reinterpret_cast<void (*)()>(&fiber_entry), 2,
+                static_cast<unsigned>(address & 0xffffffffu), static_cast<unsigned>(address >> 32));
+  }
+  for (;;) {
+    bool ran = false;
+    bool all_done = true;
+    for (Fiber& fiber : b.fibers) {
+      all_done = all_done && fiber.done;
+      if (!runnable(fiber)) continue;
+      ran = true;
+      b.current = &fiber;
+      swapcontext(&b.scheduler, &fiber.context);
+      b.current = nullptr;
+      if (!b.failure.empty()) throw std::runtime_error(b.failure);
+    }
+    if (all_done) return;
+    if (!ran) {
+      // A barrier whose threads exited: count it complete for the survivors
+      // only where CUDA does (a block barrier counts exited threads); a warp
+      // exchange waiting on an exited lane is a bug in the kernel.
+      bool released = false;
+      if (b.barrier.arrived > 0 && b.barrier.arrived >= [&] {
+            unsigned live = 0;
+            for (const Fiber& f : b.fibers) live += f.done ? 0 : 1;
+            return live;
+          }()) {
+        b.barrier.result = b.barrier.offered;
+        b.barrier.arrived = 0;
+        b.barrier.offered = 0;
+        ++b.barrier.generation;
+        released = true;
+      }
+      if (!released) {
+        throw std::runtime_error(
+            "emulated kernel deadlocked: a warp-wide intrinsic or a barrier waits for "
+            "threads that exited or wait elsewhere");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+uint3 thread_index() { return {block().current->index, 0, 0}; }
+uint3 block_index() { return block().index; }
+uint3 block_shape() { return block().shape; }
+uint3 grid_shape() { return block().grid; }
+
+const uint64_t* exchange_in_warp(uint64_t word) {
+  Block& b = block();
+  Fiber& self = *b.current;
+  const unsigned warp = self.index / kWarpSize;
+  Warp& w = b.warps[warp];
+  const unsigned lanes = warp_lanes(b, warp);
+  if (live_lanes(b, warp) != lanes) {
+    throw std::runtime_error("a warp-wide intrinsic ran while a lane of its warp had exited");
+  }
+  w.words[self.index % kWarpSize] = word;
+  arrive(w.barrier, lanes, false);
+  std::memcpy(self.received, w.words, sizeof(self.received));
+  arrive(w.barrier, lanes, false);
+  return self.received;
+}
+
+int barrier(bool predicate) {
+  Block& b = block();
+  unsigned live = 0;
+  for (const Fiber& fiber : b.fibers) live += fiber.done ? 0 : 1;
+  arrive(b.barrier, live, predicate);
+  return b.barrier.result;
+}
+
+void launch(unsigned blocks, unsigned threads, const std::function<void()>& kernel) {
+  if (threads == 0 || threads % kWarpSize != 0) {
+    throw std::invalid_argument("emulated blocks are whole warps");
+  }
+  Block b;
+  b.shape = {threads, 1, 1};
+  b.grid = {blocks, 1, 1};
+  b.kernel = &kernel;
+  b.fibers.resize(threads);
+  b.warps.resize(threads / kWarpSize);
+  for (unsigned t = 0; t < threads; ++t) {
+    b.fibers[t].index = t;
+    b.fibers[t].stack.reset(new char[kStackBytes]);
+  }
+  Block* const outer = running;
+  running = &b;
+  try {
+    for (unsigned x = 0; x < blocks; ++x) {
+      b.index = {x, 0, 0};
+      run_block(b);
+    }
+  } catch (...) {
+    running = outer;
+    throw;
+  }
+  running = outer;
+}
+
+}  // namespace cuda_emulation
