@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # AddressSanitizer + UndefinedBehaviorSanitizer: builds the library (CPU and
-# Meta kernels) and the C++ tests instrumented into build-asan/, then runs the
-# GoogleTest tests and the CPU Python tests against it. Any report fails the
+# Meta kernels), the C++ tests and the CPU emulation of the CUDA kernels
+# instrumented into build-asan/, then runs the GoogleTest tests, the CPU
+# Python tests and the emulated kernels' tests against them. Any report fails the
 # run (halt_on_error, no recovery from UB).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,3 +33,10 @@ NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
   "$repo/tests/python/test_step_metadata_values.py" \
   "$repo/tests/python/test_step_metadata_errors.py" \
   "$repo/tests/python/test_step_metadata_fuzz.py" -q -k "not cuda" -p no:cacheprovider
+echo "== sanitized emulation of the CUDA kernels (tests/emulation) =="
+# The engine's CUDA kernels run on the CPU, instrumented: a read or write of
+# theirs outside a buffer is a report, with its line in the device code.
+LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)" \
+NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
+NSA_METADATA_EMULATION_LIBRARY="$build/tests/emulation/libnsa_metadata_emulation.so" \
+  python -m pytest "$repo/tests/python/test_emulated_kernels.py" -q -p no:cacheprovider

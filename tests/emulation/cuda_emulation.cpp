@@ -5,6 +5,10 @@
 
 #include <ucontext.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -13,6 +17,22 @@
 
 namespace cuda_emulation {
 namespace {
+
+// AddressSanitizer follows each switch between the scheduler's stack and a
+// fiber's (its fake stacks and its idea of the stack bounds).
+void start_switch([[maybe_unused]] void** fake_stack, [[maybe_unused]] const void* bottom,
+                  [[maybe_unused]] size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+#endif
+}
+
+void finish_switch([[maybe_unused]] void* fake_stack, [[maybe_unused]] const void** bottom,
+                   [[maybe_unused]] size_t* size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
+#endif
+}
 
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr int kWarpSize = 32;
@@ -49,6 +69,8 @@ struct Block {
   std::vector<Warp> warps;
   Barrier barrier;
   ucontext_t scheduler;
+  const void* scheduler_stack = nullptr;  // the scheduler's stack, for the sanitizer
+  size_t scheduler_stack_size = 0;
   Fiber* current = nullptr;
   const std::function<void()>* kernel = nullptr;
   std::string failure;
@@ -88,20 +110,25 @@ void arrive(Barrier& barrier, unsigned expected, bool predicate) {
   }
   self.waiting_on = &barrier.generation;
   self.arrived_at = barrier.generation;
+  void* fake_stack = nullptr;
+  start_switch(&fake_stack, b.scheduler_stack, b.scheduler_stack_size);
   swapcontext(&self.context, &b.scheduler);
+  finish_switch(fake_stack, &b.scheduler_stack, &b.scheduler_stack_size);
   self.waiting_on = nullptr;
 }
 
 void fiber_entry(unsigned low, unsigned high) {
   Block& b = block();
   Fiber& self = *reinterpret_cast<Fiber*>((static_cast<uintptr_t>(high) << 32) | low);
+  finish_switch(nullptr, &b.scheduler_stack, &b.scheduler_stack_size);
   try {
     (*b.kernel)();
   } catch (const std::exception& error) {
     if (b.failure.empty()) b.failure = error.what();
   }
   self.done = true;
-  // Returning resumes the scheduler (uc_link).
+  // Returning resumes the scheduler (uc_link); this stack is done with.
+  start_switch(nullptr, b.scheduler_stack, b.scheduler_stack_size);
 }
 
 bool runnable(const Fiber& fiber) {
@@ -128,7 +155,10 @@ void run_block(Block& b) {
       if (!runnable(fiber)) continue;
       ran = true;
       b.current = &fiber;
+      void* fake_stack = nullptr;
+      start_switch(&fake_stack, fiber.stack.get(), kStackBytes);
       swapcontext(&b.scheduler, &fiber.context);
+      finish_switch(fake_stack, nullptr, nullptr);
       b.current = nullptr;
       if (!b.failure.empty()) throw std::runtime_error(b.failure);
     }
