@@ -75,9 +75,10 @@ def guard_buffers(plain, device, guard):
 
 
 def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity,
-                count_dtype, device, guard):
-    """Runs the fill op with every output, num_tokens included, inside guard
-    regions, and asserts that no guard element changed, whatever the call did.
+                count_dtype, device, guard, namespace=None):
+    """Runs the fill op (of `namespace`, default nsa_metadata) with every
+    output, num_tokens included, inside guard regions, and asserts that no
+    guard element changed, whatever the call did.
     Returns (the error raised or None, seqlens_expanded, nsa_cache_seqlens,
     num_tokens), outputs on the CPU."""
     counter_poison = -7
@@ -88,7 +89,7 @@ def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capaci
     counter_storage, num_tokens = guarded(1, count_dtype, device, counter_poison, guard)
     error = None
     try:
-        torch.ops.nsa_metadata.fill_draft_extend_metadata(
+        (namespace or torch.ops.nsa_metadata).fill_draft_extend_metadata(
             extend_seq_lens.to(device), seq_lens.to(device), topk, seqlens_expanded,
             nsa_cache_seqlens, num_tokens=num_tokens)
     except RuntimeError as raised:
@@ -139,3 +140,20 @@ def assert_equal(got, want, name):
     first = wrong[0].item()
     raise AssertionError(f"{name}: {wrong.numel()} rows differ; first at row {first}: "
                          f"got {got[first].item()}, want {want[first].item()}")
+
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+# Bad values only the device sees, with their documented result (the
+# reference implements it): (extend_seq_lens, seq_lens, dtype, capacity).
+BAD_DEVICE_VALUES = {
+    "negative_extend": ([3, -2, 4, -7, 1], [10, 10, 2, 5, 1], torch.int32, 12),
+    "int32_min_extend": ([-2**31, 5, 2], [3, 4, 9], torch.int32, 10),
+    "total_over_capacity": ([4, 4, 4, 4], [100, 3, 50, 7], torch.int32, 9),
+    "total_over_one_capacity": ([4, 4], [100, 3], torch.int32, (8, 5)),
+    "int64_extremes": ([2**62, 2**62, 5, INT64_MAX], [INT64_MAX, INT64_MIN, 1, 0],
+                       torch.int64, 64),
+    "int64_min_extend": ([INT64_MIN, 3], [INT64_MAX, 2**40], torch.int64, 6),
+    "seq_lens_past_int32": ([3, 2], [2**40, 2**31 + 1], torch.int64, 5),
+    "negative_seq_lens": ([3, 2], [-5, INT64_MIN], torch.int64, 5),
+}

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import requires_cuda
-from helpers import (assert_equal, assert_matches_reference, expected, poisoned_buffer,
-                     run_guarded)
+from helpers import (BAD_DEVICE_VALUES, assert_equal, assert_matches_reference, expected,
+                     poisoned_buffer, run_guarded)
 from inputs import draft_batch, random_inputs
 from reference import INT32_MAX
 
@@ -17,8 +17,6 @@ pytestmark = requires_cuda
 
 fill = torch.ops.nsa_metadata.fill_draft_extend_metadata
 functional = torch.ops.nsa_metadata.draft_extend_metadata
-INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
 
 
 @pytest.mark.parametrize("batch_size", [128, 20000])
@@ -156,19 +154,6 @@ def test_large_capacity_tail_is_zeroed():
     assert_matches_reference(extend_seq_lens, seq_lens, 2048, 3_000_000, 2_000_001)
 
 
-# Bad values only the device sees, with their documented result (the
-# reference implements it): (extend_seq_lens, seq_lens, dtype, capacity).
-BAD_DEVICE_VALUES = {
-    "negative_extend": ([3, -2, 4, -7, 1], [10, 10, 2, 5, 1], torch.int32, 12),
-    "int32_min_extend": ([-2**31, 5, 2], [3, 4, 9], torch.int32, 10),
-    "total_over_capacity": ([4, 4, 4, 4], [100, 3, 50, 7], torch.int32, 9),
-    "total_over_one_capacity": ([4, 4], [100, 3], torch.int32, (8, 5)),
-    "int64_extremes": ([2**62, 2**62, 5, INT64_MAX], [INT64_MAX, INT64_MIN, 1, 0],
-                       torch.int64, 64),
-    "int64_min_extend": ([INT64_MIN, 3], [INT64_MAX, 2**40], torch.int64, 6),
-    "seq_lens_past_int32": ([3, 2], [2**40, 2**31 + 1], torch.int64, 5),
-    "negative_seq_lens": ([3, 2], [-5, INT64_MIN], torch.int64, 5),
-}
 GUARD = 4096  # elements on each side of each buffer, num_tokens included
 
 

@@ -1,8 +1,10 @@
-"""The step-metadata engine's CUDA kernels (both of them, every instance) run
-on the CPU by the emulation in tests/emulation, against the reference: every
-mode and size class, subsets of outputs, page sizes, narrow tables, index
-pools, the documented result of every bad value only the device sees, and
-never a write outside the buffers (guard regions). The emulation runs the
+"""The library's CUDA kernels run on the CPU by the emulation in
+tests/emulation, against the reference: the step-metadata engine's two
+kernels (every instance) in every mode and size class, subsets of outputs,
+page sizes, narrow tables, index pools; fill_draft_extend_metadata's kernels
+(one pass and two) at every size class and dtype; the documented result of
+every bad value only the device sees, and never a write outside the buffers
+(guard regions). The emulation runs the
 kernels' own code, the launcher's plan and the CUDA operators' host checks
 (tests/emulation/emulated_engine.cpp) on a machine without a GPU; what it
 cannot show (timing, the memory model) the GPU tests do.
@@ -18,7 +20,9 @@ from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
 from extend_cases import poisoned_outputs as extend_outputs
 from extend_cases import random_extend_case
-from helpers import POISON, guard_buffers
+from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
+from helpers import POISON, assert_equal, expected, guard_buffers, run_guarded
+from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
 from step_cases import (BAD_DEVICE_VALUES, OPS, SEQ_KINDS, TABLES, assert_outputs_equal,
                         bad_values_case, guarded_outputs, outputs_of, random_step_case)
@@ -36,7 +40,7 @@ def emulated():
     nsa_metadata's, over the emulation library's kernels."""
     torch.ops.load_library(LIBRARY)
     library = torch.library.Library("nsa_metadata_emulated", "DEF")
-    for name in (*OPS.values(), "fill_extend_metadata"):
+    for name in (*OPS.values(), "fill_extend_metadata", "fill_draft_extend_metadata"):
         schema = str(getattr(torch.ops.nsa_metadata, name).default._schema)
         library.define(schema.split("::", 1)[1])
     yield torch.ops.nsa_metadata_emulated
@@ -164,6 +168,59 @@ def test_flattened_table_at_every_alignment(emulated, offset, batch_size):
 def test_extend_bad_device_values_give_the_documented_result(emulated, name, dtype, copies):
     case, plain = extend_bad_values_case(name, dtype, copies)
     assert_extend_matches(emulated, case, plain)
+
+
+def assert_draft_extend_matches(emulated, extend_seq_lens, seq_lens, capacities,
+                                count_dtype=torch.int64):
+    expanded_capacity, cache_capacity = capacities
+    error, got_expanded, got_cache, got_count = run_guarded(
+        extend_seq_lens, seq_lens, 2048, expanded_capacity, cache_capacity, count_dtype, "cpu",
+        guard=GUARD, namespace=emulated)
+    assert error is None, error
+    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, 2048,
+                                                expanded_capacity, cache_capacity)
+    assert_equal(got_expanded, want_expanded, "seqlens_expanded")
+    assert_equal(got_cache, want_cache, "nsa_cache_seqlens")
+    assert got_count == min(total, torch.iinfo(count_dtype).max)
+
+
+# One pass up to 8192 requests (the direct path for short requests, the
+# general one otherwise), two passes past it.
+@pytest.mark.parametrize("batch_size", [0, 1, 31, 33, 1024, 8192, 8193, 20000])
+@pytest.mark.parametrize("extend_kind", EXTEND_KINDS)
+def test_fill_draft_extend_metadata_size_classes(emulated, batch_size, extend_kind):
+    extend_seq_lens, seq_lens = random_inputs(batch_size, extend_kind, "up_to_context",
+                                              batch_size + 1)
+    total = int(extend_seq_lens.sum())
+    assert_draft_extend_matches(emulated, extend_seq_lens, seq_lens, (total + 300, total + 7))
+
+
+@pytest.mark.parametrize("seq_kind", DRAFT_SEQ_KINDS)
+@pytest.mark.parametrize("dtypes", [(torch.int32, torch.int32), (torch.int64, torch.int32),
+                                    (torch.int32, torch.int64)])
+@pytest.mark.parametrize("count_dtype", [torch.int32, torch.int64])
+def test_fill_draft_extend_metadata_dtypes(emulated, seq_kind, dtypes, count_dtype):
+    extend_seq_lens, seq_lens = random_inputs(300, "zeros_to_8", seq_kind, 5,
+                                              extend_dtype=dtypes[0], seq_dtype=dtypes[1])
+    total = int(extend_seq_lens.sum())
+    assert_draft_extend_matches(emulated, extend_seq_lens, seq_lens, (total, total + 1),
+                                count_dtype)
+
+
+@pytest.mark.parametrize("batch_size", [40, 9000])
+def test_fill_draft_extend_metadata_capacities_below_the_total(emulated, batch_size):
+    extend_seq_lens, seq_lens = random_inputs(batch_size, "draft_1_to_8", "up_to_context", 3)
+    total = int(extend_seq_lens.sum())
+    assert_draft_extend_matches(emulated, extend_seq_lens, seq_lens, (total // 2, total // 3))
+
+
+@pytest.mark.parametrize("name", list(DRAFT_EXTEND_BAD_VALUES))
+@pytest.mark.parametrize("count_dtype", [torch.int32, torch.int64])
+def test_fill_draft_extend_metadata_bad_device_values(emulated, name, count_dtype):
+    extend_values, seq_values, dtype, capacity = DRAFT_EXTEND_BAD_VALUES[name]
+    capacities = capacity if isinstance(capacity, tuple) else (capacity, capacity)
+    assert_draft_extend_matches(emulated, torch.tensor(extend_values, dtype=dtype),
+                                torch.tensor(seq_values, dtype=dtype), capacities, count_dtype)
 
 
 def test_a_broken_launch_would_show(emulated):

@@ -1,4 +1,5 @@
-// Programmatic dependent launch (Hopper and later): a kernel launched right
+// Programmatic dependent launch (Hopper and later), the launch side (the
+// kernels' side is common/grid_dependency.cuh): a kernel launched right
 // after another on the same stream may start while that one is finishing,
 // and waits for it only where it first needs its results. Used by the
 // two-pass draft-extend launch, whose second kernel loads its first requests
@@ -16,23 +17,6 @@
 #include <utility>
 
 namespace nsa_metadata::cuda {
-
-// In the first kernel: its dependent may be scheduled as soon as every block
-// of this grid has run this (or exited). It implies nothing about memory.
-__device__ __forceinline__ void allow_dependent_launch() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-// In the dependent kernel: waits until the kernels it depends on have
-// completed and their writes are visible. Before this, it may only read what
-// was in memory before they started.
-__device__ __forceinline__ void wait_for_prerequisite_grids() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 
 // Launches `kernel` on `stream` as a dependent of the kernel launched before
 // it, where the device supports that; otherwise in plain stream order.

@@ -1,5 +1,5 @@
-// CUDA launcher of fill_draft_extend_metadata; the device code and its design
-// are in device/ (device/kernel.cuh: the kernels and how they work).
+// CUDA launcher of fill_draft_extend_metadata: launches what plan.cuh plans;
+// the device code and its design are in device/ (device/kernel.cuh).
 //
 // Contract (docs/draft_extend.md): on the current stream, no host
 // synchronization; batches up to kSinglePassMaxRequests requests (every
@@ -16,6 +16,7 @@
 #include "common/dispatch.h"
 #include "draft_extend/checks.h"
 #include "draft_extend/device/kernel.cuh"
+#include "draft_extend/plan.cuh"
 
 // Only c10's CUDA headers: ATen/cuda/CUDAContext.h would pull in cuBLAS and
 // cuSPARSE headers, which a minimal CUDA toolkit (nvcc and cudart) lacks.
@@ -33,49 +34,6 @@ namespace nsa_metadata::draft_extend {
 namespace {
 
 using cuda::kThreads;
-
-// Up to this many requests, every block reduces the whole batch's extend
-// lengths itself (a few KB from L2) and the call is one launch; past it the
-// redundant reads would cost more than a second launch.
-using cuda::kSinglePassMaxRequests;
-// Rows of buffer capacity per block of the single-pass grid: blocks past the
-// batch's own add their threads to zeroing the tail. The tail is most of the
-// stores when buffers are sized for the largest batch, and a block drains its
-// stores at only ~60 GB/s, so spreading them wins. Measured on an H100 at
-// 1..8 tokens, bs 1024-4096 (docs/benchmarks.md): 16K rows per block (the
-// previous value) 3.45-3.57 us, 2 rows per thread 2.83-2.97 us. One row per
-// thread was slower with large buffers, as more blocks re-read the batch.
-constexpr int64_t kTailRowsPerBlock = 2 * kThreads;
-using cuda::kBlocksPerSM;
-
-using nsa_metadata::cuda::ceil_div;
-
-struct Grid {
-  int64_t blocks;
-  int64_t requests_per_block;
-  bool two_pass;
-};
-
-Grid plan_grid(int64_t batch_size, int64_t row_limit, c10::DeviceIndex device) {
-  const int64_t most_blocks = kBlocksPerSM * multiprocessor_count(device);
-  if (batch_size <= kSinglePassMaxRequests) {
-    // One tile of requests per block; blocks past the batch zero the tail.
-    const int64_t blocks = std::max<int64_t>(
-        {1, ceil_div(batch_size, kThreads),
-         std::min(ceil_div(row_limit, kTailRowsPerBlock), most_blocks)});
-    return {blocks, kThreads, false};
-  }
-  // About kBlocksPerSM blocks per multiprocessor, each a whole number of tiles.
-  const int64_t requests_per_block =
-      ceil_div(std::max<int64_t>(kThreads, ceil_div(batch_size, most_blocks)), kThreads) *
-      kThreads;
-  return {ceil_div(batch_size, requests_per_block), requests_per_block, true};
-}
-
-nsa_metadata::cuda::RowBuffer row_buffer(const at::Tensor& buffer) {
-  int32_t* data = buffer.mutable_data_ptr<int32_t>();
-  return {data, buffer.numel(), reinterpret_cast<std::uintptr_t>(data) % 16 == 0};
-}
 
 // Checked mode's second half: once the kernel has run, the same data checks
 // as the CPU kernel, raising the same error.
@@ -100,25 +58,13 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const bool checked = checked_launch();
 
-  cuda::Launch launch{};
-  launch.batch_size = extend_seq_lens.size(0);
-  launch.extend_stride = extend_seq_lens.stride(0);
-  launch.extend_vector_loads =
-      extend_seq_lens.scalar_type() == at::kInt && launch.extend_stride == 1 &&
-      reinterpret_cast<std::uintptr_t>(extend_seq_lens.const_data_ptr()) % 16 == 0;
-  launch.seq_stride = seq_lens.stride(0);
-  launch.nsa_index_topk = nsa_index_topk;
-  launch.index_kpool = index_kpool;
-  launch.seqlens_expanded = row_buffer(seqlens_expanded);
-  launch.nsa_cache_seqlens = row_buffer(nsa_cache_seqlens);
-  const Grid grid = plan_grid(
-      launch.batch_size,
-      std::max(launch.seqlens_expanded.capacity, launch.nsa_cache_seqlens.capacity),
-      extend_seq_lens.device().index());
-  launch.requests_per_block = grid.requests_per_block;
-  const auto blocks = static_cast<unsigned>(grid.blocks);
+  const Plan plan = plan_launch(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool,
+                                seqlens_expanded, nsa_cache_seqlens,
+                                multiprocessor_count(extend_seq_lens.device().index()));
+  const cuda::Launch& launch = plan.launch;
+  const auto blocks = static_cast<unsigned>(plan.blocks);
   const at::Tensor chunk_tokens =
-      grid.two_pass ? at::empty({grid.blocks}, extend_seq_lens.options().dtype(at::kLong))
+      plan.two_pass ? at::empty({plan.blocks}, extend_seq_lens.options().dtype(at::kLong))
                     : at::Tensor();
 
   const at::ScalarType count_dtype =
@@ -126,7 +72,7 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
   dispatch_index_type(extend_seq_lens.scalar_type(), [&](auto extend_tag) {
     using extend_t = decltype(extend_tag);
     const extend_t* extend = extend_seq_lens.const_data_ptr<extend_t>();
-    if (grid.two_pass) {
+    if (plan.two_pass) {
       cuda::chunk_tokens_kernel<extend_t><<<blocks, kThreads, 0, stream>>>(
           extend, chunk_tokens.mutable_data_ptr<int64_t>(), launch);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -138,7 +84,7 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
         using count_t = decltype(count_tag);
         count_t* counter =
             num_tokens.has_value() ? num_tokens->mutable_data_ptr<count_t>() : nullptr;
-        if (grid.two_pass) {
+        if (plan.two_pass) {
           nsa_metadata::cuda::launch_dependent(
               extend_seq_lens.device().index(), cuda::expand_kernel<extend_t, seq_t, count_t>,
               blocks, kThreads, stream, extend, seq, counter,

@@ -45,7 +45,7 @@
 // blocks, used to cost more than the rows themselves.
 #pragma once
 
-#include "common/dependent_launch.cuh"
+#include "common/grid_dependency.cuh"
 #include "draft_extend/device/direct_path.cuh"
 #include "draft_extend/device/general_rows.cuh"
 #include "draft_extend/device/launch_params.cuh"
