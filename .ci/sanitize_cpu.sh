@@ -22,6 +22,7 @@ export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 echo "== sanitized C++ tests =="
 "$build/tests/cpp/test_nsa_metadata_api" --gtest_brief=1
+"$build/tests/emulation/test_cuda_emulation" --gtest_brief=1
 echo "== sanitized Python CPU tests =="
 # The interpreter is not instrumented, so the runtimes are preloaded.
 LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)" \
