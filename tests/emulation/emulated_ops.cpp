@@ -7,9 +7,8 @@
 // values and guard regions included.
 #include "cuda_emulation.h"  // before any device code
 
-#include "common/dispatch.h"
 #include "draft_extend/checks.h"
-#include "draft_extend/device/kernel.cuh"
+#include "draft_extend/dispatch.cuh"
 #include "draft_extend/plan.cuh"
 #include "extend/checks.h"
 #include "extend/engine.h"
@@ -20,7 +19,6 @@
 #include "step_metadata/plan.cuh"
 #include "step_metadata/registration.h"
 
-#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <functional>
@@ -35,29 +33,12 @@ constexpr int64_t kMultiprocessors = 2;
 void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_indices,
                 const at::Tensor& req_to_token, int64_t page_size,
                 const step_metadata::Buffers& buffers) {
-  using step_metadata::cuda::RowShape;
   namespace kernels = step_metadata::cuda;
   const step_metadata::Plan plan = step_metadata::plan_engine(
       model, req_pool_indices, req_to_token, page_size, buffers, kMultiprocessors);
-  const kernels::Launch launch = plan.launch;
-  std::function<void()> kernel;
-  if (!plan.warp_batch) {
-    kernel = plan.extend ? std::function<void()>([&] { kernels::step_metadata_kernel<true>(launch); })
-                         : [&] { kernels::step_metadata_kernel<false>(launch); };
-  } else if (plan.rows == RowShape::kVariable) {
-    kernel = plan.extend
-                 ? std::function<void()>([&] {
-                     kernels::step_metadata_warp_batch_kernel<RowShape::kVariable, true>(launch);
-                   })
-                 : [&] {
-                     kernels::step_metadata_warp_batch_kernel<RowShape::kVariable, false>(launch);
-                   };
-  } else if (plan.rows == RowShape::kOne) {
-    kernel = [&] { kernels::step_metadata_warp_batch_kernel<RowShape::kOne, false>(launch); };
-  } else {
-    kernel = [&] { kernels::step_metadata_warp_batch_kernel<RowShape::kFixed, false>(launch); };
-  }
-  cuda_emulation::launch(plan.blocks, kernels::kThreads, kernel);
+  const kernels::KernelEntry kernel =
+      kernels::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
+  cuda_emulation::launch(plan.blocks, kernels::kThreads, [&] { kernel(plan.launch); });
 }
 
 void fill_step_metadata_emulated(const step_metadata::Arguments& arguments) {
@@ -91,43 +72,11 @@ void fill_draft_extend_metadata_emulated(const at::Tensor& extend_seq_lens,
   const draft_extend::Plan plan =
       draft_extend::plan_launch(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool,
                                 seqlens_expanded, nsa_cache_seqlens, kMultiprocessors);
-  const kernels::Launch& launch = plan.launch;
   const auto blocks = static_cast<unsigned>(plan.blocks);
-  const at::Tensor chunk_tokens =
-      plan.two_pass ? at::empty({plan.blocks}, extend_seq_lens.options().dtype(at::kLong))
-                    : at::Tensor();
-  const at::ScalarType count_dtype =
-      num_tokens.has_value() ? num_tokens->scalar_type() : at::kLong;
-  dispatch_index_type(extend_seq_lens.scalar_type(), [&](auto extend_tag) {
-    using extend_t = decltype(extend_tag);
-    const extend_t* extend = extend_seq_lens.const_data_ptr<extend_t>();
-    if (plan.two_pass) {
-      int64_t* tokens = chunk_tokens.mutable_data_ptr<int64_t>();
-      cuda_emulation::launch(blocks, kernels::kThreads, [&] {
-        kernels::chunk_tokens_kernel<extend_t>(extend, tokens, launch);
-      });
-    }
-    dispatch_index_type(seq_lens.scalar_type(), [&](auto seq_tag) {
-      using seq_t = decltype(seq_tag);
-      const seq_t* seq = seq_lens.const_data_ptr<seq_t>();
-      dispatch_index_type(count_dtype, [&](auto count_tag) {
-        using count_t = decltype(count_tag);
-        count_t* counter =
-            num_tokens.has_value() ? num_tokens->mutable_data_ptr<count_t>() : nullptr;
-        if (plan.two_pass) {
-          const int64_t* tokens = chunk_tokens.const_data_ptr<int64_t>();
-          cuda_emulation::launch(blocks, kernels::kThreads, [&] {
-            kernels::expand_kernel<extend_t, seq_t, count_t>(extend, seq, counter, tokens,
-                                                             launch);
-          });
-        } else {
-          cuda_emulation::launch(blocks, kernels::kThreads, [&] {
-            kernels::single_pass_kernel<extend_t, seq_t, count_t>(extend, seq, counter, launch);
-          });
-        }
-      });
-    });
-  });
+  const auto run = [&](auto kernel, auto... arguments) {
+    cuda_emulation::launch(blocks, kernels::kThreads, [&] { kernel(arguments...); });
+  };
+  draft_extend::run_kernels(plan, extend_seq_lens, seq_lens, num_tokens, run, run);
 }
 
 }  // namespace

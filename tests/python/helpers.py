@@ -103,6 +103,22 @@ def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capaci
     return error, seqlens_expanded.cpu(), nsa_cache_seqlens.cpu(), num_tokens.item()
 
 
+def assert_guarded_run_matches_reference(extend_seq_lens, seq_lens, capacities, count_dtype,
+                                         device, guard, namespace=None):
+    """run_guarded (topk 2048), then every output against the reference: the
+    call raises nothing, and num_tokens saturates at its dtype's maximum."""
+    expanded_capacity, cache_capacity = capacities
+    error, got_expanded, got_cache, got_count = run_guarded(
+        extend_seq_lens, seq_lens, 2048, expanded_capacity, cache_capacity, count_dtype, device,
+        guard, namespace)
+    assert error is None, error
+    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, 2048,
+                                                expanded_capacity, cache_capacity)
+    assert_equal(got_expanded, want_expanded, "seqlens_expanded")
+    assert_equal(got_cache, want_cache, "nsa_cache_seqlens")
+    assert got_count == min(total, torch.iinfo(count_dtype).max)
+
+
 def fill(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity=None,
          count_dtype=torch.int64, index_kpool=1):
     """Runs the fill op into poisoned buffers; returns them and num_tokens on the CPU."""

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import requires_cuda
-from helpers import (BAD_DEVICE_VALUES, assert_equal, assert_matches_reference, expected,
-                     poisoned_buffer, run_guarded)
+from helpers import (BAD_DEVICE_VALUES, assert_equal, assert_guarded_run_matches_reference,
+                     assert_matches_reference, expected, poisoned_buffer, run_guarded)
 from inputs import draft_batch, random_inputs
 from reference import INT32_MAX
 
@@ -161,21 +161,12 @@ GUARD = 4096  # elements on each side of each buffer, num_tokens included
 @pytest.mark.parametrize("case", list(BAD_DEVICE_VALUES))
 def test_bad_device_values_give_the_documented_result(case, count_dtype):
     extend_values, seq_values, dtype, capacity = BAD_DEVICE_VALUES[case]
-    expanded_capacity, cache_capacity = (capacity if isinstance(capacity, tuple)
-                                         else (capacity, capacity))
-    extend_seq_lens = torch.tensor(extend_values, dtype=dtype)
-    seq_lens = torch.tensor(seq_values, dtype=dtype)
     # Each output, num_tokens included, lives in the middle of a larger
     # allocation whose guard regions run_guarded checks.
-    error, got_expanded, got_cache, got_count = run_guarded(
-        extend_seq_lens, seq_lens, 2048, expanded_capacity, cache_capacity, count_dtype, "cuda",
-        guard=GUARD)
-    assert error is None, error
-    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, 2048,
-                                                expanded_capacity, cache_capacity)
-    assert_equal(got_expanded, want_expanded, "seqlens_expanded")
-    assert_equal(got_cache, want_cache, "nsa_cache_seqlens")
-    assert got_count == min(total, torch.iinfo(count_dtype).max)
+    assert_guarded_run_matches_reference(
+        torch.tensor(extend_values, dtype=dtype), torch.tensor(seq_values, dtype=dtype),
+        capacity if isinstance(capacity, tuple) else (capacity, capacity), count_dtype, "cuda",
+        GUARD)
 
 
 @pytest.mark.parametrize("batch_size", [300, 3000, 20000])

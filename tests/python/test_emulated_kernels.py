@@ -21,7 +21,7 @@ from extend_cases import bad_values_case as extend_bad_values_case
 from extend_cases import poisoned_outputs as extend_outputs
 from extend_cases import random_extend_case
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
-from helpers import POISON, assert_equal, expected, guard_buffers, run_guarded
+from helpers import POISON, assert_guarded_run_matches_reference, guard_buffers
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
 from step_cases import (BAD_DEVICE_VALUES, OPS, SEQ_KINDS, TABLES, assert_outputs_equal,
@@ -172,16 +172,8 @@ def test_extend_bad_device_values_give_the_documented_result(emulated, name, dty
 
 def assert_draft_extend_matches(emulated, extend_seq_lens, seq_lens, capacities,
                                 count_dtype=torch.int64):
-    expanded_capacity, cache_capacity = capacities
-    error, got_expanded, got_cache, got_count = run_guarded(
-        extend_seq_lens, seq_lens, 2048, expanded_capacity, cache_capacity, count_dtype, "cpu",
-        guard=GUARD, namespace=emulated)
-    assert error is None, error
-    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, 2048,
-                                                expanded_capacity, cache_capacity)
-    assert_equal(got_expanded, want_expanded, "seqlens_expanded")
-    assert_equal(got_cache, want_cache, "nsa_cache_seqlens")
-    assert got_count == min(total, torch.iinfo(count_dtype).max)
+    assert_guarded_run_matches_reference(extend_seq_lens, seq_lens, capacities, count_dtype,
+                                         "cpu", GUARD, emulated)
 
 
 # One pass up to 8192 requests (the direct path for short requests, the

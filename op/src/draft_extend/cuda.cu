@@ -13,21 +13,18 @@
 #include "common/checked_mode_cuda.h"
 #include "common/dependent_launch.cuh"
 #include "common/device_attributes.h"
-#include "common/dispatch.h"
 #include "draft_extend/checks.h"
-#include "draft_extend/device/kernel.cuh"
+#include "draft_extend/dispatch.cuh"
 #include "draft_extend/plan.cuh"
 
 // Only c10's CUDA headers: ATen/cuda/CUDAContext.h would pull in cuBLAS and
 // cuSPARSE headers, which a minimal CUDA toolkit (nvcc and cudart) lacks.
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <algorithm>
 #include <cstdint>
 
 namespace nsa_metadata::draft_extend {
@@ -61,46 +58,23 @@ void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
   const Plan plan = plan_launch(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool,
                                 seqlens_expanded, nsa_cache_seqlens,
                                 multiprocessor_count(extend_seq_lens.device().index()));
-  const cuda::Launch& launch = plan.launch;
   const auto blocks = static_cast<unsigned>(plan.blocks);
-  const at::Tensor chunk_tokens =
-      plan.two_pass ? at::empty({plan.blocks}, extend_seq_lens.options().dtype(at::kLong))
-                    : at::Tensor();
-
-  const at::ScalarType count_dtype =
-      num_tokens.has_value() ? num_tokens->scalar_type() : at::kLong;
-  dispatch_index_type(extend_seq_lens.scalar_type(), [&](auto extend_tag) {
-    using extend_t = decltype(extend_tag);
-    const extend_t* extend = extend_seq_lens.const_data_ptr<extend_t>();
-    if (plan.two_pass) {
-      cuda::chunk_tokens_kernel<extend_t><<<blocks, kThreads, 0, stream>>>(
-          extend, chunk_tokens.mutable_data_ptr<int64_t>(), launch);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    }
-    dispatch_index_type(seq_lens.scalar_type(), [&](auto seq_tag) {
-      using seq_t = decltype(seq_tag);
-      const seq_t* seq = seq_lens.const_data_ptr<seq_t>();
-      dispatch_index_type(count_dtype, [&](auto count_tag) {
-        using count_t = decltype(count_tag);
-        count_t* counter =
-            num_tokens.has_value() ? num_tokens->mutable_data_ptr<count_t>() : nullptr;
-        if (plan.two_pass) {
-          nsa_metadata::cuda::launch_dependent(
-              extend_seq_lens.device().index(), cuda::expand_kernel<extend_t, seq_t, count_t>,
-              blocks, kThreads, stream, extend, seq, counter,
-              chunk_tokens.const_data_ptr<int64_t>(), launch);
-        } else {
-          cuda::single_pass_kernel<extend_t, seq_t, count_t><<<blocks, kThreads, 0, stream>>>(
-              extend, seq, counter, launch);
-        }
+  const c10::DeviceIndex device = extend_seq_lens.device().index();
+  run_kernels(
+      plan, extend_seq_lens, seq_lens, num_tokens,
+      [&](auto kernel, auto... arguments) {
+        kernel<<<blocks, kThreads, 0, stream>>>(arguments...);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      },
+      [&](auto kernel, auto... arguments) {
+        nsa_metadata::cuda::launch_dependent(device, kernel, blocks, kThreads, stream,
+                                             arguments...);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
-    });
-  });
 
   if (checked) {
-    check_values_on_host(extend_seq_lens, seq_lens, launch.seqlens_expanded.capacity,
-                         launch.nsa_cache_seqlens.capacity, stream);
+    check_values_on_host(extend_seq_lens, seq_lens, plan.launch.seqlens_expanded.capacity,
+                         plan.launch.nsa_cache_seqlens.capacity, stream);
   }
 }
 

@@ -44,4 +44,19 @@ __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(cons
   }
 }
 
+// The instance a launch runs (step_metadata/plan.cuh decides which kernel and
+// row shape): host code, for the launcher and the CPU emulation alike.
+using KernelEntry = void (*)(Launch);
+inline KernelEntry kernel_entry(bool warp_batch, RowShape rows, bool extend) {
+  if (!warp_batch) {
+    return extend ? step_metadata_kernel<true> : step_metadata_kernel<false>;
+  }
+  if (rows == RowShape::kVariable) {
+    return extend ? step_metadata_warp_batch_kernel<RowShape::kVariable, true>
+                  : step_metadata_warp_batch_kernel<RowShape::kVariable, false>;
+  }
+  return rows == RowShape::kOne ? step_metadata_warp_batch_kernel<RowShape::kOne, false>
+                                : step_metadata_warp_batch_kernel<RowShape::kFixed, false>;
+}
+
 }  // namespace nsa_metadata::step_metadata::cuda
