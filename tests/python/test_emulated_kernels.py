@@ -18,6 +18,7 @@ import torch
 
 from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
+from extend_cases import TOKEN_OUTPUTS
 from extend_cases import poisoned_outputs as extend_outputs
 from extend_cases import random_extend_case
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
@@ -65,12 +66,19 @@ def assert_step_matches(emulated, case, **poisoned_kwargs):
 SIZES = [0, 1, 5, 32, 33, 300, 700]
 
 
+def every_output(mode):
+    """Every buffer the mode's op fills (num_tokens aside)."""
+    extra = ("paged_mqa_context_lens",) if mode == "target_verify" else ()
+    return outputs_of(mode) + extra
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("batch_size", SIZES)
 @pytest.mark.parametrize("seq_kind", SEQ_KINDS)
 def test_every_mode_and_size_class(emulated, mode, batch_size, seq_kind):
     case = random_step_case(mode, batch_size, batch_size + 7, seq_kind=seq_kind, width=600)
-    assert_step_matches(emulated, case, row_capacity=8 * batch_size + 5)
+    assert_step_matches(emulated, case, names=every_output(mode),
+                        row_capacity=8 * batch_size + 5)
 
 
 @pytest.mark.parametrize("batch_size", [3, 32, 100])
@@ -137,6 +145,16 @@ def test_extend_size_classes(emulated, batch_size, longest_extend):
     case = random_extend_case(batch_size, batch_size + longest_extend,
                               longest_extend=longest_extend, longest_prefix=2000, width=2500)
     assert_extend_matches(emulated, case, extend_outputs(case))
+
+
+@pytest.mark.parametrize("names", [("page_table_1", "real_page_table"), ("real_page_table",),
+                                   TOKEN_OUTPUTS, ("page_table_1_flattened", "num_kv_tokens"),
+                                   ("cu_seqlens_q", "nsa_cu_seqlens_k", "num_tokens")])
+@pytest.mark.parametrize("batch_size", [9, 120])
+def test_extend_subsets_of_outputs(emulated, names, batch_size):
+    case = random_extend_case(batch_size, 13, longest_extend=30, width=2000)
+    plain = {name: buffer for name, buffer in extend_outputs(case).items() if name in names}
+    assert_extend_matches(emulated, case, plain)
 
 
 @pytest.mark.parametrize("batch_size", [7, 200])
