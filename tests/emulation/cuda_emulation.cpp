@@ -83,17 +83,21 @@ Block& block() {
   return *running;
 }
 
-unsigned live_lanes(const Block& b, unsigned warp) {
+// Threads [first, end) of the block that have not exited.
+unsigned live_threads(const Block& b, unsigned first, unsigned end) {
   unsigned live = 0;
-  for (unsigned t = warp * kWarpSize; t < (warp + 1) * kWarpSize && t < b.shape.x; ++t) {
+  for (unsigned t = first; t < end; ++t) {
     live += b.fibers[t].done ? 0 : 1;
   }
   return live;
 }
 
-unsigned warp_lanes(const Block& b, unsigned warp) {
-  const unsigned first = warp * kWarpSize;
-  return b.shape.x - first < kWarpSize ? b.shape.x - first : kWarpSize;
+// Releases the threads waiting at `barrier`.
+void complete(Barrier& barrier) {
+  barrier.result = barrier.offered;
+  barrier.arrived = 0;
+  barrier.offered = 0;
+  ++barrier.generation;
 }
 
 // Arrives at `barrier` of `expected` threads and yields until it completes.
@@ -102,10 +106,7 @@ void arrive(Barrier& barrier, unsigned expected, bool predicate) {
   Fiber& self = *b.current;
   barrier.offered += predicate ? 1 : 0;
   if (++barrier.arrived >= expected) {
-    barrier.result = barrier.offered;
-    barrier.arrived = 0;
-    barrier.offered = 0;
-    ++barrier.generation;
+    complete(barrier);
     return;
   }
   self.waiting_on = &barrier.generation;
@@ -163,28 +164,16 @@ void run_block(Block& b) {
       if (!b.failure.empty()) throw std::runtime_error(b.failure);
     }
     if (all_done) return;
-    if (!ran) {
-      // A barrier whose threads exited: count it complete for the survivors
-      // only where CUDA does (a block barrier counts exited threads); a warp
-      // exchange waiting on an exited lane is a bug in the kernel.
-      bool released = false;
-      if (b.barrier.arrived > 0 && b.barrier.arrived >= [&] {
-            unsigned live = 0;
-            for (const Fiber& f : b.fibers) live += f.done ? 0 : 1;
-            return live;
-          }()) {
-        b.barrier.result = b.barrier.offered;
-        b.barrier.arrived = 0;
-        b.barrier.offered = 0;
-        ++b.barrier.generation;
-        released = true;
-      }
-      if (!released) {
-        throw std::runtime_error(
-            "emulated kernel deadlocked: a warp-wide intrinsic or a barrier waits for "
-            "threads that exited or wait elsewhere");
-      }
+    if (ran) continue;
+    // Nothing can run. A block barrier whose missing threads have exited
+    // completes for the survivors, as CUDA counts exited threads there; a
+    // warp exchange waiting on an exited lane is a bug in the kernel.
+    if (b.barrier.arrived == 0 || b.barrier.arrived < live_threads(b, 0, b.shape.x)) {
+      throw std::runtime_error(
+          "emulated kernel deadlocked: a warp-wide intrinsic or a barrier waits for "
+          "threads that exited or wait elsewhere");
     }
+    complete(b.barrier);
   }
 }
 
@@ -198,10 +187,10 @@ uint3 grid_shape() { return block().grid; }
 const uint64_t* exchange_in_warp(uint64_t word) {
   Block& b = block();
   Fiber& self = *b.current;
-  const unsigned warp = self.index / kWarpSize;
-  Warp& w = b.warps[warp];
-  const unsigned lanes = warp_lanes(b, warp);
-  if (live_lanes(b, warp) != lanes) {
+  const unsigned first = self.index / kWarpSize * kWarpSize;
+  Warp& w = b.warps[self.index / kWarpSize];
+  const unsigned lanes = kWarpSize;  // launch() takes whole warps only
+  if (live_threads(b, first, first + lanes) != lanes) {
     throw std::runtime_error("a warp-wide intrinsic ran while a lane of its warp had exited");
   }
   w.words[self.index % kWarpSize] = word;
@@ -213,9 +202,7 @@ const uint64_t* exchange_in_warp(uint64_t word) {
 
 int barrier(bool predicate) {
   Block& b = block();
-  unsigned live = 0;
-  for (const Fiber& fiber : b.fibers) live += fiber.done ? 0 : 1;
-  arrive(b.barrier, live, predicate);
+  arrive(b.barrier, live_threads(b, 0, b.shape.x), predicate);
   return b.barrier.result;
 }
 

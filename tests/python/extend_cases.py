@@ -6,6 +6,7 @@ import torch
 
 import reference
 from helpers import POISON
+from step_cases import assert_outputs_equal
 
 TOKEN_OUTPUTS = ("seqlens_expanded", "nsa_cache_seqlens", "token_to_batch_idx",
                  "indexer_k_start", "indexer_k_end")
@@ -68,6 +69,19 @@ class ExtendCase:
             if name in want:
                 want[name].fill_(min(total, torch.iinfo(want[name].dtype).max))
         return want
+
+
+def assert_guarded_matches_reference(case, outputs, assert_guards_intact, namespace=None):
+    """Runs `case` (the op of `namespace`, default nsa_metadata) into
+    `outputs`, poisoned buffers inside guard regions (helpers.guard_buffers):
+    every buffer equals the reference, and nothing outside them changed."""
+    device = next(iter(outputs.values())).device
+    want = case.expected(outputs)
+    case.to(device).call(namespace=namespace, **outputs)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    assert_guards_intact()
+    assert_outputs_equal(outputs, want)
 
 
 def random_extend_case(batch_size, seed, longest_extend=8, longest_prefix=3000, width=4096,

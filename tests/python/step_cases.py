@@ -208,6 +208,22 @@ def guarded_outputs(case, device, guard, **poisoned_kwargs):
     return guard_buffers(poisoned_outputs(case, "cpu", **poisoned_kwargs), device, guard)
 
 
+def assert_guarded_step_matches_reference(case, device, guard, namespace=None,
+                                          **poisoned_kwargs):
+    """Runs `case` on `device` (the op of `namespace`, default nsa_metadata)
+    into poisoned buffers inside guard regions: every buffer equals the
+    reference, and nothing outside them changed."""
+    if case.mode == "draft_extend":
+        poisoned_kwargs.setdefault("num_tokens_dtype", torch.int64)
+    outputs, assert_guards_intact = guarded_outputs(case, device, guard, **poisoned_kwargs)
+    want = case.expected(outputs)
+    case.to(device).call(namespace=namespace, **outputs)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    assert_guards_intact()
+    assert_outputs_equal(outputs, want)
+
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 # Bad values only the device sees, for every mode: (seq_lens, req_pool_indices,

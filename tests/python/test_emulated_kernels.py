@@ -18,14 +18,14 @@ import torch
 
 from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
-from extend_cases import TOKEN_OUTPUTS
 from extend_cases import poisoned_outputs as extend_outputs
-from extend_cases import random_extend_case
+from extend_cases import TOKEN_OUTPUTS, assert_guarded_matches_reference, random_extend_case
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
 from helpers import POISON, assert_guarded_run_matches_reference, guard_buffers
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
-from step_cases import (BAD_DEVICE_VALUES, OPS, SEQ_KINDS, TABLES, assert_outputs_equal,
+from step_cases import (BAD_DEVICE_VALUES, OPS, SEQ_KINDS, TABLES,
+                        assert_guarded_step_matches_reference, assert_outputs_equal,
                         bad_values_case, guarded_outputs, outputs_of, random_step_case)
 
 LIBRARY = os.environ.get("NSA_METADATA_EMULATION_LIBRARY")
@@ -48,17 +48,8 @@ def emulated():
     del library
 
 
-def num_tokens_dtype(mode):
-    return torch.int64 if mode == "draft_extend" else None
-
-
 def assert_step_matches(emulated, case, **poisoned_kwargs):
-    poisoned_kwargs.setdefault("num_tokens_dtype", num_tokens_dtype(case.mode))
-    outputs, assert_guards_intact = guarded_outputs(case, "cpu", GUARD, **poisoned_kwargs)
-    want = case.expected(outputs)
-    case.call(namespace=emulated, **outputs)
-    assert_guards_intact()
-    assert_outputs_equal(outputs, want)
+    assert_guarded_step_matches_reference(case, "cpu", GUARD, emulated, **poisoned_kwargs)
 
 
 # Both kernels: the warp-batch kernel up to 32 requests, the block kernel
@@ -132,11 +123,7 @@ def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtyp
 
 
 def assert_extend_matches(emulated, case, plain):
-    outputs, assert_guards_intact = guard_buffers(plain, "cpu", GUARD)
-    want = case.expected(outputs)
-    case.call(namespace=emulated, **outputs)
-    assert_guards_intact()
-    assert_outputs_equal(outputs, want)
+    assert_guarded_matches_reference(case, *guard_buffers(plain, "cpu", GUARD), emulated)
 
 
 @pytest.mark.parametrize("batch_size", SIZES)
@@ -174,10 +161,7 @@ def test_flattened_table_at_every_alignment(emulated, offset, batch_size):
              "num_kv_tokens": torch.full((1,), -1, dtype=torch.int64)}
     outputs, assert_guards_intact = guard_buffers(plain, "cpu", GUARD + offset)
     assert outputs["page_table_1_flattened"].data_ptr() % 16 == 4 * offset
-    want = case.expected(outputs)
-    case.call(namespace=emulated, **outputs)
-    assert_guards_intact()
-    assert_outputs_equal(outputs, want)
+    assert_guarded_matches_reference(case, outputs, assert_guards_intact, emulated)
 
 
 @pytest.mark.parametrize("name", list(EXTEND_BAD_VALUES))

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import requires_cuda
-from extend_cases import (BAD_DEVICE_VALUES, ExtendCase, bad_values_case, poisoned_outputs,
-                          random_extend_case)
+from extend_cases import (BAD_DEVICE_VALUES, ExtendCase, assert_guarded_matches_reference,
+                          bad_values_case, poisoned_outputs, random_extend_case)
 from helpers import POISON, cuda_kernels_without_sync, guard_buffers
 from step_cases import assert_outputs_equal, assert_runs_on_the_current_stream
 
@@ -78,11 +78,7 @@ def test_flattened_table_at_every_alignment(offset, batch_size):
              "num_kv_tokens": torch.full((1,), -1, dtype=torch.int64)}
     outputs, assert_guards_intact = guard_buffers(plain, "cuda", 64 + offset)
     assert outputs["page_table_1_flattened"].data_ptr() % 16 == 4 * offset
-    want = case.expected(outputs)
-    case.to("cuda").call(**outputs)
-    torch.cuda.synchronize()
-    assert_guards_intact()
-    assert_outputs_equal(outputs, want)
+    assert_guarded_matches_reference(case, outputs, assert_guards_intact)
 
 
 GUARD = 512
@@ -93,12 +89,7 @@ GUARD = 512
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
 def test_bad_device_values_give_the_documented_result(name, dtype, copies):
     case, plain = bad_values_case(name, dtype, copies)
-    outputs, assert_guards_intact = guard_buffers(plain, "cuda", GUARD)
-    want = case.expected(outputs)
-    case.to("cuda").call(**outputs)
-    torch.cuda.synchronize()
-    assert_guards_intact()
-    assert_outputs_equal(outputs, want)
+    assert_guarded_matches_reference(case, *guard_buffers(plain, "cuda", GUARD))
 
 
 @pytest.mark.parametrize("name", ["negative_seq_lens", "pool_index_out_of_range",

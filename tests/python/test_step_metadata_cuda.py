@@ -11,10 +11,10 @@ import torch
 from conftest import requires_cuda
 from helpers import cuda_kernels_without_sync
 from reference import MODES
-from step_cases import (BAD_DEVICE_VALUES, StepCase, assert_outputs_equal,
-                        assert_runs_on_the_current_stream, assert_step_matches_reference,
-                        bad_case, bad_values_case, guarded_outputs, poisoned_outputs,
-                        random_step_case)
+from step_cases import (BAD_DEVICE_VALUES, StepCase, assert_guarded_step_matches_reference,
+                        assert_outputs_equal, assert_runs_on_the_current_stream,
+                        assert_step_matches_reference, bad_case, bad_values_case,
+                        poisoned_outputs, random_step_case)
 
 pytestmark = requires_cuda
 
@@ -72,13 +72,7 @@ GUARD = 512
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
 def test_bad_device_values_give_the_documented_result(mode, name, dtype, copies):
     case, capacity = bad_values_case(mode, name, dtype, copies)
-    outputs, assert_guards_intact = guarded_outputs(
-        case, "cuda", GUARD, row_capacity=capacity, num_tokens_dtype=num_tokens_dtype(mode))
-    want = case.expected(outputs)
-    case.to("cuda").call(**outputs)
-    torch.cuda.synchronize()
-    assert_guards_intact()
-    assert_outputs_equal(outputs, want)
+    assert_guarded_step_matches_reference(case, "cuda", GUARD, row_capacity=capacity)
 
 
 @pytest.mark.parametrize("mode", MODES)
