@@ -41,7 +41,7 @@ ctest_job=$!
 # preloaded; plain C++ programs do not need it.
 run_pytest() {  # run_pytest <log name> <pytest arguments...>
   LD_PRELOAD=/lib/x86_64-linux-gnu/libstdc++.so.6 NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
-    NSA_FUZZ_EXAMPLES="${NSA_FUZZ_EXAMPLES:-1000}" \
+    NSA_FUZZ_EXAMPLES="${NSA_FUZZ_EXAMPLES:-1000}" NSA_FUZZ_RANDOM="${NSA_FUZZ_RANDOM:-1}" \
     "$python" -m pytest "${@:2}" -q -rs -p no:cacheprovider --hypothesis-show-statistics \
     >"$pytest_logs/$1.log" 2>&1
 }

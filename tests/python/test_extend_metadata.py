@@ -112,6 +112,21 @@ def test_capacities_and_tails(spare_tokens, spare_kv, counter_dtype, device):
                              counter_dtype=counter_dtype)
 
 
+@pytest.mark.parametrize("counter_dtype,want", [(torch.int32, [INT32_MAX] * 2),
+                                                 (torch.int64, [INT32_MAX + 1, INT32_MAX + 2])])
+@pytest.mark.parametrize("device", DEVICES)
+def test_counters_hold_totals_past_int32(counter_dtype, want, device):
+    """Totals of 2^31 tokens and 2^31 + 1 KV tokens: an int64 counter holds
+    them, an int32 one saturates (docs/extend.md, Bad values)."""
+    case = ExtendCase(seq_lens=torch.tensor([INT32_MAX, 2]),
+                      extend_seq_lens=torch.tensor([INT32_MAX, 1]),
+                      req_pool_indices=torch.tensor([0, 0]),
+                      req_to_token=torch.zeros(1, 64, dtype=torch.int32)).to(device)
+    outputs = poisoned_outputs(case, names=(), counter_dtype=counter_dtype)
+    case.call(**outputs)
+    assert [outputs["num_tokens"].item(), outputs["num_kv_tokens"].item()] == want
+
+
 @pytest.mark.parametrize("names", [(name,) for name in OUTPUTS] + [TOKEN_OUTPUTS, ()])
 # Both CUDA kernels; at 300 requests two chunks, with short requests only (each
 # thread writes its own request's rows) or some long ones (rows shared).

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from extend_cases import COUNTERS, OUTPUTS, TOKEN_OUTPUTS, ExtendCase, poisoned_outputs
+from extend_cases import OUTPUTS, TOKEN_OUTPUTS, ExtendCase, poisoned_outputs
 from fuzzing import DTYPES, INT32_MAX, extremes, fuzz_settings
 from step_cases import assert_outputs_equal
 
@@ -87,8 +87,5 @@ def test_cpu_matches_the_reference_or_raises_before_writing(draw):
             assert torch.equal(buffer, before[name]), f"{name} written before the error"
         return
     assert valid, "bad data was accepted"
+    # The counters too: the true totals, saturated in an int32 counter.
     assert_outputs_equal(outputs, case.expected(before))
-    for name in COUNTERS:
-        if name in outputs:
-            assert outputs[name].item() == (case.tokens() if name == "num_tokens"
-                                            else case.kv_tokens())
