@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import DEVICES
-from step_cases import StepCase, poisoned_outputs
+from step_cases import StepCase, assert_outputs_equal, poisoned_outputs
 
 DEVICES_AND_META = DEVICES + ["meta"]
 
@@ -260,3 +260,23 @@ def test_outputs_must_not_alias(device, pair):
         outputs[written], outputs[other] = storage[:3], storage[:4]
     with pytest.raises(RuntimeError, match="should not share memory with"):
         case.call(**outputs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("mode", ALL)
+def test_outputs_side_by_side_in_one_buffer_are_allowed(device, mode):
+    """Outputs carved from one allocation without overlapping are separate
+    buffers: the call accepts them and fills each as it would alone."""
+    case, outputs = valid_case(mode, device)
+    pool = torch.empty(sum(buffer.nbytes + 8 for buffer in outputs.values()),
+                       dtype=torch.uint8, device=device)
+    start = 0
+    for name, buffer in outputs.items():
+        carved = pool[start:start + buffer.nbytes].view(buffer.dtype).view(buffer.shape)
+        carved.copy_(buffer)
+        outputs[name] = carved
+        start += -(-buffer.nbytes // 8) * 8
+    assert len({buffer.untyped_storage().data_ptr() for buffer in outputs.values()}) == 1
+    want = case.expected(outputs)
+    case.call(**outputs)
+    assert_outputs_equal(outputs, want)

@@ -6,6 +6,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <vector>
+
 namespace nsa_metadata::draft_extend {
 
 void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
@@ -34,20 +36,13 @@ void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_
                        const at::Tensor& seqlens_expanded,
                        const at::Tensor& nsa_cache_seqlens,
                        const std::optional<at::Tensor>& num_tokens) {
-  checks::check_no_overlap(seqlens_expanded, "seqlens_expanded", nsa_cache_seqlens,
-                           "nsa_cache_seqlens");
-  for (const auto& [output, output_name] :
-       {std::pair{&seqlens_expanded, "seqlens_expanded"},
-        std::pair{&nsa_cache_seqlens, "nsa_cache_seqlens"}}) {
-    checks::check_no_overlap(*output, output_name, extend_seq_lens, "extend_seq_lens");
-    checks::check_no_overlap(*output, output_name, seq_lens, "seq_lens");
-  }
+  std::vector<checks::NamedTensor> outputs{{&seqlens_expanded, "seqlens_expanded"},
+                                           {&nsa_cache_seqlens, "nsa_cache_seqlens"}};
   if (num_tokens.has_value()) {
-    checks::check_no_overlap(*num_tokens, "num_tokens", seqlens_expanded, "seqlens_expanded");
-    checks::check_no_overlap(*num_tokens, "num_tokens", nsa_cache_seqlens, "nsa_cache_seqlens");
-    checks::check_no_overlap(*num_tokens, "num_tokens", extend_seq_lens, "extend_seq_lens");
-    checks::check_no_overlap(*num_tokens, "num_tokens", seq_lens, "seq_lens");
+    outputs.emplace_back(&*num_tokens, "num_tokens");
   }
+  checks::check_no_overlaps(outputs, {{&extend_seq_lens, "extend_seq_lens"},
+                                      {&seq_lens, "seq_lens"}});
 }
 
 int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu,
