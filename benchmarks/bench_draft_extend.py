@@ -12,9 +12,10 @@ reference before it is timed:
   6 floor           an op registered like ours whose kernel does nothing
 Then: the scale sweep (up to 1M requests, 8M tokens) against the GPU's
 device-to-device copy bandwidth, and the CPU kernel against peer 1 on the CPU.
-Both GPU-time sweeps also time the step-metadata engine on the same rows
-(fill_draft_extend_metadata_full asked for the two row vectors only), what
-serving this op from the engine would cost today.
+Both GPU-time sweeps also time fill_draft_extend_metadata_full asked for the
+same two row vectors ("engine"): the engine's row-scan kernels, as this op,
+up to 8192 requests, and past them its block kernel (the step operators
+allocate no workspace, so they cannot take the row scan's second pass).
 The tables are printed last. Goals are reported, never asserted.
 """
 import argparse
@@ -64,8 +65,8 @@ def unread_pool_and_table(batch_size, device):
 
 
 def engine_rows(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded, nsa_cache_seqlens):
-    """The same rows from the step-metadata engine: fill_draft_extend_metadata_full
-    asked for the two row vectors only."""
+    """The same rows from fill_draft_extend_metadata_full asked for the two
+    row vectors only."""
     pool, table = unread_pool_and_table(extend_seq_lens.numel(), extend_seq_lens.device)
     torch.ops.nsa_metadata.fill_draft_extend_metadata_full(
         seq_lens, pool, table, extend_seq_lens, nsa_index_topk, 1,

@@ -1,15 +1,14 @@
 // The library's CUDA kernels on CPU tensors, run by the CPU emulation
 // (cuda_emulation.h): the operators nsa_metadata_emulated::<op>, whose
 // schemas test_emulated_kernels.py copies from nsa_metadata's, take the CUDA
-// operators' host checks, their launchers' plans (step_metadata/plan.cuh,
-// draft_extend/plan.cuh) and the kernels themselves, so that machines
+// operators' host checks, the engine's plans (step_metadata/plan.cuh,
+// step_metadata/row_scan/plan.cuh) and the kernels themselves, so that machines
 // without a GPU test the kernels' logic against the reference, bad device
 // values and guard regions included.
 #include "cuda_emulation.h"  // before any device code
 
 #include "draft_extend/checks.h"
-#include "draft_extend/dispatch.cuh"
-#include "draft_extend/plan.cuh"
+#include "draft_extend/engine.h"
 #include "extend/checks.h"
 #include "extend/engine.h"
 #include "extend/registration.h"
@@ -18,6 +17,8 @@
 #include "step_metadata/device/kernel.cuh"
 #include "step_metadata/plan.cuh"
 #include "step_metadata/registration.h"
+#include "step_metadata/row_scan/dispatch.cuh"
+#include "step_metadata/row_scan/plan.cuh"
 
 #include <torch/library.h>
 
@@ -30,12 +31,28 @@ namespace {
 // warps and blocks loop over the work, as on a GPU with a large batch.
 constexpr int64_t kMultiprocessors = 2;
 
+// The row-scan kernels: one pass, or two over a workspace (in order here, as
+// the second waits for the first on a GPU).
+void run_row_scan(const step_metadata::row_scan::Plan& plan, const step_metadata::Model& model,
+                  const step_metadata::Buffers& buffers) {
+  namespace row_scan = step_metadata::row_scan;
+  const auto blocks = static_cast<unsigned>(plan.blocks);
+  const auto run = [&](auto kernel, auto... arguments) {
+    cuda_emulation::launch(blocks, row_scan::cuda::kThreads, [&] { kernel(arguments...); });
+  };
+  row_scan::run_kernels(plan, model, buffers, at::kCPU, run, run);
+}
+
 void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_indices,
                 const at::Tensor& req_to_token, int64_t page_size,
                 const step_metadata::Buffers& buffers) {
   namespace kernels = step_metadata::cuda;
   const step_metadata::Plan plan = step_metadata::plan_engine(
       model, req_pool_indices, req_to_token, page_size, buffers, kMultiprocessors);
+  if (plan.row_scan) {
+    run_row_scan(plan.row_scan_plan, model, buffers);
+    return;
+  }
   const kernels::KernelEntry kernel =
       kernels::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
   cuda_emulation::launch(plan.blocks, kernels::kThreads, [&] { kernel(plan.launch); });
@@ -56,27 +73,24 @@ void fill_extend_metadata_emulated(const extend::Arguments& arguments) {
              arguments.page_size, extend::buffers_of(arguments.outputs));
 }
 
-// fill_draft_extend_metadata's kernels: one pass, or two over a workspace
-// (in order here, as the second waits for the first on a GPU).
+// fill_draft_extend_metadata: the engine's row-scan kernels at any size.
 void fill_draft_extend_metadata_emulated(const at::Tensor& extend_seq_lens,
                                          const at::Tensor& seq_lens, int64_t nsa_index_topk,
                                          const at::Tensor& seqlens_expanded,
                                          const at::Tensor& nsa_cache_seqlens,
                                          const std::optional<at::Tensor>& num_tokens,
                                          int64_t index_kpool) {
-  namespace kernels = draft_extend::cuda;
   draft_extend::check_arguments(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded,
                                 nsa_cache_seqlens, num_tokens, index_kpool);
   draft_extend::check_no_aliasing(extend_seq_lens, seq_lens, seqlens_expanded,
                                   nsa_cache_seqlens, num_tokens);
-  const draft_extend::Plan plan =
-      draft_extend::plan_launch(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool,
-                                seqlens_expanded, nsa_cache_seqlens, kMultiprocessors);
-  const auto blocks = static_cast<unsigned>(plan.blocks);
-  const auto run = [&](auto kernel, auto... arguments) {
-    cuda_emulation::launch(blocks, kernels::kThreads, [&] { kernel(arguments...); });
-  };
-  draft_extend::run_kernels(plan, extend_seq_lens, seq_lens, num_tokens, run, run);
+  const step_metadata::Model model =
+      draft_extend::model_of(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool);
+  const step_metadata::Buffers buffers =
+      draft_extend::buffers_of(seqlens_expanded, nsa_cache_seqlens, num_tokens);
+  run_row_scan(step_metadata::row_scan::plan_launch(model, extend_seq_lens.size(0), buffers,
+                                                    kMultiprocessors),
+               model, buffers);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
 from helpers import POISON, assert_guarded_run_matches_reference, guard_buffers
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
-from step_cases import (BAD_DEVICE_VALUES, OPS, SEQ_KINDS, TABLES,
+from step_cases import (BAD_DEVICE_VALUES, OPS, ROW_VECTORS, SEQ_KINDS, TABLES,
                         assert_guarded_step_matches_reference, assert_outputs_equal,
                         bad_values_case, guarded_outputs, outputs_of, random_step_case)
 
@@ -120,6 +120,39 @@ def test_index_pools(emulated, mode, index_kpool, batch_size):
 def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtype, copies):
     case, capacity = bad_values_case(mode, name, dtype, copies)
     assert_step_matches(emulated, case, row_capacity=capacity)
+
+
+# Draft-extend's row vectors alone (any of seqlens_expanded,
+# nsa_cache_seqlens and num_tokens): the row-scan kernels up to 8192
+# requests, the block kernel past them (the step operators allocate no
+# workspace).
+ROW_SUBSETS = [ROW_VECTORS, ("seqlens_expanded",), ("nsa_cache_seqlens",), ()]
+
+
+@pytest.mark.parametrize("batch_size", [0, 1, 33, 1000, 8192, 8193])
+@pytest.mark.parametrize("names", ROW_SUBSETS)
+def test_draft_extend_row_vectors_alone(emulated, batch_size, names):
+    case = random_step_case("draft_extend", batch_size, batch_size + len(names), width=300)
+    count_dtype = torch.int32 if len(names) % 2 else torch.int64
+    assert_step_matches(emulated, case, names=names, row_capacity=case.rows() + 130,
+                        num_tokens_dtype=count_dtype)
+
+
+@pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_draft_extend_row_vectors_alone_with_bad_device_values(emulated, name, dtype):
+    case, capacity = bad_values_case("draft_extend", name, dtype, 10)
+    assert_step_matches(emulated, case, names=ROW_VECTORS, row_capacity=capacity,
+                        num_tokens_dtype=dtype)
+
+
+@pytest.mark.parametrize("batch_size", [0, 5, 300, 8193])
+def test_extend_row_vectors_alone(emulated, batch_size):
+    case = random_extend_case(batch_size, batch_size + 1, longest_extend=20, width=300)
+    plain = {name: buffer for name, buffer in extend_outputs(case, counter_dtype=None).items()
+             if name in ROW_VECTORS}
+    plain["num_tokens"] = torch.full((1,), -1, dtype=torch.int32)
+    assert_extend_matches(emulated, case, plain)
 
 
 def assert_extend_matches(emulated, case, plain):

@@ -11,10 +11,10 @@ import torch
 from conftest import requires_cuda
 from helpers import cuda_kernels_without_sync
 from reference import MODES
-from step_cases import (BAD_DEVICE_VALUES, StepCase, assert_guarded_step_matches_reference,
-                        assert_outputs_equal, assert_runs_on_the_current_stream,
-                        assert_step_matches_reference, bad_case, bad_values_case,
-                        poisoned_outputs, random_step_case)
+from step_cases import (BAD_DEVICE_VALUES, ROW_VECTORS, StepCase,
+                        assert_guarded_step_matches_reference, assert_outputs_equal,
+                        assert_runs_on_the_current_stream, assert_step_matches_reference,
+                        bad_case, bad_values_case, poisoned_outputs, random_step_case)
 
 pytestmark = requires_cuda
 
@@ -22,20 +22,27 @@ def num_tokens_dtype(mode):
     return torch.int64 if mode == "draft_extend" else None
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("batch_size", [128, 20000])
+# "rows": draft-extend's row vectors alone, which the row-scan kernels write
+# up to 8192 requests.
+@pytest.mark.parametrize("mode", [*MODES, "rows"])
+@pytest.mark.parametrize("batch_size", [128, 8192, 20000])
 def test_no_host_synchronization_and_one_launch(mode, batch_size):
+    names = ROW_VECTORS if mode == "rows" else None
+    mode = "draft_extend" if mode == "rows" else mode
     case = random_step_case(mode, batch_size, 0, width=600).to("cuda")
-    outputs = poisoned_outputs(case, "cuda", num_tokens_dtype=num_tokens_dtype(mode))
+    outputs = poisoned_outputs(case, "cuda", names=names,
+                               num_tokens_dtype=num_tokens_dtype(mode))
     want = case.expected(outputs)
     kernels = cuda_kernels_without_sync(lambda: case.call(**outputs))
     assert len(kernels) == 1, kernels
     assert_outputs_equal(outputs, want)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", [*MODES, "rows"])
 @pytest.mark.parametrize("batch_size", [1, 32, 256, 4096, 20000])
 def test_graph_capture_then_replay_with_new_values(mode, batch_size):
+    names = ROW_VECTORS if mode == "rows" else None
+    mode = "draft_extend" if mode == "rows" else mode
     width = 300 if batch_size > 1000 else 3000
     template = random_step_case(mode, batch_size, 0, width=width).to("cuda")
     static = StepCase(**{**template.__dict__})
@@ -43,7 +50,7 @@ def test_graph_capture_then_replay_with_new_values(mode, batch_size):
     static.req_pool_indices = torch.zeros_like(template.req_pool_indices)
     if template.extend_seq_lens is not None:
         static.extend_seq_lens = torch.zeros_like(template.extend_seq_lens)
-    outputs = poisoned_outputs(template, "cuda", row_capacity=batch_size * 8 + 5,
+    outputs = poisoned_outputs(template, "cuda", names=names, row_capacity=batch_size * 8 + 5,
                                num_tokens_dtype=num_tokens_dtype(mode))
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
@@ -66,13 +73,16 @@ def test_runs_on_the_current_stream():
 GUARD = 512
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", [*MODES, "rows"])
 @pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
 def test_bad_device_values_give_the_documented_result(mode, name, dtype, copies):
-    case, capacity = bad_values_case(mode, name, dtype, copies)
-    assert_guarded_step_matches_reference(case, "cuda", GUARD, row_capacity=capacity)
+    names = ROW_VECTORS if mode == "rows" else None
+    case, capacity = bad_values_case("draft_extend" if mode == "rows" else mode, name, dtype,
+                                     copies)
+    assert_guarded_step_matches_reference(case, "cuda", GUARD, names=names,
+                                          row_capacity=capacity)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -7,7 +7,7 @@ import torch
 
 from helpers import POISON
 from reference import MODES
-from step_cases import (SEQ_KINDS, StepCase, TABLES, assert_outputs_equal,
+from step_cases import (ROW_VECTORS, SEQ_KINDS, StepCase, TABLES, assert_outputs_equal,
                         assert_step_matches_reference, outputs_of, poisoned_outputs,
                         random_step_case)
 
@@ -24,6 +24,16 @@ def test_size_classes(device, mode, batch_size):
     width = 300 if batch_size > 1000 else 2048
     case = random_step_case(mode, batch_size, seed=batch_size, width=width)
     assert_step_matches_reference(case, device)
+
+
+# Draft-extend's row vectors alone: on CUDA the row-scan kernels up to 8192
+# requests, the block kernel past them.
+@pytest.mark.parametrize("batch_size", [0, 1, 33, 1000, 8192, 8193, 40000])
+@pytest.mark.parametrize("names", [ROW_VECTORS, ("nsa_cache_seqlens",)])
+def test_draft_extend_row_vectors_alone(device, batch_size, names):
+    case = random_step_case("draft_extend", batch_size, seed=batch_size, width=300)
+    assert_step_matches_reference(case, device, names=names, row_capacity=case.rows() + 300,
+                                  num_tokens_dtype=torch.int32)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -3,8 +3,8 @@
 // data here, so bad values (a negative length, a KV length past int32, a
 // batch larger than a buffer) raise instead of getting the device's defined
 // result.
-#include "common/index_vector.h"
 #include "draft_extend/checks.h"
+#include "draft_extend/engine.h"
 #include "step_metadata/cpu.h"
 
 #include <ATen/core/Tensor.h>
@@ -30,19 +30,10 @@ void fill_draft_extend_metadata_cpu(const at::Tensor& extend_seq_lens,
   const int64_t total = checked_token_total(extend_seq_lens, seq_lens, expanded_capacity,
                                             cache_capacity);
 
-  // The step-metadata model's draft-extend rows, with no page table.
-  const step_metadata::Model model{index_vector_of(seq_lens), index_vector_of(extend_seq_lens),
-                                   /*rows_per_request=*/0,
-                                   /*top_offset=*/0,
-                                   nsa_index_topk,
-                                   index_kpool,
-                                   /*page_row_per_request=*/false};
-  step_metadata::Buffers buffers;
-  buffers.seqlens_expanded = step_metadata::vector_of(seqlens_expanded);
-  buffers.nsa_cache_seqlens = step_metadata::vector_of(nsa_cache_seqlens);
-  buffers.num_tokens = step_metadata::counter_of(num_tokens);
-  step_metadata::write_on_host(model, extend_seq_lens.size(0), buffers, nullptr,
-                               {total, 0, 0});
+  step_metadata::write_on_host(model_of(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool),
+                               extend_seq_lens.size(0),
+                               buffers_of(seqlens_expanded, nsa_cache_seqlens, num_tokens),
+                               nullptr, {total, 0, 0});
 }
 
 }  // namespace

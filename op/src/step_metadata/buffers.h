@@ -112,6 +112,14 @@ struct Buffers {
            num_kv_tokens.data != nullptr;
   }
   NSA_HOST_DEVICE bool needs_topk_sums() const { return nsa_cu_seqlens_k.present(); }
+  // Whether the call asks for draft-extend's row vectors and nothing else
+  // (seqlens_expanded, nsa_cache_seqlens, num_tokens; any of them): what the
+  // row-scan kernels write (row_scan/plan.cuh).
+  bool only_row_outputs() const {
+    return !cache_seqlens.present() && !cu_seqlens_k.present() && !nsa_cu_seqlens_k.present() &&
+           paged_mqa_context_lens.data == nullptr && page_table_1.data == nullptr &&
+           real_page_table.data == nullptr && !has_extend_outputs();
+  }
   // Whether any output only extend fills is present (see write_request).
   bool has_extend_outputs() const {
     return cu_seqlens_q.present() || token_to_batch_idx.present() ||

@@ -8,6 +8,7 @@
 #include "step_metadata/device/launch_params.cuh"
 #include "step_metadata/device/policy.cuh"
 #include "step_metadata/request_math.h"
+#include "step_metadata/row_scan/plan.cuh"
 
 #include <ATen/core/Tensor.h>
 
@@ -18,6 +19,10 @@
 namespace nsa_metadata::step_metadata {
 
 struct Plan {
+  // The row-scan kernels (row_scan/), planned by row_scan_plan; else one of
+  // the two below, planned by the rest.
+  bool row_scan;
+  row_scan::Plan row_scan_plan;
   cuda::Launch launch;
   unsigned blocks;
   bool warp_batch;      // the warp-batch kernel (device/warp_batch.cuh), else the block kernel
@@ -115,14 +120,24 @@ inline cuda::RowShape row_shape_of(const Model& model, bool extend) {
 }  // namespace plan_detail
 
 // The plan of one call on a GPU of `multiprocessors` multiprocessors, for a
-// batch of req_pool_indices.size(0) requests.
+// batch of req_pool_indices.size(0) requests. A call that asks for
+// draft-extend's row vectors alone takes the row-scan kernels, which are
+// built for them, up to the batches they write in one launch without a
+// workspace (the engine allocates nothing).
 inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
                         const at::Tensor& req_to_token, int64_t page_size,
                         const Buffers& buffers, int64_t multiprocessors) {
   Plan plan{};
+  const int64_t batch_size = req_pool_indices.size(0);
+  if (row_scan::serves(model, buffers) &&
+      batch_size <= row_scan::cuda::kSinglePassMaxRequests) {
+    plan.row_scan = true;
+    plan.row_scan_plan = row_scan::plan_launch(model, batch_size, buffers, multiprocessors);
+    return plan;
+  }
   cuda::Launch& launch = plan.launch;
   launch.model = model;
-  launch.batch_size = req_pool_indices.size(0);
+  launch.batch_size = batch_size;
   launch.req_pool_indices = index_vector_of(req_pool_indices);
   launch.tokens = token_table_of(req_to_token);
   launch.page_size = Divisor::of(page_size);

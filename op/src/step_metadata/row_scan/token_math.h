@@ -1,12 +1,12 @@
 // The per-token arithmetic of draft-extend metadata, in the terms of
 // common/length_math.h (shared with the rest of the per-step family), so that
-// fill_draft_extend_metadata and fill_draft_extend_metadata_full agree on
+// the row-scan kernels and the engine's other kernels agree on
 // every input, including values only the device can see.
 #pragma once
 
 #include "common/length_math.h"
 
-namespace nsa_metadata::draft_extend {
+namespace nsa_metadata::step_metadata::row_scan {
 
 using nsa_metadata::kInt32Max;
 using nsa_metadata::kInt64Max;
@@ -33,4 +33,4 @@ NSA_HOST_DEVICE count_t narrow_total(int64_t total) {
   return narrow_count<count_t>(total);
 }
 
-}  // namespace nsa_metadata::draft_extend
+}  // namespace nsa_metadata::step_metadata::row_scan

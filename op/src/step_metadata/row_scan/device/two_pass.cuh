@@ -2,12 +2,12 @@
 // token counts read back, and requests taken in pairs of tiles.
 #pragma once
 
-#include "draft_extend/device/direct_path.cuh"
-#include "draft_extend/device/general_rows.cuh"
+#include "step_metadata/row_scan/device/direct_path.cuh"
+#include "step_metadata/row_scan/device/general_rows.cuh"
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 struct ChunkTokens {
   const int64_t* chunk_tokens;
@@ -82,4 +82,4 @@ __device__ __forceinline__ int tile_requests(int64_t tile_begin, int64_t chunk_e
   return static_cast<int>(max_of(0, min_of(kThreads, chunk_end - tile_begin)));
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

@@ -3,11 +3,11 @@
 // copied out in aligned groups of 4 rows.
 #pragma once
 
-#include "draft_extend/device/requests.cuh"
+#include "step_metadata/row_scan/device/requests.cuh"
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 // expanded_seqlen(seq_len, tokens, j) in 32 bits, for a request of at most
 // kDirectMaxTokens tokens: small_kv_base once per request, small_kv_len per
@@ -150,4 +150,4 @@ __device__ __forceinline__ void write_staged_tile(const Launch& launch,
   }
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

@@ -1,5 +1,5 @@
-// The kernels of fill_draft_extend_metadata (launched from ../cuda.cu); the
-// other files of device/ hold their pieces.
+// The engine's row-scan kernels (launched from ../../launch.cu), which write
+// draft-extend row vectors alone; the other files of device/ hold their pieces.
 //
 // The grid splits the requests into contiguous chunks, one per block, and a
 // block walks its chunk in tiles of kThreads requests, one request per
@@ -40,24 +40,24 @@
 // memory and a walk forward (the general path), which stays balanced however
 // uneven the lengths are. Small direct-path batches store each request's rows
 // from its thread instead. The zeroed tail is spread over the whole grid,
-// which has a block per 2 * kThreads rows of capacity (cuda.cu): a block
+// which has a block per 2 * kThreads rows of capacity (../plan.cuh): a block
 // drains stores slowly enough that the tail of a large buffer, left to a few
 // blocks, used to cost more than the rows themselves.
 #pragma once
 
 #include "common/grid_dependency.cuh"
-#include "draft_extend/device/direct_path.cuh"
-#include "draft_extend/device/general_rows.cuh"
-#include "draft_extend/device/launch_params.cuh"
-#include "draft_extend/device/policy.cuh"
-#include "draft_extend/device/requests.cuh"
-#include "draft_extend/device/short_rows.cuh"
-#include "draft_extend/device/totals.cuh"
-#include "draft_extend/device/two_pass.cuh"
+#include "step_metadata/row_scan/device/direct_path.cuh"
+#include "step_metadata/row_scan/device/general_rows.cuh"
+#include "step_metadata/row_scan/device/launch_params.cuh"
+#include "step_metadata/row_scan/device/policy.cuh"
+#include "step_metadata/row_scan/device/requests.cuh"
+#include "step_metadata/row_scan/device/short_rows.cuh"
+#include "step_metadata/row_scan/device/totals.cuh"
+#include "step_metadata/row_scan/device/two_pass.cuh"
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 // Launched with requests_per_block == kThreads: a chunk is one tile.
 template <typename extend_t, typename seq_t, typename count_t>
@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
       load_raw_pair(extend_seq_lens, seq_lens, launch, chunk_begin, chunk_end);
   LoadedPair<extend_t, seq_t> next =
       load_raw_pair(extend_seq_lens, seq_lens, launch, chunk_begin + kPairRequests, chunk_end);
-  // Launched as chunk_tokens_kernel's dependent (cuda.cu): the loads above
+  // Launched as chunk_tokens_kernel's dependent (../dispatch.cuh): the loads above
   // read only the inputs, which were final before that kernel started; from
   // here on the kernel reads chunk_tokens and writes the outputs.
   nsa_metadata::cuda::wait_for_prerequisite_grids();
@@ -204,4 +204,4 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
   zero_tails(launch, start.total);
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

@@ -1,6 +1,6 @@
-// Tuning constants of fill_draft_extend_metadata's kernels, each with why it
-// has its value, and the shared helpers every file of the family uses. The
-// launcher (draft_extend/cuda.cu) plans the grid from these and the shapes.
+// Tuning constants of the row-scan kernels, each with why it has its value,
+// and the shared helpers every file of the family uses. The plan
+// (../plan.cuh) sizes the grid from these and the shapes.
 #pragma once
 
 #include "common/block_split_sums.cuh"
@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 using nsa_metadata::cuda::block_split_sums;
 using nsa_metadata::cuda::group_end_of;
@@ -69,4 +69,4 @@ constexpr int kVectorsInFlight = 1024 / kThreads;
 constexpr int kDirectStoreMaxBlockRows = 1024;
 constexpr int kDirectStoreMaxBatchRows = 2048;
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

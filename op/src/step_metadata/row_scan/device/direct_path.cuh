@@ -3,12 +3,12 @@
 // with as few loads in flight as cover it, and one 32-bit block scan.
 #pragma once
 
-#include "draft_extend/device/requests.cuh"
+#include "step_metadata/row_scan/device/requests.cuh"
 
 #include <cstdint>
 #include <type_traits>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 // An extend length as the direct path counts it: clamped to
 // kDirectMaxTokens + 1, enough to tell that it is too long for that path, and
@@ -194,4 +194,4 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
   return scan;
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

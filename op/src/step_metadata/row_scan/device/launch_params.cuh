@@ -1,12 +1,12 @@
-// What one launch of fill_draft_extend_metadata's kernels knows: the batch,
+// What one launch of the row-scan kernels knows: the batch,
 // the buffers, and each block's chunk of requests.
 #pragma once
 
-#include "draft_extend/device/policy.cuh"
+#include "step_metadata/row_scan/device/policy.cuh"
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 struct Launch {
   int64_t batch_size;
@@ -36,4 +36,4 @@ __device__ __forceinline__ int64_t chunk_end_of(const Launch& launch, int64_t ch
   return min_of(chunk_begin + launch.requests_per_block, launch.batch_size);
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

@@ -2,12 +2,12 @@
 // sums of the tokens around a block's chunk.
 #pragma once
 
-#include "draft_extend/device/launch_params.cuh"
-#include "draft_extend/token_math.h"
+#include "step_metadata/row_scan/device/launch_params.cuh"
+#include "step_metadata/row_scan/token_math.h"
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 struct SaturatingSum {
   __device__ __forceinline__ int64_t operator()(int64_t a, int64_t b) const {
@@ -102,4 +102,4 @@ __device__ __forceinline__ BatchTokens tokens_around_chunk(
   return sums;
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

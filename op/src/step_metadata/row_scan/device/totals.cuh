@@ -2,12 +2,12 @@
 // zeroed tails of both buffers.
 #pragma once
 
-#include "draft_extend/device/launch_params.cuh"
-#include "draft_extend/token_math.h"
+#include "step_metadata/row_scan/device/launch_params.cuh"
+#include "step_metadata/row_scan/token_math.h"
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 // Zeroes [total, capacity) of both buffers, spread over the whole grid.
 __device__ __forceinline__ void zero_tails(const Launch& launch, int64_t total) {
@@ -22,4 +22,4 @@ __device__ __forceinline__ void write_total(count_t* num_tokens, int64_t total) 
   }
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda

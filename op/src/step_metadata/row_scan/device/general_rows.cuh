@@ -3,14 +3,14 @@
 // rows found by binary search and a walk forward.
 #pragma once
 
-#include "draft_extend/device/requests.cuh"
+#include "step_metadata/row_scan/device/requests.cuh"
 
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
 #include <cstdint>
 
-namespace nsa_metadata::draft_extend::cuda {
+namespace nsa_metadata::step_metadata::row_scan::cuda {
 
 using BlockReduce = cub::BlockReduce<int64_t, kThreads>;
 using TileScan = cub::BlockScan<int64_t, kThreads, cub::BLOCK_SCAN_WARP_SCANS>;
@@ -80,4 +80,4 @@ __device__ __forceinline__ void write_tile(const Launch& launch, const SharedSta
   }
 }
 
-}  // namespace nsa_metadata::draft_extend::cuda
+}  // namespace nsa_metadata::step_metadata::row_scan::cuda
