@@ -1,5 +1,6 @@
 """What the property-based tests share: hypothesis settings, the index dtypes
-they draw and the adversarial values of each.
+they draw, the adversarial values of each, and the draws of each operator
+family (the CPU, CUDA and emulated-kernel tests take the same ones).
 
 NSA_FUZZ_EXAMPLES sets the examples per test (150 by default). The draws are
 the same on every run unless NSA_FUZZ_RANDOM=1, so that a test run (CI's
@@ -10,6 +11,9 @@ import os
 import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from extend_cases import OUTPUTS, TOKEN_OUTPUTS, ExtendCase
+from step_cases import ROW_VECTORS, TABLES, StepCase, outputs_of
 
 EXAMPLES = int(os.environ.get("NSA_FUZZ_EXAMPLES", "150"))
 RANDOM = os.environ.get("NSA_FUZZ_RANDOM") == "1"
@@ -23,3 +27,126 @@ def extremes(dtype):
     """The dtype's edges and int32's, either side of zero."""
     info = torch.iinfo(dtype)
     return [0, 1, -1, info.min, info.max, INT32_MAX, INT32_MAX - 3, -(2**31)]
+
+
+@st.composite
+def step_draws(draw, allow_bad_values):
+    """(case, poisoned_outputs keyword arguments)."""
+    mode = draw(st.sampled_from(["decode", "target_verify", "draft_extend"]))
+    batch_size = draw(st.integers(0, 40))
+    seq_dtype, pool_dtype = draw(DTYPES), draw(DTYPES)
+    pool_rows, width = draw(st.integers(1, 6)), draw(st.integers(1, 400))
+    seq = st.one_of(st.integers(0, 5), st.integers(0, width + 50),
+                    st.sampled_from([v for v in extremes(seq_dtype)
+                                     if allow_bad_values or 0 <= v <= 2**20]))
+    pool = (st.one_of(st.integers(0, pool_rows - 1),
+                      st.sampled_from([pool_rows, -1] + extremes(pool_dtype)))
+            if allow_bad_values else st.integers(0, pool_rows - 1))
+    extend = st.one_of(st.integers(0, 9), st.integers(0, 9),
+                       st.sampled_from(extremes(pool_dtype) if allow_bad_values else [50]))
+    static = mode == "draft_extend" and draw(st.booleans())
+    case = StepCase(
+        mode=mode,
+        seq_lens=torch.tensor(draw(st.lists(seq, min_size=batch_size, max_size=batch_size)),
+                              dtype=seq_dtype),
+        req_pool_indices=torch.tensor(
+            draw(st.lists(pool, min_size=batch_size, max_size=batch_size)), dtype=pool_dtype),
+        req_to_token=torch.randint(-3, 1 << 20, (pool_rows, width), dtype=torch.int32,
+                                   generator=torch.Generator().manual_seed(width)),
+        extend_seq_lens=(torch.tensor(draw(st.lists(extend, min_size=batch_size,
+                                                    max_size=batch_size)), dtype=pool_dtype)
+                         if mode == "draft_extend" and not static else None),
+        num_draft_tokens=(draw(st.integers(1, 9))
+                          if mode == "target_verify" or static else None),
+        nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
+        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])))
+    pages = -(-width // case.page_size)
+    # Every output, the vectors alone, the tables alone, or (draft-extend)
+    # its row vectors alone, which the CUDA engine gives its row-scan kernels.
+    subsets = [None, tuple(n for n in outputs_of(mode) if n not in TABLES), TABLES]
+    kwargs = dict(names=draw(st.sampled_from(subsets + ([ROW_VECTORS] if mode == "draft_extend"
+                                                        else []))),
+                  widths=(draw(st.integers(0, width)), draw(st.integers(0, pages))),
+                  num_tokens_dtype=draw(DTYPES) if mode == "draft_extend" else None)
+    if mode == "draft_extend":
+        rows = (batch_size * case.num_draft_tokens if static
+                else sum(max(0, min(e, 10**6)) for e in case.extend_seq_lens.tolist()))
+        capacity = draw(st.sampled_from([max(rows - 1, 0), rows, rows + 5]))
+        if static:
+            capacity = max(capacity, rows)  # a static count's shortfall is a host check
+        kwargs["row_capacity"] = min(capacity, 2000)
+    return case, kwargs
+
+
+@st.composite
+def extend_draws(draw):
+    """(case, poisoned_outputs keyword arguments)."""
+    batch_size = draw(st.integers(0, 40))
+    seq_dtype, extend_dtype, pool_dtype = draw(DTYPES), draw(DTYPES), draw(DTYPES)
+    pool_rows, width = draw(st.integers(1, 6)), draw(st.integers(1, 400))
+    bad = draw(st.booleans())
+    seq = st.one_of(st.integers(0, 5), st.integers(0, width + 50),
+                    *([st.sampled_from(extremes(seq_dtype))] if bad else []))
+    extend = st.one_of(st.integers(0, 9), st.integers(0, 60),
+                       *([st.sampled_from(extremes(extend_dtype))] if bad else []))
+    pool = st.one_of(st.integers(0, pool_rows - 1),
+                     *([st.sampled_from([pool_rows, -1] + extremes(pool_dtype))] if bad else []))
+    lists = {name: draw(st.lists(values, min_size=batch_size, max_size=batch_size))
+             for name, values in (("seq", seq), ("extend", extend), ("pool", pool))}
+    case = ExtendCase(
+        seq_lens=torch.tensor(lists["seq"], dtype=seq_dtype),
+        extend_seq_lens=torch.tensor(lists["extend"], dtype=extend_dtype),
+        req_pool_indices=torch.tensor(lists["pool"], dtype=pool_dtype),
+        req_to_token=torch.randint(-5, 1 << 20, (pool_rows, width), dtype=torch.int32),
+        nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
+        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
+        index_kpool=draw(st.sampled_from([1, 2, 64])))
+    pages = -(-width // case.page_size)
+    names = draw(st.sampled_from([OUTPUTS, TOKEN_OUTPUTS, ("page_table_1_flattened",),
+                                  ("cu_seqlens_k", "cu_seqlens_q", "nsa_cu_seqlens_k")]))
+    # Capacities just under, at and over the totals (bad totals: small buffers).
+    def capacity(values):
+        total = sum(max(v, 0) for v in values)
+        total = total if total <= 10**5 else 3
+        return max(0, total + draw(st.sampled_from([-1, 0, 5])))
+    kwargs = dict(names=names, widths=(draw(st.integers(0, width)), draw(st.integers(0, pages))),
+                  token_capacity=capacity(lists["extend"]), kv_capacity=capacity(lists["seq"]),
+                  counter_dtype=draw(DTYPES))
+    return case, kwargs
+
+
+TOPKS = st.sampled_from([1, 2, 2047, 2048, 2049, 163840, 2**31 - 1, 2**40])
+
+
+def draft_extend_extremes(dtype):
+    """The dtype's edges, one step inside them, and int32's."""
+    info = torch.iinfo(dtype)
+    return [0, 1, -1, info.min, info.max, info.max - 1, info.min + 1, 2**31 - 1, -(2**31)]
+
+
+@st.composite
+def draft_extend_draws(draw, allow_bad_values):
+    """(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count dtype)."""
+    batch_size = draw(st.integers(0, 80))
+    extend_dtype, seq_dtype, count_dtype = draw(DTYPES), draw(DTYPES), draw(DTYPES)
+    small_extend = st.integers(0, 9)
+    if allow_bad_values:
+        extend = st.one_of(small_extend, small_extend,
+                           st.sampled_from(draft_extend_extremes(extend_dtype)),
+                           st.integers(-5, -1), st.integers(100, 3000))
+    else:
+        extend = st.one_of(small_extend, small_extend, st.integers(100, 3000))
+    seq = st.one_of(st.integers(0, 4), st.integers(0, 163840),
+                    st.sampled_from([v for v in draft_extend_extremes(seq_dtype)
+                                     if allow_bad_values or 0 <= v <= 2**31 - 1]))
+    extend_values = draw(st.lists(extend, min_size=batch_size, max_size=batch_size))
+    seq_values = draw(st.lists(seq, min_size=batch_size, max_size=batch_size))
+    total = sum(max(e, 0) for e in extend_values)
+    # Capacities just under, at and over the total, bounded so that a total
+    # of 2**62 still gives small buffers.
+    def capacity():
+        return draw(st.sampled_from([0, 1, max(total - 1, 0), total, total + 1, total + 37]))
+    expanded_capacity, cache_capacity = min(capacity(), 20000), min(capacity(), 20000)
+    return (torch.tensor(extend_values, dtype=extend_dtype),
+            torch.tensor(seq_values, dtype=seq_dtype), draw(TOPKS), expanded_capacity,
+            cache_capacity, count_dtype)

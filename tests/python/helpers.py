@@ -104,15 +104,15 @@ def run_guarded(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capaci
 
 
 def assert_guarded_run_matches_reference(extend_seq_lens, seq_lens, capacities, count_dtype,
-                                         device, guard, namespace=None):
-    """run_guarded (topk 2048), then every output against the reference: the
-    call raises nothing, and num_tokens saturates at its dtype's maximum."""
+                                         device, guard, namespace=None, topk=2048):
+    """run_guarded, then every output against the reference: the call raises
+    nothing, and num_tokens saturates at its dtype's maximum."""
     expanded_capacity, cache_capacity = capacities
     error, got_expanded, got_cache, got_count = run_guarded(
-        extend_seq_lens, seq_lens, 2048, expanded_capacity, cache_capacity, count_dtype, device,
+        extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype, device,
         guard, namespace)
     assert error is None, error
-    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, 2048,
+    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, topk,
                                                 expanded_capacity, cache_capacity)
     assert_equal(got_expanded, want_expanded, "seqlens_expanded")
     assert_equal(got_cache, want_cache, "nsa_cache_seqlens")

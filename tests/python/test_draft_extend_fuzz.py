@@ -13,48 +13,13 @@ of examples per test (CI: 150; the GPU run uses more);
 import pytest
 import torch
 from hypothesis import given
-from hypothesis import strategies as st
 
 from conftest import requires_cuda
-from fuzzing import DTYPES, fuzz_settings
+from fuzzing import draft_extend_draws, fuzz_settings
 import helpers
 from helpers import POISON, expected
 
 GUARD = 64
-TOPKS = st.sampled_from([1, 2, 2047, 2048, 2049, 163840, 2**31 - 1, 2**40])
-
-
-def extreme_values(dtype):
-    info = torch.iinfo(dtype)
-    return [0, 1, -1, info.min, info.max, info.max - 1, info.min + 1, 2**31 - 1, -(2**31)]
-
-
-@st.composite
-def batches(draw, allow_bad_values):
-    """(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count dtype)."""
-    batch_size = draw(st.integers(0, 80))
-    extend_dtype, seq_dtype, count_dtype = draw(DTYPES), draw(DTYPES), draw(DTYPES)
-    small_extend = st.integers(0, 9)
-    if allow_bad_values:
-        extend = st.one_of(small_extend, small_extend,
-                           st.sampled_from(extreme_values(extend_dtype)),
-                           st.integers(-5, -1), st.integers(100, 3000))
-    else:
-        extend = st.one_of(small_extend, small_extend, st.integers(100, 3000))
-    seq = st.one_of(st.integers(0, 4), st.integers(0, 163840),
-                    st.sampled_from([v for v in extreme_values(seq_dtype)
-                                     if allow_bad_values or 0 <= v <= 2**31 - 1]))
-    extend_values = draw(st.lists(extend, min_size=batch_size, max_size=batch_size))
-    seq_values = draw(st.lists(seq, min_size=batch_size, max_size=batch_size))
-    total = sum(max(e, 0) for e in extend_values)
-    # Capacities just under, at and over the total, bounded so that a total
-    # of 2**62 still gives small buffers.
-    def capacity():
-        return draw(st.sampled_from([0, 1, max(total - 1, 0), total, total + 1, total + 37]))
-    expanded_capacity, cache_capacity = min(capacity(), 20000), min(capacity(), 20000)
-    return (torch.tensor(extend_values, dtype=extend_dtype),
-            torch.tensor(seq_values, dtype=seq_dtype), draw(TOPKS), expanded_capacity,
-            cache_capacity, count_dtype)
 
 
 def first_bad_length(extend_seq_lens, seq_lens):
@@ -74,20 +39,17 @@ def run_guarded(*batch, device):
     return helpers.run_guarded(*batch, device, guard=GUARD)
 
 
-def assert_reference_result(batch, device):
-    """Runs a batch (any values) on `device` and expects the reference's result."""
+def assert_reference_result(batch, device, namespace=None):
+    """Runs a batch (any values) on `device` (the op of `namespace`, default
+    nsa_metadata) and expects the reference's result."""
     extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
-    error, got_expanded, got_cache, got_count = run_guarded(*batch, device=device)
-    assert error is None, error
-    want_expanded, want_cache, total = expected(extend_seq_lens, seq_lens, topk,
-                                                expanded_capacity, cache_capacity)
-    assert torch.equal(got_expanded, want_expanded)
-    assert torch.equal(got_cache, want_cache)
-    assert got_count == min(total, torch.iinfo(count_dtype).max)
+    helpers.assert_guarded_run_matches_reference(
+        extend_seq_lens, seq_lens, (expanded_capacity, cache_capacity), count_dtype, device,
+        GUARD, namespace, topk)
 
 
 @fuzz_settings
-@given(batches(allow_bad_values=True))
+@given(draft_extend_draws(allow_bad_values=True))
 def test_cpu_matches_the_reference_or_raises(batch):
     extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
     error, got_expanded, got_cache, got_count = run_guarded(*batch, device="cpu")
@@ -110,14 +72,14 @@ def test_cpu_matches_the_reference_or_raises(batch):
 
 @requires_cuda
 @fuzz_settings
-@given(batches(allow_bad_values=True))
+@given(draft_extend_draws(allow_bad_values=True))
 def test_cuda_gives_the_documented_result(batch):
     assert_reference_result(batch, "cuda")
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=requires_cuda)])
 @fuzz_settings
-@given(batch=batches(allow_bad_values=False))
+@given(batch=draft_extend_draws(allow_bad_values=False))
 def test_valid_batches_match_on_every_device(device, batch):
     extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
     total = sum(extend_seq_lens.tolist())

@@ -15,11 +15,13 @@ import os
 
 import pytest
 import torch
+from hypothesis import given
 
 from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
 from extend_cases import poisoned_outputs as extend_outputs
 from extend_cases import TOKEN_OUTPUTS, assert_guarded_matches_reference, random_extend_case
+from fuzzing import draft_extend_draws, extend_draws, fuzz_settings, step_draws
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
 from helpers import POISON, assert_guarded_run_matches_reference, guard_buffers
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
@@ -248,6 +250,31 @@ def test_fill_draft_extend_metadata_bad_device_values(emulated, name, count_dtyp
     capacities = capacity if isinstance(capacity, tuple) else (capacity, capacity)
     assert_draft_extend_matches(emulated, torch.tensor(extend_values, dtype=dtype),
                                 torch.tensor(seq_values, dtype=dtype), capacities, count_dtype)
+
+
+# The fuzz tests' draws (fuzzing.py), bad values included: the documented
+# result, and nothing outside the buffers written.
+@fuzz_settings
+@given(draw=step_draws(allow_bad_values=True))
+def test_fuzzed_step_calls(emulated, draw):
+    case, kwargs = draw
+    assert_guarded_step_matches_reference(case, "cpu", GUARD, emulated, **kwargs)
+
+
+@fuzz_settings
+@given(draw=extend_draws())
+def test_fuzzed_extend_calls(emulated, draw):
+    case, kwargs = draw
+    assert_extend_matches(emulated, case, extend_outputs(case, **kwargs))
+
+
+@fuzz_settings
+@given(batch=draft_extend_draws(allow_bad_values=True))
+def test_fuzzed_fill_draft_extend_metadata_calls(emulated, batch):
+    extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity, count_dtype = batch
+    assert_guarded_run_matches_reference(extend_seq_lens, seq_lens,
+                                         (expanded_capacity, cache_capacity), count_dtype,
+                                         "cpu", GUARD, emulated, topk)
 
 
 def test_a_broken_launch_would_show(emulated):

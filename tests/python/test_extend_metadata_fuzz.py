@@ -1,53 +1,21 @@
-"""Property-based tests of fill_extend_metadata on the CPU: hypothesis draws
-shapes, dtypes, page size, index_kpool, table widths, capacities, a subset
-of outputs and adversarial values. Valid data must match the reference in
-every element of every buffer; bad data (a negative length, a length or sum
-past int32, a pool index outside req_to_token, more tokens than a buffer)
-must raise and leave every buffer untouched. NSA_FUZZ_EXAMPLES sets the
-examples per test."""
+"""Property-based tests of fill_extend_metadata: hypothesis draws shapes,
+dtypes, page size, index_kpool, table widths, capacities, a subset of
+outputs and adversarial values (fuzzing.extend_draws). On CPU, valid data
+must match the reference in every element of every buffer; bad data (a
+negative length, a length or sum past int32, a pool index outside
+req_to_token, more tokens than a buffer) must raise and leave every buffer
+untouched. On CUDA every draw must give the reference's documented result,
+with guard regions around every buffer left untouched. NSA_FUZZ_EXAMPLES
+sets the examples per test."""
 import torch
 from hypothesis import given
-from hypothesis import strategies as st
 
-from extend_cases import OUTPUTS, TOKEN_OUTPUTS, ExtendCase, poisoned_outputs
-from fuzzing import DTYPES, INT32_MAX, extremes, fuzz_settings
+from conftest import requires_cuda
+from extend_cases import TOKEN_OUTPUTS, assert_guarded_matches_reference, poisoned_outputs
+from fuzzing import INT32_MAX, extend_draws, fuzz_settings
+from helpers import guard_buffers
 from step_cases import assert_outputs_equal
 
-@st.composite
-def extend_draws(draw):
-    """(case, poisoned_outputs keyword arguments)."""
-    batch_size = draw(st.integers(0, 40))
-    seq_dtype, extend_dtype, pool_dtype = draw(DTYPES), draw(DTYPES), draw(DTYPES)
-    pool_rows, width = draw(st.integers(1, 6)), draw(st.integers(1, 400))
-    bad = draw(st.booleans())
-    seq = st.one_of(st.integers(0, 5), st.integers(0, width + 50),
-                    *([st.sampled_from(extremes(seq_dtype))] if bad else []))
-    extend = st.one_of(st.integers(0, 9), st.integers(0, 60),
-                       *([st.sampled_from(extremes(extend_dtype))] if bad else []))
-    pool = st.one_of(st.integers(0, pool_rows - 1),
-                     *([st.sampled_from([pool_rows, -1] + extremes(pool_dtype))] if bad else []))
-    lists = {name: draw(st.lists(values, min_size=batch_size, max_size=batch_size))
-             for name, values in (("seq", seq), ("extend", extend), ("pool", pool))}
-    case = ExtendCase(
-        seq_lens=torch.tensor(lists["seq"], dtype=seq_dtype),
-        extend_seq_lens=torch.tensor(lists["extend"], dtype=extend_dtype),
-        req_pool_indices=torch.tensor(lists["pool"], dtype=pool_dtype),
-        req_to_token=torch.randint(-5, 1 << 20, (pool_rows, width), dtype=torch.int32),
-        nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
-        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
-        index_kpool=draw(st.sampled_from([1, 2, 64])))
-    pages = -(-width // case.page_size)
-    names = draw(st.sampled_from([OUTPUTS, TOKEN_OUTPUTS, ("page_table_1_flattened",),
-                                  ("cu_seqlens_k", "cu_seqlens_q", "nsa_cu_seqlens_k")]))
-    # Capacities just under, at and over the totals (bad totals: small buffers).
-    def capacity(values):
-        total = sum(max(v, 0) for v in values)
-        total = total if total <= 10**5 else 3
-        return max(0, total + draw(st.sampled_from([-1, 0, 5])))
-    kwargs = dict(names=names, widths=(draw(st.integers(0, width)), draw(st.integers(0, pages))),
-                  token_capacity=capacity(lists["extend"]), kv_capacity=capacity(lists["seq"]),
-                  counter_dtype=draw(DTYPES))
-    return case, kwargs
 
 
 def is_valid(case, outputs):
@@ -89,3 +57,12 @@ def test_cpu_matches_the_reference_or_raises_before_writing(draw):
     assert valid, "bad data was accepted"
     # The counters too: the true totals, saturated in an int32 counter.
     assert_outputs_equal(outputs, case.expected(before))
+
+
+@requires_cuda
+@fuzz_settings
+@given(draw=extend_draws())
+def test_cuda_gives_the_documented_result_inside_its_buffers(draw):
+    case, kwargs = draw
+    outputs, assert_guards_intact = guard_buffers(poisoned_outputs(case, **kwargs), "cuda", 64)
+    assert_guarded_matches_reference(case, outputs, assert_guards_intact)
