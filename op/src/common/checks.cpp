@@ -162,8 +162,7 @@ bool may_meet(const StorageSpan& a, const StorageSpan& b) {
 
 }  // namespace
 
-void check_no_overlaps(const std::vector<NamedTensor>& outputs,
-                       const std::vector<NamedTensor>& inputs) {
+void check_no_overlaps(c10::ArrayRef<NamedTensor> outputs, c10::ArrayRef<NamedTensor> inputs) {
   c10::SmallVector<StorageSpan, 24> spans;
   for (const auto& [tensor, name] : outputs) {
     spans.push_back(storage_span(*tensor));

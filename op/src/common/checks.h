@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
 
 #include <initializer_list>
 #include <optional>
@@ -73,8 +74,7 @@ using NamedOptional = std::pair<const std::optional<at::Tensor>*, const char*>;
 std::vector<NamedTensor> present(std::initializer_list<NamedOptional> outputs);
 
 // check_no_overlap for every pair of outputs and every output with every input.
-void check_no_overlaps(const std::vector<NamedTensor>& outputs,
-                       const std::vector<NamedTensor>& inputs);
+void check_no_overlaps(c10::ArrayRef<NamedTensor> outputs, c10::ArrayRef<NamedTensor> inputs);
 
 // Data checks, run on the host where the data are visible: by the CPU
 // kernels before their first write, and by checked mode after a CUDA launch.

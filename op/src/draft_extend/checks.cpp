@@ -6,7 +6,7 @@
 
 #include <c10/util/Exception.h>
 
-#include <vector>
+#include <array>
 
 namespace nsa_metadata::draft_extend {
 
@@ -36,13 +36,14 @@ void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_
                        const at::Tensor& seqlens_expanded,
                        const at::Tensor& nsa_cache_seqlens,
                        const std::optional<at::Tensor>& num_tokens) {
-  std::vector<checks::NamedTensor> outputs{{&seqlens_expanded, "seqlens_expanded"},
-                                           {&nsa_cache_seqlens, "nsa_cache_seqlens"}};
-  if (num_tokens.has_value()) {
-    outputs.emplace_back(&*num_tokens, "num_tokens");
-  }
-  checks::check_no_overlaps(outputs, {{&extend_seq_lens, "extend_seq_lens"},
-                                      {&seq_lens, "seq_lens"}});
+  const std::array<checks::NamedTensor, 3> outputs{
+      {{&seqlens_expanded, "seqlens_expanded"},
+       {&nsa_cache_seqlens, "nsa_cache_seqlens"},
+       {num_tokens.has_value() ? &*num_tokens : nullptr, "num_tokens"}}};
+  const std::array<checks::NamedTensor, 2> inputs{
+      {{&extend_seq_lens, "extend_seq_lens"}, {&seq_lens, "seq_lens"}}};
+  checks::check_no_overlaps(
+      c10::ArrayRef<checks::NamedTensor>(outputs.data(), num_tokens.has_value() ? 3 : 2), inputs);
 }
 
 int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu,
