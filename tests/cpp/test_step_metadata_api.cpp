@@ -101,6 +101,32 @@ TEST_P(StepApi, DraftExtendCountsRowsAndFillsTheTail) {
   EXPECT_EQ(buffers.num_tokens->cpu().item<int64_t>(), 3);
 }
 
+// Asked for the row vectors alone, the full op gives what
+// fill_draft_extend_metadata gives (on CUDA both take the row-scan kernels).
+TEST_P(StepApi, DraftExtendRowVectorsAloneMatchTheNarrowOp) {
+  const at::Tensor seq_lens = torch::tensor({3, 1, 0, 9}, options(at::kLong));
+  const at::Tensor extend_seq_lens = torch::tensor({2, 1, 0, 4}, options());
+  nsa_metadata::StepMetadataBuffers buffers{
+      .seqlens_expanded = poisoned({9}),
+      .nsa_cache_seqlens = poisoned({8}),
+      .num_tokens = torch::zeros({1}, options()),
+  };
+  const at::Tensor narrow_expanded = poisoned({9});
+  const at::Tensor narrow_cache = poisoned({8});
+
+  nsa_metadata::fill_draft_extend_metadata_full(seq_lens, torch::zeros({4}, options()),
+                                                req_to_token(), extend_seq_lens, 7, 64, buffers);
+  nsa_metadata::fill_draft_extend_metadata(extend_seq_lens, seq_lens, 7, narrow_expanded,
+                                           narrow_cache);
+
+  EXPECT_EQ(to_vector(*buffers.seqlens_expanded),
+            (std::vector<int32_t>{2, 3, 1, 6, 7, 8, 9, 0, 0}));
+  EXPECT_EQ(to_vector(*buffers.nsa_cache_seqlens), (std::vector<int32_t>{2, 3, 1, 6, 7, 7, 7, 0}));
+  EXPECT_EQ(to_vector(*buffers.seqlens_expanded), to_vector(narrow_expanded));
+  EXPECT_EQ(to_vector(*buffers.nsa_cache_seqlens), to_vector(narrow_cache));
+  EXPECT_EQ(buffers.num_tokens->cpu().item<int32_t>(), 7);
+}
+
 TEST_P(StepApi, DraftExtendWithAStaticCount) {
   const at::Tensor seq_lens = torch::tensor({3, 1}, options());
   const at::Tensor req_pool_indices = torch::tensor({2, 0}, options());
