@@ -9,8 +9,11 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <numeric>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -77,6 +80,17 @@ struct Block {
 };
 
 thread_local Block* running = nullptr;
+thread_local uint64_t schedule_seed = 0;
+
+// 0, 1, ..., count - 1 in the schedule's order: as they are for seed 0,
+// else shuffled by `random`.
+void order(std::vector<unsigned>& indices, unsigned count, std::mt19937_64* random) {
+  indices.resize(count);
+  std::iota(indices.begin(), indices.end(), 0u);
+  if (random != nullptr) {
+    std::shuffle(indices.begin(), indices.end(), *random);
+  }
+}
 
 Block& block() {
   if (running == nullptr) throw std::logic_error("device code called outside a launch");
@@ -136,7 +150,8 @@ bool runnable(const Fiber& fiber) {
   return !fiber.done && (fiber.waiting_on == nullptr || *fiber.waiting_on != fiber.arrived_at);
 }
 
-void run_block(Block& b) {
+void run_block(Block& b, std::mt19937_64* random) {
+  std::vector<unsigned> turn;
   for (Fiber& fiber : b.fibers) {
     fiber.done = false;
     fiber.waiting_on = nullptr;
@@ -151,7 +166,9 @@ void run_block(Block& b) {
   for (;;) {
     bool ran = false;
     bool all_done = true;
-    for (Fiber& fiber : b.fibers) {
+    order(turn, b.shape.x, random);
+    for (const unsigned t : turn) {
+      Fiber& fiber = b.fibers[t];
       all_done = all_done && fiber.done;
       if (!runnable(fiber)) continue;
       ran = true;
@@ -220,12 +237,16 @@ void launch(unsigned blocks, unsigned threads, const std::function<void()>& kern
     b.fibers[t].index = t;
     b.fibers[t].stack.reset(new char[kStackBytes]);
   }
+  std::mt19937_64 generator(schedule_seed);
+  std::mt19937_64* const random = schedule_seed != 0 ? &generator : nullptr;
+  std::vector<unsigned> block_order;
+  order(block_order, blocks, random);
   Block* const outer = running;
   running = &b;
   try {
-    for (unsigned x = 0; x < blocks; ++x) {
+    for (const unsigned x : block_order) {
       b.index = {x, 0, 0};
-      run_block(b);
+      run_block(b, random);
     }
   } catch (...) {
     running = outer;
@@ -233,5 +254,7 @@ void launch(unsigned blocks, unsigned threads, const std::function<void()>& kern
   }
   running = outer;
 }
+
+void set_schedule(uint64_t seed) { schedule_seed = seed; }
 
 }  // namespace cuda_emulation

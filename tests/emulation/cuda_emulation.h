@@ -44,6 +44,13 @@ uint3 grid_shape();
 // Runs `kernel` on every thread of a grid of `blocks` x `threads`.
 void launch(unsigned blocks, unsigned threads, const std::function<void()>& kernel);
 
+// The order launches run in. Seed 0 (the default): blocks in index order,
+// and each step of a block's threads (from one barrier or warp exchange to
+// the next) in thread order. Any other seed: the blocks, and the threads at
+// each step, in an order drawn from it. CUDA promises neither order, so a
+// kernel whose result changes with the seed has a race.
+void set_schedule(uint64_t seed);
+
 // The warp's lanes exchange one 64-bit word each: returns the word of every
 // lane, after all 32 have offered theirs (the caller's warp, full mask).
 const uint64_t* exchange_in_warp(uint64_t word);

@@ -22,7 +22,9 @@
 
 #include <torch/library.h>
 
+#include <cstdlib>
 #include <functional>
+#include <string>
 
 namespace nsa_metadata::emulation {
 namespace {
@@ -30,6 +32,13 @@ namespace {
 // A GPU of two multiprocessors: grids stay small (few fibers), and their
 // warps and blocks loop over the work, as on a GPU with a large batch.
 constexpr int64_t kMultiprocessors = 2;
+
+// Each call runs its launches in the order NSA_EMULATION_SCHEDULE_SEED draws
+// (cuda_emulation::set_schedule; unset or 0: blocks and threads in order).
+void schedule_from_environment() {
+  const char* seed = std::getenv("NSA_EMULATION_SCHEDULE_SEED");
+  cuda_emulation::set_schedule(seed != nullptr ? std::stoull(seed) : 0);
+}
 
 // The row-scan kernels: one pass, or two over a workspace (in order here, as
 // the second waits for the first on a GPU).
@@ -47,6 +56,7 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
                 const at::Tensor& req_to_token, int64_t page_size,
                 const step_metadata::Buffers& buffers) {
   namespace kernels = step_metadata::cuda;
+  schedule_from_environment();
   const step_metadata::Plan plan = step_metadata::plan_engine(
       model, req_pool_indices, req_to_token, page_size, buffers, kMultiprocessors);
   if (plan.row_scan) {
@@ -88,6 +98,7 @@ void fill_draft_extend_metadata_emulated(const at::Tensor& extend_seq_lens,
       draft_extend::model_of(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool);
   const step_metadata::Buffers buffers =
       draft_extend::buffers_of(seqlens_expanded, nsa_cache_seqlens, num_tokens);
+  schedule_from_environment();
   run_row_scan(step_metadata::row_scan::plan_launch(model, extend_seq_lens.size(0), buffers,
                                                     kMultiprocessors),
                model, buffers);

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -101,6 +103,44 @@ TEST(CudaEmulation, AShuffleWaitingOnAnExitedLaneIsReported) {
   } catch (const std::runtime_error& error) {
     EXPECT_NE(std::string(error.what()).find("warp"), std::string::npos) << error.what();
   }
+}
+
+// The order each thread first runs in, as block * 1000 + thread.
+std::vector<int> first_runs(uint64_t seed) {
+  std::vector<int> order;
+  cuda_emulation::set_schedule(seed);
+  cuda_emulation::launch(4, 64, [&] { order.push_back(blockIdx.x * 1000 + threadIdx.x); });
+  cuda_emulation::set_schedule(0);
+  return order;
+}
+
+TEST(CudaEmulation, ASeededScheduleReordersBlocksAndThreads) {
+  const std::vector<int> in_order = first_runs(0);
+  for (size_t k = 0; k < in_order.size(); ++k) {
+    EXPECT_EQ(in_order[k], static_cast<int>(k / 64 * 1000 + k % 64));
+  }
+  std::vector<int> shuffled = first_runs(7);
+  EXPECT_NE(shuffled, in_order);
+  EXPECT_EQ(shuffled, first_runs(7));  // a seed is one schedule
+  std::sort(shuffled.begin(), shuffled.end());
+  EXPECT_EQ(shuffled, in_order);  // every thread of every block, once
+}
+
+// A read of another thread's write with no barrier between them is a race:
+// its result depends on the schedule, which the seeds vary.
+TEST(CudaEmulation, ARaceShowsAsResultsThatDependOnTheSchedule) {
+  std::vector<std::vector<int>> results;
+  for (uint64_t seed : {0, 1, 2, 3}) {
+    std::vector<int> written(64, -1), read(64);
+    cuda_emulation::set_schedule(seed);
+    cuda_emulation::launch(1, 64, [&] {
+      written[threadIdx.x] = static_cast<int>(threadIdx.x);
+      read[threadIdx.x] = written[(threadIdx.x + 1) % 64];
+    });
+    results.push_back(read);
+  }
+  cuda_emulation::set_schedule(0);
+  EXPECT_TRUE(results[1] != results[0] || results[2] != results[0] || results[3] != results[0]);
 }
 
 TEST(CudaEmulation, ErrorsInAThreadReachTheLauncher) {

@@ -252,6 +252,30 @@ def test_fill_draft_extend_metadata_bad_device_values(emulated, name, count_dtyp
                                 torch.tensor(seq_values, dtype=dtype), capacities, count_dtype)
 
 
+# Blocks, and a block's threads at each step, in orders drawn from a seed
+# (cuda_emulation::set_schedule): CUDA promises no order, so a result that
+# changed with it would be a race. Every kernel, both of the engine's kinds of
+# block, the row scan's one and two passes.
+@pytest.mark.parametrize("seed", ["1", "2"])
+@pytest.mark.parametrize("kernel", ["warp_batch", "block", "rows", "extend", "two_pass"])
+def test_results_do_not_depend_on_the_schedule(emulated, monkeypatch, seed, kernel):
+    monkeypatch.setenv("NSA_EMULATION_SCHEDULE_SEED", seed)
+    if kernel in ("warp_batch", "block", "rows"):
+        batch_size = 20 if kernel == "warp_batch" else 700
+        for mode in MODES if kernel != "rows" else ("draft_extend",):
+            case = random_step_case(mode, batch_size, int(seed), width=600)
+            names = ROW_VECTORS if kernel == "rows" else every_output(mode)
+            assert_step_matches(emulated, case, names=names, row_capacity=8 * batch_size + 5)
+    elif kernel == "extend":
+        case = random_extend_case(300, int(seed), longest_extend=300, width=2500)
+        assert_extend_matches(emulated, case, extend_outputs(case))
+    else:
+        extend_seq_lens, seq_lens = random_inputs(20000, "draft_1_to_8", "up_to_context",
+                                                  int(seed))
+        total = int(extend_seq_lens.sum())
+        assert_draft_extend_matches(emulated, extend_seq_lens, seq_lens, (total + 9, total))
+
+
 # The fuzz tests' draws (fuzzing.py), bad values included: the documented
 # result, and nothing outside the buffers written.
 @fuzz_settings
