@@ -1,12 +1,14 @@
 """The library's CUDA kernels run on the CPU by the emulation in
-tests/emulation, against the reference: the step-metadata engine's two
-kernels (every instance) in every mode and size class, subsets of outputs,
-page sizes, narrow tables, index pools; fill_draft_extend_metadata's kernels
-(one pass and two) at every size class and dtype; the documented result of
-every bad value only the device sees, and never a write outside the buffers
-(guard regions). The emulation runs the
-kernels' own code, the launcher's plan and the CUDA operators' host checks
-(tests/emulation/emulated_engine.cpp) on a machine without a GPU; what it
+tests/emulation, against the reference: the step-metadata engine's
+warp-batch and block kernels (every instance) in every mode and size class,
+subsets of outputs, page sizes, narrow tables, index pools; its row-scan
+kernels (one pass and two: fill_draft_extend_metadata, and any call asking
+for draft-extend's row vectors alone) at every size class and dtype; the
+fuzz tests' draws; every kernel under shuffled schedules; the documented
+result of every bad value only the device sees, and never a write outside
+the buffers (guard regions). The emulation runs the kernels' own code, the
+engine's plans and the CUDA operators' host checks
+(tests/emulation/emulated_ops.cpp) on a machine without a GPU; what it
 cannot show (timing, the memory model) the GPU tests do.
 
 CTest runs this file with NSA_METADATA_EMULATION_LIBRARY set to the library
