@@ -13,9 +13,10 @@ reference before it is timed:
 Then: the scale sweep (up to 1M requests, 8M tokens) against the GPU's
 device-to-device copy bandwidth, and the CPU kernel against peer 1 on the CPU.
 Both GPU-time sweeps also time fill_draft_extend_metadata_full asked for the
-same two row vectors ("engine"): the engine's row-scan kernels, as this op,
-up to 8192 requests, and past them its block kernel (the step operators
-allocate no workspace, so they cannot take the row scan's second pass).
+same two row vectors ("engine"): the engine's warp-batch kernel up to 32
+requests, its row-scan kernels, as this op, up to 8192, and past them its
+block kernel (the step operators allocate no workspace, so they cannot take
+the row scan's second pass).
 The tables are printed last. Goals are reported, never asserted.
 """
 import argparse

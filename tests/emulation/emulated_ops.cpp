@@ -52,13 +52,11 @@ void run_row_scan(const step_metadata::row_scan::Plan& plan, const step_metadata
   row_scan::run_kernels(plan, model, buffers, at::kCPU, run, run);
 }
 
-void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_indices,
-                const at::Tensor& req_to_token, int64_t page_size,
-                const step_metadata::Buffers& buffers) {
+// The plan's kernels, as the launcher (step_metadata/launch.cu) launches them.
+void run_plan(const step_metadata::Plan& plan, const step_metadata::Model& model,
+              const step_metadata::Buffers& buffers) {
   namespace kernels = step_metadata::cuda;
   schedule_from_environment();
-  const step_metadata::Plan plan = step_metadata::plan_engine(
-      model, req_pool_indices, req_to_token, page_size, buffers, kMultiprocessors);
   if (plan.row_scan) {
     run_row_scan(plan.row_scan_plan, model, buffers);
     return;
@@ -66,6 +64,14 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
   const kernels::KernelEntry kernel =
       kernels::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
   cuda_emulation::launch(plan.blocks, kernels::kThreads, [&] { kernel(plan.launch); });
+}
+
+void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_indices,
+                const at::Tensor& req_to_token, int64_t page_size,
+                const step_metadata::Buffers& buffers) {
+  run_plan(step_metadata::plan_engine(model, req_pool_indices, req_to_token, page_size, buffers,
+                                      kMultiprocessors),
+           model, buffers);
 }
 
 void fill_step_metadata_emulated(const step_metadata::Arguments& arguments) {
@@ -83,7 +89,8 @@ void fill_extend_metadata_emulated(const extend::Arguments& arguments) {
              arguments.page_size, extend::buffers_of(arguments.outputs));
 }
 
-// fill_draft_extend_metadata: the engine's row-scan kernels at any size.
+// fill_draft_extend_metadata: the engine's row-scan kernels at any size
+// (step_metadata/launch.h, launch_row_vectors).
 void fill_draft_extend_metadata_emulated(const at::Tensor& extend_seq_lens,
                                          const at::Tensor& seq_lens, int64_t nsa_index_topk,
                                          const at::Tensor& seqlens_expanded,

@@ -127,9 +127,9 @@ def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtyp
 
 
 # Draft-extend's row vectors alone (any of seqlens_expanded,
-# nsa_cache_seqlens and num_tokens): the row-scan kernels up to 8192
-# requests, the block kernel past them (the step operators allocate no
-# workspace).
+# nsa_cache_seqlens and num_tokens): the warp-batch kernel up to 32 requests,
+# the row-scan kernels up to 8192, the block kernel past them (the step
+# operators allocate no workspace).
 ROW_SUBSETS = [ROW_VECTORS, ("seqlens_expanded",), ("nsa_cache_seqlens",), ()]
 
 

@@ -23,7 +23,7 @@ def num_tokens_dtype(mode):
 
 
 # "rows": draft-extend's row vectors alone, which the row-scan kernels write
-# up to 8192 requests.
+# from 33 to 8192 requests.
 @pytest.mark.parametrize("mode", [*MODES, "rows"])
 @pytest.mark.parametrize("batch_size", [128, 8192, 20000])
 def test_no_host_synchronization_and_one_launch(mode, batch_size):

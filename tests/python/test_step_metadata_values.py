@@ -26,8 +26,8 @@ def test_size_classes(device, mode, batch_size):
     assert_step_matches_reference(case, device)
 
 
-# Draft-extend's row vectors alone: on CUDA the row-scan kernels up to 8192
-# requests, the block kernel past them.
+# Draft-extend's row vectors alone: on CUDA the warp-batch kernel up to 32
+# requests, the row-scan kernels up to 8192, the block kernel past them.
 @pytest.mark.parametrize("batch_size", [0, 1, 33, 1000, 8192, 8193, 40000])
 @pytest.mark.parametrize("names", [ROW_VECTORS, ("nsa_cache_seqlens",)])
 def test_draft_extend_row_vectors_alone(device, batch_size, names):

@@ -2,11 +2,11 @@
 // row_scan/dispatch.cuh), for every operator the engine serves.
 //
 // Contract (docs/step_metadata.md): one launch on the given stream, no host
-// synchronization, no allocation, at every batch size (launch_row_vectors:
-// see launch.h), so a call can be captured in a CUDA graph and replayed with
-// new input values; the grid depends only on shapes, never on data. Whatever
-// the device data say, no write lands outside the output buffers and no read
-// outside the inputs.
+// synchronization, no allocation, at every batch size (but
+// launch_row_vectors past 8192 requests: launch.h), so a call can be
+// captured in a CUDA graph and replayed with new input values; the grid
+// depends only on shapes, never on data. Whatever the device data say, no
+// write lands outside the output buffers and no read outside the inputs.
 #include "common/dependent_launch.cuh"
 #include "common/device_attributes.h"
 #include "step_metadata/device/kernel.cuh"
@@ -37,6 +37,17 @@ void launch_row_scan(const row_scan::Plan& plan, const Model& model, const Buffe
       });
 }
 
+void launch_plan(const Plan& plan, const Model& model, const Buffers& buffers,
+                 c10::Device device, cudaStream_t stream) {
+  if (plan.row_scan) {
+    launch_row_scan(plan.row_scan_plan, model, buffers, device, stream);
+    return;
+  }
+  const cuda::KernelEntry kernel = cuda::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
+  kernel<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.launch);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 }  // namespace
 
 void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
@@ -45,13 +56,7 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
   const c10::Device device = req_pool_indices.device();
   const Plan plan = plan_engine(model, req_pool_indices, req_to_token, page_size, buffers,
                                 multiprocessor_count(device.index()));
-  if (plan.row_scan) {
-    launch_row_scan(plan.row_scan_plan, model, buffers, device, stream);
-    return;
-  }
-  const cuda::KernelEntry kernel = cuda::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
-  kernel<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.launch);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_plan(plan, model, buffers, device, stream);
 }
 
 void launch_row_vectors(const Model& model, int64_t batch_size, const Buffers& buffers,

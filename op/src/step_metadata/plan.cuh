@@ -19,15 +19,14 @@
 namespace nsa_metadata::step_metadata {
 
 struct Plan {
-  // The row-scan kernels (row_scan/), planned by row_scan_plan; else one of
-  // the two below, planned by the rest.
-  bool row_scan;
-  row_scan::Plan row_scan_plan;
   cuda::Launch launch;
   unsigned blocks;
-  bool warp_batch;      // the warp-batch kernel (device/warp_batch.cuh), else the block kernel
+  bool warp_batch;      // the warp-batch kernel (device/warp_batch.cuh)
   cuda::RowShape rows;  // the warp-batch kernel's instance
   bool extend;          // the instances with fill_extend_metadata's outputs
+  bool row_scan;        // else the row-scan kernels (row_scan/), as row_scan_plan plans them
+  row_scan::Plan row_scan_plan;
+  // Neither: the block kernel (device/kernel.cuh).
 };
 
 namespace plan_detail {
@@ -120,24 +119,22 @@ inline cuda::RowShape row_shape_of(const Model& model, bool extend) {
 }  // namespace plan_detail
 
 // The plan of one call on a GPU of `multiprocessors` multiprocessors, for a
-// batch of req_pool_indices.size(0) requests. A call that asks for
-// draft-extend's row vectors alone takes the row-scan kernels, which are
-// built for them, up to the batches they write in one launch without a
-// workspace (the engine allocates nothing).
+// batch of req_pool_indices.size(0) requests:
+//   - the warp-batch kernel where it fits (up to 32 requests);
+//   - else, for a call that asks for draft-extend's row vectors alone, the
+//     row-scan kernels, which are built for them (2.3-3.0 us against
+//     3.6-11.3 at bs 64-4096 on an H200, docs/benchmarks.md), up to the
+//     batches they write in one launch without a workspace (the engine
+//     allocates nothing; fill_draft_extend_metadata, whose contract allows
+//     one, plans them itself at every size: launch.h);
+//   - else the block kernel.
 inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
                         const at::Tensor& req_to_token, int64_t page_size,
                         const Buffers& buffers, int64_t multiprocessors) {
   Plan plan{};
-  const int64_t batch_size = req_pool_indices.size(0);
-  if (row_scan::serves(model, buffers) &&
-      batch_size <= row_scan::cuda::kSinglePassMaxRequests) {
-    plan.row_scan = true;
-    plan.row_scan_plan = row_scan::plan_launch(model, batch_size, buffers, multiprocessors);
-    return plan;
-  }
   cuda::Launch& launch = plan.launch;
   launch.model = model;
-  launch.batch_size = batch_size;
+  launch.batch_size = req_pool_indices.size(0);
   launch.req_pool_indices = index_vector_of(req_pool_indices);
   launch.tokens = token_table_of(req_to_token);
   launch.page_size = Divisor::of(page_size);
@@ -152,6 +149,11 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
     plan.blocks =
         static_cast<unsigned>(plan_detail::plan_warp_batch_kernel(launch, resident_warps));
     plan.rows = plan_detail::row_shape_of(model, plan.extend);
+  } else if (row_scan::serves(model, buffers) &&
+             launch.batch_size <= row_scan::cuda::kSinglePassMaxRequests) {
+    plan.row_scan = true;
+    plan.row_scan_plan =
+        row_scan::plan_launch(model, launch.batch_size, buffers, multiprocessors);
   } else {
     plan_detail::plan_block_kernel(launch, resident_warps);
     plan.blocks = static_cast<unsigned>(launch.chunks * launch.row_splits + launch.page_blocks);
