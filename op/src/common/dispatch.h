@@ -1,10 +1,8 @@
-// Calls a generic lambda with a value of the C++ type matching an index dtype
-// (int32 or int64). Unlike AT_DISPATCH_INDEX_TYPES it nests, which kernels
-// taking two index tensors of independent dtypes need.
+// Calls a generic lambda with a value of the C++ type of an index vector's
+// elements (int64_t where is_int64, as IndexVector and Counter record it,
+// else int32_t). Unlike AT_DISPATCH_INDEX_TYPES it nests, which kernels
+// taking several index tensors of independent dtypes need.
 #pragma once
-
-#include <c10/core/ScalarType.h>
-#include <c10/util/Exception.h>
 
 #include <cstdint>
 #include <utility>
@@ -12,15 +10,11 @@
 namespace nsa_metadata {
 
 template <typename Function>
-decltype(auto) dispatch_index_type(c10::ScalarType dtype, Function&& function) {
-  switch (dtype) {
-    case c10::ScalarType::Int:
-      return std::forward<Function>(function)(int32_t{});
-    case c10::ScalarType::Long:
-      return std::forward<Function>(function)(int64_t{});
-    default:
-      TORCH_CHECK(false, "expected an int32 or int64 index dtype, got ", dtype);
+decltype(auto) dispatch_index_width(bool is_int64, Function&& function) {
+  if (is_int64) {
+    return std::forward<Function>(function)(int64_t{});
   }
+  return std::forward<Function>(function)(int32_t{});
 }
 
 }  // namespace nsa_metadata

@@ -4,6 +4,7 @@
 // launch a kernel.
 #pragma once
 
+#include "common/dispatch.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/request_math.h"
 #include "step_metadata/row_scan/device/kernel.cuh"
@@ -15,16 +16,6 @@
 #include <cstdint>
 
 namespace nsa_metadata::step_metadata::row_scan {
-
-// Calls function with a value of int64_t or int32_t, as is_int64 says.
-template <typename Function>
-void dispatch_width(bool is_int64, const Function& function) {
-  if (is_int64) {
-    function(int64_t{});
-  } else {
-    function(int32_t{});
-  }
-}
 
 // launch(kernel, args...) runs one kernel on the plan's grid; with two
 // passes, launch_dependent(kernel, args...) runs expand_kernel after
@@ -40,18 +31,18 @@ void run_kernels(const Plan& plan, const Model& model, const Buffers& buffers,
       plan.two_pass ? at::empty({plan.blocks}, at::TensorOptions().dtype(at::kLong).device(device))
                     : at::Tensor();
   const Counter& num_tokens = buffers.num_tokens;
-  dispatch_width(model.extend_seq_lens.is_int64, [&](auto extend_tag) {
+  dispatch_index_width(model.extend_seq_lens.is_int64, [&](auto extend_tag) {
     using extend_t = decltype(extend_tag);
     const auto* extend = static_cast<const extend_t*>(model.extend_seq_lens.data);
     if (plan.two_pass) {
       launch(cuda::chunk_tokens_kernel<extend_t>, extend,
              chunk_tokens.mutable_data_ptr<int64_t>(), plan.launch);
     }
-    dispatch_width(model.seq_lens.is_int64, [&](auto seq_tag) {
+    dispatch_index_width(model.seq_lens.is_int64, [&](auto seq_tag) {
       using seq_t = decltype(seq_tag);
       const auto* seq = static_cast<const seq_t*>(model.seq_lens.data);
       // Without num_tokens, the int64 instance with no counter.
-      dispatch_width(num_tokens.data == nullptr || num_tokens.is_int64, [&](auto count_tag) {
+      dispatch_index_width(num_tokens.data == nullptr || num_tokens.is_int64, [&](auto count_tag) {
         using count_t = decltype(count_tag);
         auto* counter = static_cast<count_t*>(num_tokens.data);
         if (plan.two_pass) {
