@@ -33,21 +33,22 @@ namespace plan_detail {
 
 using nsa_metadata::cuda::ceil_div;
 
-// Page-copy units of one request: enough for its widest row, from the tables'
-// widths (shapes only, never data); 0 without a page table.
+// Page-copy units of `unit_columns` columns of one request: enough for its
+// widest row, from the tables' widths (shapes only, never data); 0 without a
+// page table.
 inline int64_t request_units_of(const Buffers& buffers, const TokenTable& tokens,
-                                int64_t page_size) {
+                                int64_t page_size, int64_t unit_columns) {
   if (!buffers.has_page_table()) {
     return 0;
   }
   const int64_t copied_columns = buffers.page_table_1_flattened.present()
                                      ? tokens.columns
                                      : buffers.page_table_1.columns;
-  const int64_t unit_columns =
+  const int64_t spanned_columns =
       buffers.page_table_1.data != nullptr || buffers.page_table_1_flattened.present()
           ? std::max(copied_columns, real_source_span(buffers.real_page_table.columns, page_size))
           : buffers.real_page_table.columns;
-  return std::max<int64_t>(1, ceil_div(unit_columns, cuda::kUnitColumns));
+  return std::max<int64_t>(1, ceil_div(spanned_columns, unit_columns));
 }
 
 // Block kernel: chunks of whole tiles of requests, at most kMaxChunks of
@@ -139,7 +140,9 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
   launch.tokens = token_table_of(req_to_token);
   launch.page_size = Divisor::of(page_size);
   launch.buffers = buffers;
-  launch.request_units = plan_detail::request_units_of(buffers, launch.tokens, page_size);
+  // Each kernel copies units of its own size (device/policy.cuh).
+  launch.request_units = plan_detail::request_units_of(
+      buffers, launch.tokens, page_size, cuda::unit_columns<cuda::kShortVectorsPerLane>);
   launch.sum_kv = buffers.needs_kv_sums();
   launch.sum_topk = buffers.needs_topk_sums();
   const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps * multiprocessors;
@@ -155,6 +158,8 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
     plan.row_scan_plan =
         row_scan::plan_launch(model, launch.batch_size, buffers, multiprocessors);
   } else {
+    launch.request_units = plan_detail::request_units_of(
+        buffers, launch.tokens, page_size, cuda::unit_columns<cuda::kVectorsPerLane>);
     plan_detail::plan_block_kernel(launch, resident_warps);
     plan.blocks = static_cast<unsigned>(launch.chunks * launch.row_splits + launch.page_blocks);
   }

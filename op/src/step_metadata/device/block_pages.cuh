@@ -65,8 +65,9 @@ __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t
       shape = page_shape(launch.model, i);
       source = source_row(launch, i);
     }
-    mine[r] = {source != nullptr && shape.rows > 0 ? units_of(launch, shape.top) : 0,
-               shape.rows, clamped_len(shape.top)};
+    const bool copies = source != nullptr && shape.rows > 0;
+    mine[r] = {copies ? units_of<kVectorsPerLane>(launch, shape.top) : 0, shape.rows,
+               clamped_len(shape.top)};
     tile.rows[k] = shape.rows;
     tile.top[k] = shape.top;
     tile.source[k] = source;
@@ -97,9 +98,10 @@ __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageT
     const PageSums tile_sums = load_page_tile(launch, tile, tile_begin, start);
     for (int64_t u = warp; u < tile_sums.units; u += warps) {
       const int k = last_at_most(tile.first_unit, kPageTile, u);
-      copy_unit<kExtend>(launch,
-                {tile.source[k], tile.rows[k], tile.first_row[k], tile.top[k], tile.kv_before[k]},
-                u - tile.first_unit[k], RowSlice{0, 1});
+      copy_unit<kVectorsPerLane, kExtend>(
+          launch,
+          {tile.source[k], tile.rows[k], tile.first_row[k], tile.top[k], tile.kv_before[k]},
+          u - tile.first_unit[k], RowSlice{0, 1});
     }
     start = PageSumOp()(start, tile_sums);
     const Buffers& buffers = launch.buffers;

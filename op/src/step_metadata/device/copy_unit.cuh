@@ -1,4 +1,4 @@
-// One unit of page-table work: kUnitColumns columns of one request's source
+// One unit of page-table work: unit_columns<V> columns of one request's source
 // row (its req_to_token row), loaded once, in 16-byte vectors where the
 // addresses allow, and stored into the request's rows (every row, or a slice
 // of them when warps share a request's rows), each row only up to its own KV
@@ -64,8 +64,9 @@ __device__ __forceinline__ int64_t copied_span(const Launch& launch, int32_t kv_
 // and they halve the index arithmetic on the copy's critical path.
 using Column = uint32_t;
 
-// Units of a request whose last row sees `top` tokens: enough for the
-// widest of its rows (the last), within the tables' widths.
+// Units of V vectors a lane of a request whose last row sees `top` tokens:
+// enough for the widest of its rows (the last), within the tables' widths.
+template <int kVectors>
 __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
   const Buffers& buffers = launch.buffers;
   const int32_t kv = row_kv_len(top, 0);
@@ -74,11 +75,11 @@ __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
           ? min_of(launch.page_size.divide_rounding_up(kv), buffers.real_page_table.columns)
           : 0;
   if (!units_span_pages(launch)) {
-    return ceil_div(real_columns, kUnitColumns);
+    return ceil_div(real_columns, unit_columns<kVectors>);
   }
   const int64_t span =
       max_of(copied_span(launch, kv), real_source_span(real_columns, launch.page_size.divisor()));
-  return ceil_div(span, kUnitColumns);
+  return ceil_div(span, unit_columns<kVectors>);
 }
 
 __device__ __forceinline__ bool aligned_16(const void* pointer) {
@@ -90,15 +91,16 @@ __device__ __forceinline__ Column vector_column(Column first, int t, int lane) {
   return first + kColumnsPerVector * (t * kWarpSize + lane);
 }
 
-// Loads the unit's columns [first, first + kUnitColumns) of `source`, those
+// Loads the unit's columns [first, first + unit_columns<V>) of `source`, those
 // below `span`; lane l holds columns first + 4 * (t * 32 + l) .. + 3 in
 // values[t], so a warp's t-th load reads 512 contiguous bytes.
+template <int kVectors>
 __device__ __forceinline__ void load_unit(const int32_t* __restrict__ source, Column first,
-                                          Column span, int4 (&values)[kVectorsPerLane]) {
+                                          Column span, int4 (&values)[kVectors]) {
   const int lane = lane_id();
   const bool vectors = aligned_16(source);
 #pragma unroll
-  for (int t = 0; t < kVectorsPerLane; ++t) {
+  for (int t = 0; t < kVectors; ++t) {
     const Column c = vector_column(first, t, lane);
     if (vectors && c + kColumnsPerVector <= span) {
       values[t] = __ldg(reinterpret_cast<const int4*>(source + c));
@@ -112,12 +114,13 @@ __device__ __forceinline__ void load_unit(const int32_t* __restrict__ source, Co
 }
 
 // Stores the loaded unit into a row of `columns` columns.
+template <int kVectors>
 __device__ __forceinline__ void store_unit(int32_t* destination, Column first, Column columns,
-                                           const int4 (&values)[kVectorsPerLane]) {
+                                           const int4 (&values)[kVectors]) {
   const int lane = lane_id();
   const bool vectors = aligned_16(destination);
 #pragma unroll
-  for (int t = 0; t < kVectorsPerLane; ++t) {
+  for (int t = 0; t < kVectors; ++t) {
     const Column c = vector_column(first, t, lane);
     if (vectors && c + kColumnsPerVector <= columns) {
       *reinterpret_cast<int4*>(destination + c) = values[t];
@@ -130,15 +133,16 @@ __device__ __forceinline__ void store_unit(int32_t* destination, Column first, C
   }
 }
 
-// Stores the loaded unit into `destination`, columns [first, first + kUnitColumns)
+// Stores the loaded unit into `destination`, columns [first, first + unit_columns<V>)
 // below `columns`, where `destination` may start at any int32 (a request's
 // flattened slots start at its k_i): each lane joins the tail of its vector
 // with the head of the next lane's (a shuffle) into one 16-byte store at an
 // aligned address; only the unit's first and last few columns go one by one.
 // Every lane of the warp must call it.
+template <int kVectors>
 __device__ __forceinline__ void store_unit_realigned(int32_t* destination, Column first,
                                                      Column columns,
-                                                     const int4 (&values)[kVectorsPerLane]) {
+                                                     const int4 (&values)[kVectors]) {
   // Columns from a vector's start to the first aligned address after it.
   const auto shift = static_cast<Column>(
       (kColumnsPerVector - reinterpret_cast<uintptr_t>(destination) / sizeof(int32_t)) %
@@ -150,10 +154,10 @@ __device__ __forceinline__ void store_unit_realigned(int32_t* destination, Colum
   const int lane = lane_id();
   const int next_lane = (lane + 1) % kWarpSize;
 #pragma unroll
-  for (int t = 0; t < kVectorsPerLane; ++t) {
+  for (int t = 0; t < kVectors; ++t) {
     // The vector after lane l's is lane l + 1's, lane 31's is lane 0's next
     // one, and the unit's last lane has none (the next unit's head).
-    const int later = t + 1 < kVectorsPerLane ? t + 1 : t;
+    const int later = t + 1 < kVectors ? t + 1 : t;
     const int4 offered = lane == 0 ? values[later] : values[t];
     const int4 next{__shfl_sync(kFullWarp, offered.x, next_lane),
                     __shfl_sync(kFullWarp, offered.y, next_lane),
@@ -170,7 +174,7 @@ __device__ __forceinline__ void store_unit_realigned(int32_t* destination, Colum
       if (shift > 2 && c + 2 < columns) destination[c + 2] = own.z;
     }
     const Column aligned = c + shift;
-    const bool last = t + 1 == kVectorsPerLane && lane + 1 == kWarpSize;
+    const bool last = t + 1 == kVectors && lane + 1 == kWarpSize;
     if (!last && aligned + kColumnsPerVector <= columns) {
       *reinterpret_cast<int4*>(destination + aligned) = joined;
     } else {
@@ -203,9 +207,9 @@ struct RowSlice {
   int64_t step;
 };
 
-// Unit `unit` of a request, into the slice's rows of the request (and, with
-// kExtend, its flattened slots).
-template <bool kExtend>
+// Unit `unit` (of kVectors vectors a lane) of a request, into the
+// slice's rows of the request (and, with kExtend, its flattened slots).
+template <int kVectors, bool kExtend>
 __device__ void copy_unit(const Launch& launch, const PageRequest& request, int64_t unit,
                           RowSlice slice) {
   const Buffers& buffers = launch.buffers;
@@ -215,6 +219,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
   const int64_t rows = request.rows;
   const int64_t first_row = request.first_row;
   const int64_t row_end = min_of(saturating_add(first_row, rows), buffers.page_row_limit());
+  constexpr int64_t kUnitColumns = unit_columns<kVectors>;
   const auto first = static_cast<Column>(unit * kUnitColumns);
   const int32_t kv_last = row_kv_len(request.top, 0);
   // Row j of the request sees `later` = rows - 1 - j fewer tokens than the last.
@@ -222,7 +227,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
     return row_kv_len(request.top, rows - 1 - (row - first_row));
   };
   if (units_span_pages(launch)) {
-    int4 values[kVectorsPerLane];
+    int4 values[kVectors];
     const auto span = static_cast<Column>(copied_span(launch, kv_last));
     // The unit may only be needed for real_page_table's columns (span
     // ends before it): those are read from the source itself.

@@ -52,14 +52,23 @@ constexpr int kRowsPerGroup = 4;
 constexpr int kRequestsPerThread = 2;
 constexpr int kPageTile = kThreads * kRequestsPerThread;
 
-// One unit of page-copy work is kUnitColumns columns of one request's
-// req_to_token prefix: each lane loads kVectorsPerLane 16-byte vectors (4 KB
-// in flight per warp), then stores them into every row of the request. 8
-// rather than 4: on an H200, decode at bs 256 with contexts up to 163840
-// took 50.0 us instead of 57.3 (target-verify at bs 128: 69.6 against 66.8).
+// One unit of page-copy work is unit_columns<V> columns of one request's
+// req_to_token prefix: each lane loads V 16-byte vectors, then stores them
+// into every row of the request.
+// - kVectorsPerLane for the page blocks, and for warp-batch calls whose units
+//   would not fit one pass of the page warps: long contexts, where bytes in
+//   flight set the time. 8 rather than 4: on an H200, decode at bs 256 with
+//   contexts up to 163840 took 50.0 us instead of 57.3 (target-verify at
+//   bs 128: 69.6 against 66.8).
+// - kShortVectorsPerLane for the other warp-batch calls, whose time is the
+//   chain of one warp's unit: in one H200 run of a decode probe (contexts
+//   1K-8K, bs 1-32), units of 256 columns took 1.5-1.7 us where units of
+//   1024 took 2.3-2.7.
 constexpr int kVectorsPerLane = 8;
+constexpr int kShortVectorsPerLane = 2;
 constexpr int kColumnsPerVector = 4;  // int32 columns in 16 bytes
-constexpr int64_t kUnitColumns = int64_t{kWarpSize} * kVectorsPerLane * kColumnsPerVector;
+template <int kVectors>
+constexpr int64_t unit_columns = int64_t{kWarpSize} * kVectors * kColumnsPerVector;
 
 // Batches of at most this many requests take the warp-batch kernel
 // (warp_batch.cuh): one request per lane, so a warp holds the batch...

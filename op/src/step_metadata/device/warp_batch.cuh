@@ -31,6 +31,7 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+using nsa_metadata::cuda::ceil_div;
 using nsa_metadata::cuda::lane_id;
 
 // Rows, KV lengths and nsa_cache_seqlens summed, each saturating at
@@ -226,7 +227,7 @@ __device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
 struct LanePages {
   RequestShape shape;     // page_shape
   const int32_t* source;  // source_row, or nullptr
-  uint32_t units;         // units_of, or 0 when the request copies nothing
+  uint32_t units;         // units_of in short units, or 0 when the request copies nothing
   uint32_t clamped_rows;  // rows, at most kWarpBatchRowLimit
   int64_t kv_before;      // KV tokens before the request, with a flattened table
 };
@@ -249,7 +250,7 @@ __device__ LanePages load_lane_pages(const Launch& launch) {
     }
     pages.source = source_row(launch, lane);
     if (pages.source != nullptr && pages.shape.rows > 0) {
-      pages.units = static_cast<uint32_t>(units_of(launch, pages.shape.top));
+      pages.units = static_cast<uint32_t>(units_of<kShortVectorsPerLane>(launch, pages.shape.top));
     }
     pages.clamped_rows = static_cast<uint32_t>(min_of(pages.shape.rows, kWarpBatchRowLimit));
   }
@@ -293,15 +294,13 @@ __device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uin
 // The groups follow the units the batch needs (every warp finds the same
 // count): as many as keep its items within one pass of the page warps, since
 // a row's stores are the longest chain of a small batch and more groups than
-// warps would only repeat the unit's loads.
-template <RowShape kRows, bool kExtend>
-__device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
-                                      int64_t page_warps) {
-  const LanePages pages = load_lane_pages<kRows, kExtend>(launch);
-  const uint32_t live_units = __reduce_max_sync(kFullWarp, pages.units);
-  if (live_units == 0) {
-    return;  // Also an empty batch, which the items below would divide by.
-  }
+// warps would only repeat the unit's loads. `live_units` is the widest
+// request's units of kVectors vectors a lane; `scale` how many short units
+// (the lanes' `units`) one of them spans.
+template <RowShape kRows, bool kExtend, int kVectors>
+__device__ void copy_warp_batch_items(const Launch& launch, const LanePages& pages,
+                                      int64_t page_warp, int64_t page_warps, uint32_t live_units) {
+  constexpr uint32_t kScale = kVectors / kShortVectorsPerLane;
   const auto batch_size = static_cast<uint32_t>(launch.batch_size);
   const uint64_t live_items = uint64_t{batch_size} * live_units;
   int shift = 0;
@@ -310,7 +309,7 @@ __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
     ++shift;
   }
   // Items stay below 2^32: the launcher bounds batch_size * units * G by
-  // 2^31, and so bounds the grid.
+  // 2^31 (in short units), and so bounds the grid.
   for (auto item = static_cast<uint32_t>(page_warp);; item += static_cast<uint32_t>(page_warps)) {
     const uint32_t request_item = item >> shift;
     const uint32_t unit = launch.batch_size_divisor.divide(request_item);
@@ -327,11 +326,35 @@ __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
         __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(pages.source), i));
     const int64_t first_row = rows_before<kRows, kExtend>(launch, pages, i);  // every lane
     const int64_t kv_before = kExtend ? __shfl_sync(kFullWarp, pages.kv_before, i) : 0;
-    if (unit >= __shfl_sync(kFullWarp, pages.units, i) || shape.rows <= group) {
+    const auto request_units =
+        static_cast<uint32_t>(ceil_div(__shfl_sync(kFullWarp, pages.units, i), kScale));
+    if (unit >= request_units || shape.rows <= group) {
       continue;
     }
-    copy_unit<kExtend>(launch, {source, shape.rows, first_row, shape.top, kv_before}, unit,
-              RowSlice{group, int64_t{1} << shift});
+    copy_unit<kVectors, kExtend>(launch, {source, shape.rows, first_row, shape.top, kv_before},
+                                 unit, RowSlice{group, int64_t{1} << shift});
+  }
+}
+
+// Short units where the batch's items fit one pass of the page warps (each
+// warp's chain is then the call's time), else long ones (bytes in flight set
+// the time): device/policy.cuh.
+template <RowShape kRows, bool kExtend>
+__device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
+                                      int64_t page_warps) {
+  const LanePages pages = load_lane_pages<kRows, kExtend>(launch);
+  const uint32_t live_units = __reduce_max_sync(kFullWarp, pages.units);
+  if (live_units == 0) {
+    return;  // Also an empty batch, which the items would divide by.
+  }
+  if (uint64_t{static_cast<uint32_t>(launch.batch_size)} * live_units <=
+      static_cast<uint64_t>(page_warps)) {
+    copy_warp_batch_items<kRows, kExtend, kShortVectorsPerLane>(launch, pages, page_warp,
+                                                                page_warps, live_units);
+  } else {
+    constexpr uint32_t kScale = kVectorsPerLane / kShortVectorsPerLane;
+    copy_warp_batch_items<kRows, kExtend, kVectorsPerLane>(
+        launch, pages, page_warp, page_warps, static_cast<uint32_t>(ceil_div(live_units, kScale)));
   }
 }
 
