@@ -93,6 +93,20 @@ def test_subsets_of_outputs(emulated, mode, names, batch_size):
     assert_step_matches(emulated, case, names=chosen)
 
 
+# The warp-batch kernel copies units of 256 columns where the batch's units
+# fit one pass of its page warps and of 1024 otherwise (device/policy.cuh).
+# The emulated GPU's grid holds 32 page warps (36-39 once rounded to whole
+# blocks): of each pair of widths, the first keeps the batch's units of 256
+# columns within one pass, the second does not (and ends mid-unit).
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("batch_size,width",
+                         [(1, 4096), (1, 65000), (4, 1024), (4, 16000), (32, 256), (32, 257)])
+def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_size, width):
+    case = random_step_case(mode, batch_size, 11, width=width)
+    case.seq_lens[0] = width  # the widest request spans the table
+    assert_step_matches(emulated, case, names=every_output(mode))
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("page_size", [1, 7, 64, 4096])
 @pytest.mark.parametrize("batch_size", [4, 50])
