@@ -284,6 +284,15 @@ __device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uin
   return __reduce_add_sync(kFullWarp, lane_id() < static_cast<int>(i) ? pages.clamped_rows : 0u);
 }
 
+// A count of short units (LanePages::units) in units of kVectors vectors a
+// lane: whole units nest (kVectors is a multiple of the short count), so the
+// rounded-up quotient is the count units_of<kVectors> gives.
+template <int kVectors>
+__device__ __forceinline__ uint32_t units_from_short(uint32_t short_units) {
+  static_assert(kVectors % kShortVectorsPerLane == 0, "units of whole short units");
+  return static_cast<uint32_t>(ceil_div(short_units, kVectors / kShortVectorsPerLane));
+}
+
 // Work items in unit-major order: item (u * batch_size + i) * G + g is row
 // group g (G = 2^shift) of unit u of request i; the warp writes the rows
 // j = g, g + G, ... of the request (several warps write the rows of a
@@ -295,12 +304,10 @@ __device__ int64_t rows_before(const Launch& launch, const LanePages& pages, uin
 // count): as many as keep its items within one pass of the page warps, since
 // a row's stores are the longest chain of a small batch and more groups than
 // warps would only repeat the unit's loads. `live_units` is the widest
-// request's units of kVectors vectors a lane; `scale` how many short units
-// (the lanes' `units`) one of them spans.
+// request's units of kVectors vectors a lane.
 template <RowShape kRows, bool kExtend, int kVectors>
 __device__ void copy_warp_batch_items(const Launch& launch, const LanePages& pages,
                                       int64_t page_warp, int64_t page_warps, uint32_t live_units) {
-  constexpr uint32_t kScale = kVectors / kShortVectorsPerLane;
   const auto batch_size = static_cast<uint32_t>(launch.batch_size);
   const uint64_t live_items = uint64_t{batch_size} * live_units;
   int shift = 0;
@@ -326,8 +333,8 @@ __device__ void copy_warp_batch_items(const Launch& launch, const LanePages& pag
         __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(pages.source), i));
     const int64_t first_row = rows_before<kRows, kExtend>(launch, pages, i);  // every lane
     const int64_t kv_before = kExtend ? __shfl_sync(kFullWarp, pages.kv_before, i) : 0;
-    const auto request_units =
-        static_cast<uint32_t>(ceil_div(__shfl_sync(kFullWarp, pages.units, i), kScale));
+    const uint32_t request_units =
+        units_from_short<kVectors>(__shfl_sync(kFullWarp, pages.units, i));
     if (unit >= request_units || shape.rows <= group) {
       continue;
     }
@@ -352,9 +359,8 @@ __device__ void copy_warp_batch_pages(const Launch& launch, int64_t page_warp,
     copy_warp_batch_items<kRows, kExtend, kShortVectorsPerLane>(launch, pages, page_warp,
                                                                 page_warps, live_units);
   } else {
-    constexpr uint32_t kScale = kVectorsPerLane / kShortVectorsPerLane;
     copy_warp_batch_items<kRows, kExtend, kVectorsPerLane>(
-        launch, pages, page_warp, page_warps, static_cast<uint32_t>(ceil_div(live_units, kScale)));
+        launch, pages, page_warp, page_warps, units_from_short<kVectorsPerLane>(live_units));
   }
 }
 
