@@ -52,11 +52,15 @@ void run_row_scan(const step_metadata::row_scan::Plan& plan, const step_metadata
   row_scan::run_kernels(plan, model, buffers, at::kCPU, run, run);
 }
 
-// The plan's kernels, as the launcher (step_metadata/launch.cu) launches them.
-void run_plan(const step_metadata::Plan& plan, const step_metadata::Model& model,
-              const step_metadata::Buffers& buffers) {
+// The engine's plan and kernels, as the launcher (step_metadata/launch.cu)
+// launches them.
+void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_indices,
+                const at::Tensor& req_to_token, int64_t page_size,
+                const step_metadata::Buffers& buffers) {
   namespace kernels = step_metadata::cuda;
   schedule_from_environment();
+  const step_metadata::Plan plan = step_metadata::plan_engine(
+      model, req_pool_indices, req_to_token, page_size, buffers, kMultiprocessors);
   if (plan.row_scan) {
     run_row_scan(plan.row_scan_plan, model, buffers);
     return;
@@ -64,14 +68,6 @@ void run_plan(const step_metadata::Plan& plan, const step_metadata::Model& model
   const kernels::KernelEntry kernel =
       kernels::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
   cuda_emulation::launch(plan.blocks, kernels::kThreads, [&] { kernel(plan.launch); });
-}
-
-void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_indices,
-                const at::Tensor& req_to_token, int64_t page_size,
-                const step_metadata::Buffers& buffers) {
-  run_plan(step_metadata::plan_engine(model, req_pool_indices, req_to_token, page_size, buffers,
-                                      kMultiprocessors),
-           model, buffers);
 }
 
 void fill_step_metadata_emulated(const step_metadata::Arguments& arguments) {

@@ -37,17 +37,6 @@ void launch_row_scan(const row_scan::Plan& plan, const Model& model, const Buffe
       });
 }
 
-void launch_plan(const Plan& plan, const Model& model, const Buffers& buffers,
-                 c10::Device device, cudaStream_t stream) {
-  if (plan.row_scan) {
-    launch_row_scan(plan.row_scan_plan, model, buffers, device, stream);
-    return;
-  }
-  const cuda::KernelEntry kernel = cuda::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
-  kernel<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.launch);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
 }  // namespace
 
 void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
@@ -56,7 +45,13 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
   const c10::Device device = req_pool_indices.device();
   const Plan plan = plan_engine(model, req_pool_indices, req_to_token, page_size, buffers,
                                 multiprocessor_count(device.index()));
-  launch_plan(plan, model, buffers, device, stream);
+  if (plan.row_scan) {
+    launch_row_scan(plan.row_scan_plan, model, buffers, device, stream);
+    return;
+  }
+  const cuda::KernelEntry kernel = cuda::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
+  kernel<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.launch);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 void launch_row_vectors(const Model& model, int64_t batch_size, const Buffers& buffers,
