@@ -66,7 +66,7 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
     return;
   }
   const kernels::KernelEntry kernel =
-      kernels::kernel_entry(plan.warp_batch, plan.rows, plan.extend);
+      kernels::kernel_entry(plan.kernel, plan.rows, plan.extend);
   cuda_emulation::launch(plan.blocks, kernels::kThreads, [&] { kernel(plan.launch); });
 }
 

@@ -21,12 +21,11 @@ namespace nsa_metadata::step_metadata {
 struct Plan {
   cuda::Launch launch;
   unsigned blocks;
-  bool warp_batch;      // the warp-batch kernel (device/warp_batch.cuh)
-  cuda::RowShape rows;  // the warp-batch kernel's instance
+  cuda::Kernel kernel;
+  cuda::RowShape rows;  // the warp-batch or small-batch kernel's instance
   bool extend;          // the instances with fill_extend_metadata's outputs
-  bool row_scan;        // else the row-scan kernels (row_scan/), as row_scan_plan plans them
+  bool row_scan;        // instead, the row-scan kernels (row_scan/), as row_scan_plan plans them
   row_scan::Plan row_scan_plan;
-  // Neither: the block kernel (device/kernel.cuh).
 };
 
 namespace plan_detail {
@@ -105,8 +104,8 @@ inline int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_war
   return ceil_div(launch.vector_warps + page_warps, cuda::kWarps);
 }
 
-// The warp-batch kernel's row shape for the call's model. An empty batch's
-// extend_seq_lens may have no data pointer: extend is told by its page rows.
+// The row shape for the call's model. An empty batch's extend_seq_lens may
+// have no data pointer: extend is told by its page rows.
 inline cuda::RowShape row_shape_of(const Model& model, bool extend) {
   if (extend || model.page_row_per_request || model.extend_seq_lens.data != nullptr) {
     return cuda::RowShape::kVariable;
@@ -117,11 +116,71 @@ inline cuda::RowShape row_shape_of(const Model& model, bool extend) {
   return cuda::RowShape::kFixed;
 }
 
+// Small-batch kernel (device/small_batch.cuh), for a warp batch with a fixed
+// row count whose rows and row vectors fit its vector warp's passes (an empty
+// draft-extend batch may have no extend_seq_lens data, and a count of 0).
+inline bool small_batch_fits(const cuda::Launch& launch, cuda::RowShape rows) {
+  return rows != cuda::RowShape::kVariable && launch.model.rows_per_request >= 1 &&
+         saturating_mul(launch.batch_size, launch.model.rows_per_request) <= cuda::kSmallBatchRows &&
+         launch.buffers.vector_row_limit() <= cuda::kSmallBatchRows;
+}
+
+// Its packed parameters (device/launch_params.cuh) and its grid: one vector
+// warp, then page warps for every (unit, row) item of the widest request the
+// tables hold (at least as many as the warp-batch kernel's page warps, which
+// its page warps fall back to), at most what the GPU holds at once.
+inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
+  const Buffers& buffers = launch.buffers;
+  const Model& model = launch.model;
+  cuda::SmallBatch& small = launch.small;
+  small.seq_lens = model.seq_lens;
+  small.batch_size = static_cast<int32_t>(launch.batch_size);
+  small.top_offset = static_cast<uint32_t>(model.top_offset);
+  small.rows = static_cast<uint32_t>(launch.batch_size * model.rows_per_request);
+  small.rows_per_request = Divisor::of(model.rows_per_request);
+  small.req_pool_indices = launch.req_pool_indices;
+  small.tokens = launch.tokens.data;
+  small.token_rows = launch.tokens.rows;
+  small.token_stride = launch.tokens.row_stride;
+  small.page_table_1 = buffers.page_table_1.data;
+  small.page_table_1_stride = buffers.page_table_1.row_stride;
+  small.page_table_1_columns = static_cast<uint32_t>(buffers.page_table_1.columns);
+  small.real_page_table = buffers.real_page_table.data;
+  small.real_page_table_stride = buffers.real_page_table.row_stride;
+  small.real_page_table_columns = static_cast<uint32_t>(buffers.real_page_table.columns);
+  small.page_size = launch.page_size;
+  small.rows_divisor = Divisor::of(std::max<int64_t>(small.rows, 1));
+  small.lean_pages =
+      buffers.page_table_1.data != nullptr &&
+      (buffers.real_page_table.data == nullptr ||
+       launch.page_size.divisor() >= static_cast<uint32_t>(cuda::kSmallBatchPageSize));
+  small.nsa_index_topk = model.nsa_index_topk;
+  small.index_kpool = model.index_kpool;
+  small.cache_seqlens = buffers.cache_seqlens.data;
+  small.cu_seqlens_k = buffers.cu_seqlens_k.data;
+  small.paged_mqa_context_lens = buffers.paged_mqa_context_lens.data;
+  small.paged_mqa_context_lens_stride = buffers.paged_mqa_context_lens.row_stride;
+  small.seqlens_expanded = buffers.seqlens_expanded;
+  small.nsa_cache_seqlens = buffers.nsa_cache_seqlens;
+  small.nsa_cu_seqlens_k = buffers.nsa_cu_seqlens_k;
+  small.num_tokens = buffers.num_tokens;
+  small.rows_per_lane = static_cast<uint32_t>(
+      std::max<int64_t>(1, ceil_div(buffers.vector_row_limit(), cuda::kWarpSize)));
+  plan_warp_batch_kernel(launch, resident_warps);
+  const int64_t items_per_unit =
+      std::max<int64_t>(small.rows, launch.batch_size << launch.max_row_group_shift);
+  const int64_t page_warps =
+      std::min(items_per_unit * launch.request_units, resident_warps - 1);
+  return ceil_div(1 + page_warps, cuda::kWarps);
+}
+
 }  // namespace plan_detail
 
 // The plan of one call on a GPU of `multiprocessors` multiprocessors, for a
 // batch of req_pool_indices.size(0) requests:
-//   - the warp-batch kernel where it fits (up to 32 requests);
+//   - the small-batch kernel where it fits (up to 32 requests, N rows each,
+//     row vectors of at most kSmallBatchRows positions);
+//   - else the warp-batch kernel where it fits (up to 32 requests);
 //   - else, for a call that asks for draft-extend's row vectors alone, the
 //     row-scan kernels, which are built for them (2.3-3.0 us against
 //     3.6-11.3 at bs 64-4096 on an H200, docs/benchmarks.md), up to the
@@ -147,17 +206,26 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
   launch.sum_topk = buffers.needs_topk_sums();
   const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps * multiprocessors;
   plan.extend = launch.buffers.has_extend_outputs();
-  plan.warp_batch = plan_detail::warp_batch_fits(launch);
-  if (plan.warp_batch) {
+  plan.rows = plan_detail::row_shape_of(model, plan.extend);
+  if (plan_detail::warp_batch_fits(launch) &&
+      plan_detail::small_batch_fits(launch, plan.rows)) {
+    plan.kernel = cuda::Kernel::kSmallBatch;
+    plan.blocks =
+        static_cast<unsigned>(plan_detail::plan_small_batch_kernel(launch, resident_warps));
+  } else if (plan_detail::warp_batch_fits(launch)) {
+    plan.kernel = cuda::Kernel::kWarpBatch;
     plan.blocks =
         static_cast<unsigned>(plan_detail::plan_warp_batch_kernel(launch, resident_warps));
-    plan.rows = plan_detail::row_shape_of(model, plan.extend);
+    if (plan.rows == cuda::RowShape::kOne) {
+      plan.rows = cuda::RowShape::kFixed;  // its instance for any fixed count
+    }
   } else if (row_scan::serves(model, buffers) &&
              launch.batch_size <= row_scan::cuda::kSinglePassMaxRequests) {
     plan.row_scan = true;
     plan.row_scan_plan =
         row_scan::plan_launch(model, launch.batch_size, buffers, multiprocessors);
   } else {
+    plan.kernel = cuda::Kernel::kBlock;
     launch.request_units = plan_detail::request_units_of(
         buffers, launch.tokens, page_size, cuda::unit_columns<cuda::kVectorsPerLane>);
     plan_detail::plan_block_kernel(launch, resident_warps);

@@ -6,13 +6,15 @@
 // (block_pages.cuh); the two kinds run side by side and share nothing.
 // Warp-batch kernel, for batches of at most kWarpBatch requests: its first
 // `vector_warps` warps write the vectors, the later ones copy the page tables
-// (warp_batch.cuh).
+// (warp_batch.cuh). Small-batch kernel, for the smallest calls with N rows a
+// request: warp 0 writes the vectors, the later ones copy (small_batch.cuh).
 #pragma once
 
 #include "step_metadata/device/block_pages.cuh"
 #include "step_metadata/device/block_vectors.cuh"
 #include "step_metadata/device/launch_params.cuh"
 #include "step_metadata/device/policy.cuh"
+#include "step_metadata/device/small_batch.cuh"
 #include "step_metadata/device/warp_batch.cuh"
 
 namespace nsa_metadata::step_metadata::cuda {
@@ -44,19 +46,34 @@ __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(cons
   }
 }
 
+template <RowShape kRows>
+__global__ void __launch_bounds__(kThreads) step_metadata_small_batch_kernel(const Launch launch) {
+  const int64_t warp = int64_t{blockIdx.x} * kWarps + threadIdx.x / kWarpSize;
+  if (warp == 0) {
+    write_small_batch_vectors<kRows>(launch.small);
+  } else {
+    copy_small_batch_pages<kRows>(launch, warp - 1, int64_t{gridDim.x} * kWarps - 1);
+  }
+}
+
 // The instance a launch runs (step_metadata/plan.cuh decides which kernel and
 // row shape): host code, for the launcher and the CPU emulation alike.
 using KernelEntry = void (*)(Launch);
-inline KernelEntry kernel_entry(bool warp_batch, RowShape rows, bool extend) {
-  if (!warp_batch) {
-    return extend ? step_metadata_kernel<true> : step_metadata_kernel<false>;
+inline KernelEntry kernel_entry(Kernel kernel, RowShape rows, bool extend) {
+  switch (kernel) {
+    case Kernel::kBlock:
+      return extend ? step_metadata_kernel<true> : step_metadata_kernel<false>;
+    case Kernel::kSmallBatch:
+      return rows == RowShape::kOne ? step_metadata_small_batch_kernel<RowShape::kOne>
+                                    : step_metadata_small_batch_kernel<RowShape::kFixed>;
+    case Kernel::kWarpBatch:
+      break;
   }
   if (rows == RowShape::kVariable) {
     return extend ? step_metadata_warp_batch_kernel<RowShape::kVariable, true>
                   : step_metadata_warp_batch_kernel<RowShape::kVariable, false>;
   }
-  return rows == RowShape::kOne ? step_metadata_warp_batch_kernel<RowShape::kOne, false>
-                                : step_metadata_warp_batch_kernel<RowShape::kFixed, false>;
+  return step_metadata_warp_batch_kernel<RowShape::kFixed, false>;
 }
 
 }  // namespace nsa_metadata::step_metadata::cuda

@@ -1,5 +1,6 @@
 // What one launch of the step-metadata kernel knows: the model of the
-// batch, the token table, the output buffers and the grid's plan.
+// batch, the token table, the output buffers and the grid's plan; last, the
+// small-batch kernel's packed copy of what it reads.
 #pragma once
 
 #include "common/divisor.h"
@@ -11,12 +12,66 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
-// The rows of every request of a call: the warp-batch kernel is compiled
-// once for each.
+// The kernels a Launch runs (device/kernel.cuh).
+enum class Kernel {
+  kBlock,       // block_vectors.cuh, block_pages.cuh
+  kWarpBatch,   // warp_batch.cuh
+  kSmallBatch,  // small_batch.cuh
+};
+
+// The rows of every request of a call: the warp-batch and small-batch
+// kernels are compiled once for each they serve.
 enum class RowShape {
   kOne,       // one row, which sees the request's KV length (decode)
   kFixed,     // N rows (target-verify, static draft-extend)
   kVariable,  // extend_seq_lens[i] rows (draft-extend, extend)
+};
+
+// What the small-batch kernel (small_batch.cuh) reads, packed together: a
+// warp's first read of each 64-byte line of the parameters waits for a
+// constant-cache miss, and a chain of such waits was a large part of a small
+// call's time (on an H200, a kernel of 256-thread blocks reading one
+// field from each of 8 lines in turn took 0.36-0.48 us longer at 80-264
+// blocks than one reading 8 fields of two lines). The vector warp reads the
+// first and the last group, the page warps the first two.
+struct SmallBatch {
+  // Every warp:
+  IndexVector seq_lens;
+  int32_t batch_size;
+  uint32_t top_offset;  // N for target-verify, else 0
+  uint32_t rows;        // batch_size * N (at most kSmallBatchRows)
+  Divisor rows_per_request;
+  // The page warps:
+  IndexVector req_pool_indices;
+  const int32_t* tokens;
+  int64_t token_rows;
+  int64_t token_stride;
+  int32_t* page_table_1;
+  int64_t page_table_1_stride;
+  int32_t* real_page_table;
+  int64_t real_page_table_stride;
+  uint32_t page_table_1_columns;
+  uint32_t real_page_table_columns;
+  Divisor page_size;
+  Divisor rows_divisor;  // of max(rows, 1): work items are unit-major
+  // Whether the page warps copy one row each (a page_table_1, and pages of at
+  // least kSmallBatchPageSize for a real_page_table), else as the
+  // warp-batch kernel's.
+  bool lean_pages;
+  // The vector warp:
+  int64_t nsa_index_topk;
+  int64_t index_kpool;
+  int32_t* cache_seqlens;
+  int32_t* cu_seqlens_k;
+  int32_t* paged_mqa_context_lens;
+  int64_t paged_mqa_context_lens_stride;
+  Vector seqlens_expanded;
+  Vector nsa_cache_seqlens;
+  Vector nsa_cu_seqlens_k;
+  Counter num_tokens;
+  // Of the vector warp: Buffers::vector_row_limit (at most kSmallBatchRows)
+  // over 32, rounded up, at least 1.
+  uint32_t rows_per_lane;
 };
 
 struct Launch {
@@ -43,6 +98,9 @@ struct Launch {
   int64_t chunks;       // runs of requests, each written by row_splits vector blocks
   int64_t row_splits;   // the vector blocks (chunks * row_splits) come first in the grid
   int64_t page_blocks;  // page-copy blocks, after them
+  // The small-batch kernel's plan, unset for the others: last, so that the
+  // other kernels' fields keep their lines.
+  SmallBatch small;
 };
 
 }  // namespace nsa_metadata::step_metadata::cuda

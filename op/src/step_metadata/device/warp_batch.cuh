@@ -7,15 +7,17 @@
 // - the first `vector_warps` warps each load the whole batch, one request
 //   per lane, scan it with shuffles in 32 bits (the sums saturate at
 //   INT32_MAX, as the int32 outputs do), and write the requests' outputs, the
-//   rows and the draft-extend tail, 32 rows per warp at a time; with one row
-//   per request (decode) lane i's request is row i, so its scan is the rows';
+//   rows and the draft-extend tail, 32 rows per warp at a time (decode's
+//   vectors, one row per request, are the small-batch kernel's:
+//   small_batch.cuh);
 // - every later warp loads the batch's shapes once, one request per lane,
 //   then copies work items: one unit (copy_unit.cuh) of one request into
 //   some of its rows (and its flattened slots), the request's shape coming
 //   from shuffles and, for variable row counts, the rows before it from one
 //   warp reduction.
 //
-// The launcher takes this kernel only when every row position fits
+// The small-batch kernel's page warps copy as these do where its own copy
+// does not apply. The launcher takes this kernel only when every row position fits
 // kWarpBatchRowLimit, which keeps the 32-bit sums exact where they are used.
 #pragma once
 
@@ -45,6 +47,20 @@ struct NarrowSums {
 __device__ __forceinline__ int32_t saturating_add_32(int32_t a, int32_t b) {
   const uint32_t sum = static_cast<uint32_t>(a) + static_cast<uint32_t>(b);  // < 2^32
   return static_cast<int32_t>(sum < kInt32Max ? sum : kInt32Max);
+}
+
+// The inclusive sum of a warp's values (non-negative) along its lanes,
+// saturating at INT32_MAX.
+__device__ __forceinline__ int32_t inclusive_sum_32(int32_t value) {
+  const int lane = lane_id();
+#pragma unroll
+  for (int delta = 1; delta < kWarpSize; delta *= 2) {
+    const int32_t lower = __shfl_up_sync(kFullWarp, value, delta);
+    if (lane >= delta) {
+      value = saturating_add_32(lower, value);
+    }
+  }
+  return value;
 }
 
 __device__ __forceinline__ NarrowSums add(const NarrowSums& a, const NarrowSums& b) {
@@ -133,58 +149,9 @@ __device__ __forceinline__ int owner_lane(int32_t first_row, int32_t row) {
   return owner;
 }
 
-// One row per request: lane i's request is row i, so the scan of the KV
-// lengths and of nsa_cache_seqlens is all the rows need (no closed-form sums,
-// no search for a row's request). Later warps write the tail of a
-// capacity past the batch.
-__device__ void write_one_row_vectors(const Launch& launch, int64_t warp) {
-  const Buffers& buffers = launch.buffers;
-  const int lane = lane_id();
-  const auto batch_size = static_cast<int>(launch.batch_size);  // at most kWarpBatch
-  int32_t kv = 0;
-  int32_t topk = 0;
-  if (lane < batch_size) {
-    kv = clamped_len(launch.model.seq_lens[lane]);
-    topk = selected_len(launch.model, kv);
-  }
-  int32_t kv_through = kv;
-  int32_t topk_through = topk;
-#pragma unroll
-  for (int delta = 1; delta < kWarpSize; delta *= 2) {
-    const int32_t kv_lower = __shfl_up_sync(kFullWarp, kv_through, delta);
-    const int32_t topk_lower = __shfl_up_sync(kFullWarp, topk_through, delta);
-    if (lane >= delta) {
-      kv_through = saturating_add_32(kv_lower, kv_through);
-      topk_through = saturating_add_32(topk_lower, topk_through);
-    }
-  }
-  if (warp == 0) {
-    if (lane < batch_size) {
-      // The sums before the lane's request: the scan's, less its own (which
-      // stays exact where the scan saturated: adding the own value back
-      // saturates again).
-      const Sums before{lane, kv_through - kv, topk_through - topk};
-      write_request<false>(buffers, lane, {1, kv}, before);
-      write_row_values<false>(buffers, launch.model, lane, lane, kv, before.kv, before.topk);
-    }
-    if (lane == 0) {
-      write_heads<false>(buffers, batch_size, 0);
-    }
-  }
-  const Sums total{batch_size, 0, __shfl_sync(kFullWarp, topk_through, kWarpSize - 1)};
-  const int64_t limit = buffers.vector_row_limit();
-  for (int64_t position = batch_size + warp * kWarpSize + lane; position < limit;
-       position += launch.vector_warps * kWarpSize) {
-    write_tail_position<false>(buffers, position, total);
-  }
-}
-
 template <RowShape kRows, bool kExtend>
 __device__ void write_warp_batch_vectors(const Launch& launch, int64_t warp) {
-  if constexpr (kRows == RowShape::kOne) {
-    write_one_row_vectors(launch, warp);
-    return;
-  }
+  static_assert(kRows != RowShape::kOne, "one row per request: small_batch.cuh");
   const Buffers& buffers = launch.buffers;
   const int lane = lane_id();
   const LaneRequest request = load_lane_request<kRows>(launch);
