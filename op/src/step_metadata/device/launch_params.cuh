@@ -37,9 +37,10 @@ enum class RowShape {
 struct SmallBatch {
   // Every warp:
   IndexVector seq_lens;
+  IndexVector extend_seq_lens;  // data == nullptr: N rows a request
   int32_t batch_size;
   uint32_t top_offset;  // N for target-verify, else 0
-  uint32_t rows;        // batch_size * N (at most kSmallBatchRows)
+  uint32_t rows;        // N rows a request: batch_size * N (at most kSmallBatchRows)
   Divisor rows_per_request;
   // The page warps:
   IndexVector req_pool_indices;
@@ -50,10 +51,15 @@ struct SmallBatch {
   int64_t page_table_1_stride;
   int32_t* real_page_table;
   int64_t real_page_table_stride;
+  uint32_t page_table_1_rows;
   uint32_t page_table_1_columns;
+  uint32_t real_page_table_rows;
   uint32_t real_page_table_columns;
   Divisor page_size;
-  Divisor rows_divisor;  // of max(rows, 1): work items are unit-major
+  // Work items are unit-major over page_rows rows (rows, or with
+  // extend_seq_lens Buffers::page_row_limit), divided by max(page_rows, 1).
+  uint32_t page_rows;
+  Divisor page_rows_divisor;
   // Whether the page warps copy one row each (a page_table_1, and pages of at
   // least kSmallBatchPageSize for a real_page_table), else as the
   // warp-batch kernel's.
