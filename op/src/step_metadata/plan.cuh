@@ -132,9 +132,8 @@ inline bool small_batch_fits(const cuda::Launch& launch, bool extend) {
 }
 
 // Its packed parameters (device/launch_params.cuh) and its grid: one vector
-// warp, then page warps for every (unit, row) item of the widest request the
-// tables hold (at least as many as the warp-batch kernel's page warps, which
-// its page warps fall back to), at most what the GPU holds at once.
+// warp, then page warps for every (unit, request) item of the widest request
+// the tables hold, at most what the GPU holds at once.
 inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
   const Buffers& buffers = launch.buffers;
   const Model& model = launch.model;
@@ -161,7 +160,7 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_wa
   small.page_size = launch.page_size;
   small.page_rows =
       fixed_rows ? small.rows : static_cast<uint32_t>(buffers.page_row_limit());
-  small.page_rows_divisor = Divisor::of(std::max<uint32_t>(small.page_rows, 1));
+  small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
   small.lean_pages =
       buffers.page_table_1.data != nullptr &&
       (buffers.real_page_table.data == nullptr ||
@@ -176,13 +175,13 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_wa
   small.nsa_cache_seqlens = buffers.nsa_cache_seqlens;
   small.nsa_cu_seqlens_k = buffers.nsa_cu_seqlens_k;
   small.num_tokens = buffers.num_tokens;
+  small.row_limit = static_cast<uint32_t>(buffers.vector_row_limit());
   small.rows_per_lane = static_cast<uint32_t>(
       std::max<int64_t>(1, ceil_div(buffers.vector_row_limit(), cuda::kWarpSize)));
+  // As many page warps as the warp-batch kernel's, which they fall back to.
   plan_warp_batch_kernel(launch, resident_warps);
-  const int64_t items_per_unit =
-      std::max<int64_t>(small.page_rows, launch.batch_size << launch.max_row_group_shift);
-  const int64_t page_warps =
-      std::min(items_per_unit * launch.request_units, resident_warps - 1);
+  const int64_t page_warps = std::min(
+      launch.batch_size * launch.request_units << launch.max_row_group_shift, resident_warps - 1);
   return ceil_div(1 + page_warps, cuda::kWarps);
 }
 

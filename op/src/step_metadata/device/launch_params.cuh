@@ -56,10 +56,10 @@ struct SmallBatch {
   uint32_t real_page_table_rows;
   uint32_t real_page_table_columns;
   Divisor page_size;
-  // Work items are unit-major over page_rows rows (rows, or with
-  // extend_seq_lens Buffers::page_row_limit), divided by max(page_rows, 1).
+  // The rows a request's rows end by: rows, or with extend_seq_lens
+  // Buffers::page_row_limit.
   uint32_t page_rows;
-  Divisor page_rows_divisor;
+  Divisor batch_size_divisor;  // of max(batch_size, 1): work items are unit-major
   // Whether the page warps copy one row each (a page_table_1, and pages of at
   // least kSmallBatchPageSize for a real_page_table), else as the
   // warp-batch kernel's.
@@ -75,8 +75,9 @@ struct SmallBatch {
   Vector nsa_cache_seqlens;
   Vector nsa_cu_seqlens_k;
   Counter num_tokens;
-  // Of the vector warp: Buffers::vector_row_limit (at most kSmallBatchRows)
-  // over 32, rounded up, at least 1.
+  // Of the vector warp: Buffers::vector_row_limit (at most kSmallBatchRows),
+  // and it over 32, rounded up, at least 1.
+  uint32_t row_limit;
   uint32_t rows_per_lane;
 };
 

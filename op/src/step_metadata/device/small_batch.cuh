@@ -1,21 +1,22 @@
 // The step-metadata kernel for the smallest calls: decode, target-verify and
 // draft-extend (static or with extend_seq_lens) of at most kWarpBatch
-// requests whose row vectors hold at most kSmallBatchRows positions. Such a call's time is one warp's chain of dependent
-// instructions, so each warp here runs the shortest one it can, reading
-// only the packed parameters (SmallBatch, launch_params.cuh):
+// requests whose row vectors hold at most kSmallBatchRows positions. Such a
+// call's time is one warp's chain of dependent instructions, so each warp
+// here runs the shortest one it can, reading only the packed parameters
+// (SmallBatch, launch_params.cuh):
 //
-// - warp 0 writes every vector: lane k loads request k's length; its per-
-//   request outputs come from that lane; each lane then computes a few
-//   consecutive rows side by side (their request's shape from shuffles: a
-//   row's request is row / N for N rows a request, else found by a search
-//   over the lanes' first rows), and one scan of the lanes' sums gives every
-//   row's running sum of nsa_cache_seqlens (no closed-form sums);
-// - every later warp copies one work item: one unit of one request into one
-//   of its rows (a unit's source is read from DRAM once and from L2 by the
-//   request's other rows), where the call's items fit one pass of the page
-//   warps and its tables allow (SmallBatch::lean_pages); otherwise the page
-//   warps copy as the warp-batch kernel's do (warp_batch.cuh), which bounds
-//   the work of a warp by bytes in flight rather than by its chain.
+// - warp 0 writes every vector: lane k loads request k's lengths, writes its
+//   per-request outputs, and then, with N rows a request, computes a few
+//   consecutive rows side by side (a row's request is row / N, its top a
+//   shuffle away); with extend_seq_lens, walks its own request's rows. One
+//   scan of the lanes' sums gives every row's running sum of
+//   nsa_cache_seqlens (no closed-form sums, no search for a row's request);
+// - every later warp copies one work item: one unit of one request, loaded
+//   once and stored into each of the request's rows, where the call's items
+//   fit one pass of the page warps and its tables allow
+//   (SmallBatch::lean_pages); otherwise the page warps copy as the
+//   warp-batch kernel's do (warp_batch.cuh), which bounds a warp's work by
+//   bytes in flight rather than by its chain.
 #pragma once
 
 #include "common/device_math.cuh"
@@ -53,78 +54,83 @@ __device__ __forceinline__ int32_t capped_row_kv(uint32_t top, uint32_t later) {
 // kWarpBatchRowLimit: exact where a row position can be below
 // kSmallBatchRows, and 32 of them add up in 32 bits).
 struct SmallRequest {
-  uint32_t top;       // N rows a request
-  int64_t wide_top;   // extend_seq_lens
-  int64_t rows;       // extend_seq_lens
-  int32_t first_row;  // extend_seq_lens
+  uint32_t top;          // N rows a request
+  int64_t wide_top;      // extend_seq_lens
+  int64_t rows;          // extend_seq_lens
+  int32_t clamped_rows;  // extend_seq_lens
 };
 
 template <RowShape kRows>
 __device__ __forceinline__ SmallRequest load_small_request(const SmallBatch& small) {
   const int lane = lane_id();
   SmallRequest request{0, 0, 0, 0};
-  if constexpr (kRows == RowShape::kVariable) {
-    if (lane < small.batch_size) {
+  if (lane < small.batch_size) {
+    if constexpr (kRows == RowShape::kVariable) {
       const IndexVector::Loaded seq_len = small.seq_lens.load(lane);
       const IndexVector::Loaded extend_seq_len = small.extend_seq_lens.load(lane);
       request.wide_top = saturating_offset(small.seq_lens.value(seq_len), small.top_offset);
       request.rows = rows_of(small.extend_seq_lens.value(extend_seq_len));
-    }
-    const auto clamped_rows = static_cast<int32_t>(min_of(request.rows, kWarpBatchRowLimit));
-    request.first_row = inclusive_sum_32(clamped_rows) - clamped_rows;
-  } else {
-    if (lane < small.batch_size) {
+      request.clamped_rows = static_cast<int32_t>(min_of(request.rows, kWarpBatchRowLimit));
+    } else {
       request.top = capped_top(small, small.seq_lens[lane]);
     }
   }
   return request;
 }
 
-// The KV tokens of the request's last row: cache_seqlens.
+// The KV tokens of the row of request `request` with `later` rows after it.
 template <RowShape kRows>
-__device__ __forceinline__ int32_t last_row_kv(const SmallRequest& request) {
+__device__ __forceinline__ int32_t small_row_kv(const SmallRequest& request, int64_t later) {
   if constexpr (kRows == RowShape::kVariable) {
-    return row_kv_len(request.wide_top, 0);
+    return row_kv_len(request.wide_top, later);
   } else {
-    return capped_row_kv(request.top, 0);
+    return capped_row_kv(request.top, static_cast<uint32_t>(later));
   }
 }
 
-// Row `row` of the batch: the lane of its request, and its KV tokens (0 for
-// a position past the batch's rows). Every lane of the warp calls it.
-struct SmallRow {
-  uint32_t owner;
-  int32_t kv;
-};
-
+// The request's rows, and the rows before request i (from the lanes' clamped
+// counts with extend_seq_lens: every lane calls it).
 template <RowShape kRows>
-__device__ __forceinline__ SmallRow small_row(const SmallBatch& small,
-                                              const SmallRequest& request, uint32_t row) {
+__device__ __forceinline__ int64_t small_request_rows(const SmallBatch& small,
+                                                      const SmallRequest& request) {
   if constexpr (kRows == RowShape::kVariable) {
-    const auto owner = static_cast<uint32_t>(owner_lane(request.first_row, static_cast<int32_t>(row)));
-    const int64_t j = row - __shfl_sync(kFullWarp, request.first_row, owner);
-    const int64_t rows = __shfl_sync(kFullWarp, request.rows, owner);
-    const int64_t top = __shfl_sync(kFullWarp, request.wide_top, owner);
-    return {owner, j < rows ? row_kv_len(top, rows - 1 - j) : 0};
+    return request.rows;
   } else {
-    uint32_t owner = row;
-    uint32_t later = 0;
-    if constexpr (kRows == RowShape::kFixed) {
-      owner = small.rows_per_request.divide(row);
-      later = (owner + 1) * small.rows_per_request.divisor() - 1 - row;
-    }
-    owner %= kWarpSize;  // past the batch's rows: any lane
-    const uint32_t top = __shfl_sync(kFullWarp, request.top, owner);
-    return {owner, row < small.rows ? capped_row_kv(top, later) : 0};
+    return small.rows_per_request.divisor();
   }
 }
 
 template <RowShape kRows>
-__device__ void write_small_batch_vectors(const SmallBatch& small) {
+__device__ __forceinline__ uint32_t small_rows_before(const SmallBatch& small,
+                                                      const SmallRequest& request, uint32_t i) {
+  if constexpr (kRows == RowShape::kVariable) {
+    return __reduce_add_sync(kFullWarp, lane_id() < static_cast<int>(i)
+                                            ? static_cast<uint32_t>(request.clamped_rows)
+                                            : 0u);
+  } else {
+    return i * small.rows_per_request.divisor();
+  }
+}
+
+// Lane i's request, in every lane.
+template <RowShape kRows>
+__device__ __forceinline__ SmallRequest shuffle_request(const SmallRequest& request, uint32_t i) {
+  SmallRequest shuffled{0, 0, 0, 0};
+  if constexpr (kRows == RowShape::kVariable) {
+    shuffled.wide_top = __shfl_sync(kFullWarp, request.wide_top, i);
+    shuffled.rows = __shfl_sync(kFullWarp, request.rows, i);
+  } else {
+    shuffled.top = __shfl_sync(kFullWarp, request.top, i);
+  }
+  return shuffled;
+}
+
+// The per-request outputs (cache_seqlens, cu_seqlens_k, paged_mqa_context_lens)
+// from lane k's request, k < batch, and the heads of the sums.
+__device__ __forceinline__ void write_small_requests(const SmallBatch& small, int32_t kv,
+                                                     int64_t total_rows) {
   const int lane = lane_id();
   const bool has_request = lane < small.batch_size;
-  const SmallRequest request = load_small_request<kRows>(small);
-  const int32_t kv = last_row_kv<kRows>(request);
   if (has_request) {
     if (small.cache_seqlens != nullptr) {
       small.cache_seqlens[lane] = kv;
@@ -146,26 +152,35 @@ __device__ void write_small_batch_vectors(const SmallBatch& small) {
       small.cu_seqlens_k[0] = 0;
     }
   }
-  int64_t total_rows = small.rows;
-  if constexpr (kRows == RowShape::kVariable) {
-    total_rows = small.num_tokens.data != nullptr ? warp_total(request.rows) : 0;
-  }
   if (lane == 0) {
     small.nsa_cu_seqlens_k.set(0, 0);
     small.num_tokens.set(total_rows);
   }
-  // Lane l writes the rows_per_lane rows from l * rows_per_lane on, whose
-  // KV lengths it computes side by side: one scan of its sums then serves
-  // them all. Rows past the batch's are the tail: no tokens, so zeros, and
-  // nsa_cu_seqlens_k repeats the total.
+}
+
+// Row vectors, N rows a request: lane l writes the rows_per_lane rows from
+// l * rows_per_lane on, whose KV lengths it computes side by side (a row's
+// request is row / N, its top a shuffle): one scan of the lanes' sums then
+// serves them all. Rows past the batch's are the tail: no tokens, so zeros,
+// and nsa_cu_seqlens_k repeats the total.
+template <RowShape kRows>
+__device__ void write_small_fixed_rows(const SmallBatch& small, const SmallRequest& request) {
+  const int lane = lane_id();
   const uint32_t first_row = lane * small.rows_per_lane;
   int32_t row_kv[kSmallBatchRowsPerLane];
   int32_t selected[kSmallBatchRowsPerLane];
   int32_t lane_topk = 0;
 #pragma unroll
   for (uint32_t k = 0; k < kSmallBatchRowsPerLane; ++k) {
-    const int32_t kv_of_row = small_row<kRows>(small, request, first_row + k).kv;
-    row_kv[k] = k < small.rows_per_lane ? kv_of_row : 0;
+    const uint32_t row = first_row + k;
+    uint32_t owner = row;
+    uint32_t later = 0;
+    if constexpr (kRows == RowShape::kFixed) {
+      owner = small.rows_per_request.divide(row);
+      later = (owner + 1) * small.rows_per_request.divisor() - 1 - row;
+    }
+    const uint32_t top = __shfl_sync(kFullWarp, request.top, owner % kWarpSize);
+    row_kv[k] = k < small.rows_per_lane && row < small.rows ? capped_row_kv(top, later) : 0;
     selected[k] = pooled_topk_len(row_kv[k], small.nsa_index_topk, small.index_kpool);
     lane_topk = saturating_add_32(lane_topk, selected[k]);
   }
@@ -184,6 +199,61 @@ __device__ void write_small_batch_vectors(const SmallBatch& small) {
   }
 }
 
+// Row vectors, extend_seq_lens rows a request: lane k walks its request's
+// rows below the row limit twice, summing nsa_cache_seqlens, then (after one
+// scan of the sums) writing them; the lanes then write the tail past the
+// batch's rows.
+__device__ void write_small_variable_rows(const SmallBatch& small, const SmallRequest& request) {
+  const int lane = lane_id();
+  const int32_t rows_through = inclusive_sum_32(request.clamped_rows);
+  const int32_t first_row = rows_through - request.clamped_rows;  // exact: see SmallRequest
+  const auto limit = static_cast<int32_t>(small.row_limit);
+  const int32_t rows_written =
+      first_row < limit ? static_cast<int32_t>(min_of(request.clamped_rows, limit - first_row)) : 0;
+  const auto selected_of = [&](int32_t j) {
+    return pooled_topk_len(row_kv_len(request.wide_top, request.rows - 1 - j),
+                           small.nsa_index_topk, small.index_kpool);
+  };
+  int32_t lane_topk = 0;
+  for (int32_t j = 0; j < rows_written; ++j) {
+    lane_topk = saturating_add_32(lane_topk, selected_of(j));
+  }
+  const int32_t lanes_through = inclusive_sum_32(lane_topk);
+  const int32_t lanes_before = __shfl_up_sync(kFullWarp, lanes_through, 1);
+  int32_t topk_through = lane > 0 ? lanes_before : 0;
+  for (int32_t j = 0; j < rows_written; ++j) {
+    const int32_t row = first_row + j;
+    const int32_t kv = row_kv_len(request.wide_top, request.rows - 1 - j);
+    const int32_t selected = pooled_topk_len(kv, small.nsa_index_topk, small.index_kpool);
+    small.seqlens_expanded.set(row, kv);
+    small.nsa_cache_seqlens.set(row, selected);
+    topk_through = saturating_add_32(topk_through, selected);
+    small.nsa_cu_seqlens_k.set(row + 1, topk_through);
+  }
+  // Past the batch's rows (all of them below the limit then, so the total
+  // is the batch's).
+  const int32_t batch_rows = __shfl_sync(kFullWarp, rows_through, kWarpSize - 1);
+  const int32_t total_topk = __shfl_sync(kFullWarp, lanes_through, kWarpSize - 1);
+  for (int32_t position = batch_rows + lane; position < limit; position += kWarpSize) {
+    small.seqlens_expanded.set(position, 0);
+    small.nsa_cache_seqlens.set(position, 0);
+    small.nsa_cu_seqlens_k.set(position + 1, total_topk);
+  }
+}
+
+template <RowShape kRows>
+__device__ void write_small_batch_vectors(const SmallBatch& small) {
+  const SmallRequest request = load_small_request<kRows>(small);
+  if constexpr (kRows == RowShape::kVariable) {
+    const int64_t total_rows = small.num_tokens.data != nullptr ? warp_total(request.rows) : 0;
+    write_small_requests(small, small_row_kv<kRows>(request, 0), total_rows);
+    write_small_variable_rows(small, request);
+  } else {
+    write_small_requests(small, small_row_kv<kRows>(request, 0), small.rows);
+    write_small_fixed_rows<kRows>(small, request);
+  }
+}
+
 // Units of a request's source its rows copy, from its last row's KV tokens:
 // the columns of page_table_1 that row writes and the sources of its
 // real_page_table columns (units_of's count, for a call with page_table_1).
@@ -198,6 +268,11 @@ __device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, i
   return static_cast<uint32_t>(ceil_div(span, unit_columns<kShortVectorsPerLane>));
 }
 
+// Page warps: one work item each, unit-major (item = unit * batch_size + i):
+// unit `unit` of request i, loaded once (page_table_1's columns of its last
+// row, and each lane's real_page_table column of the unit, one at most:
+// kSmallBatchPageSize), then stored into each of its rows up to the row's
+// own KV length.
 template <RowShape kRows>
 __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
                                        int64_t page_warps) {
@@ -215,56 +290,63 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
   uint32_t units = 0;
   if (pool_index >= 0 && pool_index < small.token_rows) {
     source = small.tokens + pool_index * small.token_stride;
-    if (kRows != RowShape::kVariable || request.rows > 0) {
-      units = small_batch_units(small, last_row_kv<kRows>(request));
+    if (small_request_rows<kRows>(small, request) > 0) {
+      units = small_batch_units(small, small_row_kv<kRows>(request, 0));
     }
   }
   const uint32_t live_units = __reduce_max_sync(kFullWarp, units);
-  if (uint64_t{small.page_rows} * live_units > static_cast<uint64_t>(page_warps)) {
+  const auto batch_size = static_cast<uint32_t>(small.batch_size);
+  if (uint64_t{batch_size} * live_units > static_cast<uint64_t>(page_warps)) {
     copy_warp_batch_pages<kRows, false>(launch, page_warp, page_warps);
     return;
   }
-  // One item a warp, unit-major: item = unit * page_rows + row.
   const auto item = static_cast<uint32_t>(page_warp);
-  const uint32_t unit = small.page_rows_divisor.divide(item);
+  const uint32_t unit = small.batch_size_divisor.divide(item);
   if (unit >= live_units) {
     return;  // Also an empty batch.
   }
-  const uint32_t row = item - unit * small.page_rows;
-  const SmallRow site = small_row<kRows>(small, request, row);
+  const uint32_t i = item - unit * batch_size;
+  const uint32_t first_row = small_rows_before<kRows>(small, request, i);  // every lane
+  const SmallRequest mine = shuffle_request<kRows>(request, i);
   const auto* request_source = reinterpret_cast<const int32_t*>(
-      __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(source), site.owner));
-  if (unit >= __shfl_sync(kFullWarp, units, site.owner)) {
+      __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(source), i));
+  if (unit >= __shfl_sync(kFullWarp, units, i)) {
     return;  // Also a request whose pool index lies outside req_to_token.
   }
-  const auto kv = static_cast<Column>(site.kv);
-  const auto columns = static_cast<Column>(
-      row < small.page_table_1_rows ? min_of(kv, small.page_table_1_columns) : 0);
+  const int64_t rows = small_request_rows<kRows>(small, mine);
+  const auto kv_last = static_cast<Column>(small_row_kv<kRows>(mine, 0));
   const auto first = static_cast<Column>(unit * unit_columns<kShortVectorsPerLane>);
-  // Both loads first, then both stores: one wait on memory.
+  const Column span = min_of(kv_last, small.page_table_1_columns);
   int4 values[kShortVectorsPerLane];
-  if (first < columns) {
-    load_unit(request_source, first, columns, values);
+  if (first < span) {
+    load_unit(request_source, first, span, values);
   }
   const Divisor& page_size = small.page_size;
-  Column real_column = 0;
-  Column real_end = 0;
+  const Column real_column = page_size.divide_rounding_up(first) + lane;
+  const Column real_unit_end =
+      page_size.divide_rounding_up(static_cast<Column>(first + unit_columns<kShortVectorsPerLane>));
   int32_t real_value = 0;
-  if (small.real_page_table != nullptr && row < small.real_page_table_rows) {
-    // At most one column a lane (kSmallBatchPageSize).
-    real_column = page_size.divide_rounding_up(first) + lane;
-    real_end = min_of(
-        page_size.divide_rounding_up(static_cast<Column>(first + unit_columns<kShortVectorsPerLane>)),
-        min_of(page_size.divide_rounding_up(kv), small.real_page_table_columns));
-    if (real_column < real_end) {
-      real_value = page_size.floor(__ldg(request_source + real_column * page_size.divisor()));
+  if (small.real_page_table != nullptr &&
+      real_column < min_of(real_unit_end, min_of(page_size.divide_rounding_up(kv_last),
+                                                 small.real_page_table_columns))) {
+    real_value = page_size.floor(__ldg(request_source + real_column * page_size.divisor()));
+  }
+  // Row j sees rows - 1 - j fewer tokens than the last; rows past a table's
+  // rows are not written.
+  const int64_t row_end = min_of(first_row + rows, small.page_rows);
+  for (int64_t row = first_row; row < row_end; ++row) {
+    const auto kv = static_cast<Column>(small_row_kv<kRows>(mine, rows - 1 - (row - first_row)));
+    if (row < small.page_table_1_rows) {
+      const Column columns = min_of(kv, small.page_table_1_columns);
+      if (first < columns) {
+        store_unit(small.page_table_1 + row * small.page_table_1_stride, first, columns, values);
+      }
     }
-  }
-  if (first < columns) {
-    store_unit(small.page_table_1 + row * small.page_table_1_stride, first, columns, values);
-  }
-  if (real_column < real_end) {
-    small.real_page_table[row * small.real_page_table_stride + real_column] = real_value;
+    if (small.real_page_table != nullptr && row < small.real_page_table_rows &&
+        real_column < min_of(real_unit_end, min_of(page_size.divide_rounding_up(kv),
+                                                   small.real_page_table_columns))) {
+      small.real_page_table[row * small.real_page_table_stride + real_column] = real_value;
+    }
   }
 }
 
