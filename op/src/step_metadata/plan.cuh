@@ -116,50 +116,41 @@ inline cuda::RowShape row_shape_of(const Model& model, bool extend) {
   return cuda::RowShape::kFixed;
 }
 
-// Small-batch kernel (device/small_batch.cuh), for a warp batch of the step
-// operators (not extend's rows) whose row vectors fit its vector warp, and
-// with N rows a request, whose rows do too (an empty draft-extend batch may
-// have no extend_seq_lens data, and a count of 0).
-inline bool small_batch_fits(const cuda::Launch& launch, bool extend) {
-  const Model& model = launch.model;
-  if (extend || model.page_row_per_request ||
-      launch.buffers.vector_row_limit() > cuda::kSmallBatchRows) {
-    return false;
-  }
-  return model.extend_seq_lens.data != nullptr ||
-         (model.rows_per_request >= 1 &&
-          saturating_mul(launch.batch_size, model.rows_per_request) <= cuda::kSmallBatchRows);
+// Small-batch kernel (device/small_batch.cuh), for a warp batch with N rows
+// a request whose rows and row vectors fit its vector warp (an empty
+// draft-extend batch may have no extend_seq_lens data, and a count of 0).
+inline bool small_batch_fits(const cuda::Launch& launch, cuda::RowShape rows) {
+  return rows != cuda::RowShape::kVariable && launch.model.rows_per_request >= 1 &&
+         saturating_mul(launch.batch_size, launch.model.rows_per_request) <=
+             cuda::kSmallBatchRows &&
+         launch.buffers.vector_row_limit() <= cuda::kSmallBatchRows;
 }
 
 // Its packed parameters (device/launch_params.cuh) and its grid: one vector
-// warp, then page warps for every (unit, request) item of the widest request
-// the tables hold, at most what the GPU holds at once.
+// warp, then page warps for every (unit, row) item of the widest request the
+// tables hold (at least as many as the warp-batch kernel's page warps, which
+// its page warps fall back to), at most what the GPU holds at once.
 inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
   const Buffers& buffers = launch.buffers;
   const Model& model = launch.model;
   cuda::SmallBatch& small = launch.small;
   small.seq_lens = model.seq_lens;
-  small.extend_seq_lens = model.extend_seq_lens;
   small.batch_size = static_cast<int32_t>(launch.batch_size);
   small.top_offset = static_cast<uint32_t>(model.top_offset);
-  const bool fixed_rows = model.extend_seq_lens.data == nullptr;
-  small.rows = fixed_rows ? static_cast<uint32_t>(launch.batch_size * model.rows_per_request) : 0;
-  small.rows_per_request = Divisor::of(fixed_rows ? model.rows_per_request : 1);
+  small.rows = static_cast<uint32_t>(launch.batch_size * model.rows_per_request);
+  small.rows_per_request = Divisor::of(model.rows_per_request);
   small.req_pool_indices = launch.req_pool_indices;
   small.tokens = launch.tokens.data;
   small.token_rows = launch.tokens.rows;
   small.token_stride = launch.tokens.row_stride;
   small.page_table_1 = buffers.page_table_1.data;
   small.page_table_1_stride = buffers.page_table_1.row_stride;
-  small.page_table_1_rows = static_cast<uint32_t>(buffers.page_table_1.rows);
   small.page_table_1_columns = static_cast<uint32_t>(buffers.page_table_1.columns);
   small.real_page_table = buffers.real_page_table.data;
   small.real_page_table_stride = buffers.real_page_table.row_stride;
-  small.real_page_table_rows = static_cast<uint32_t>(buffers.real_page_table.rows);
   small.real_page_table_columns = static_cast<uint32_t>(buffers.real_page_table.columns);
   small.page_size = launch.page_size;
-  small.page_rows =
-      fixed_rows ? small.rows : static_cast<uint32_t>(buffers.page_row_limit());
+  small.rows_divisor = Divisor::of(std::max<int64_t>(small.rows, 1));
   small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
   small.lean_pages =
       buffers.page_table_1.data != nullptr &&
@@ -175,13 +166,13 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_wa
   small.nsa_cache_seqlens = buffers.nsa_cache_seqlens;
   small.nsa_cu_seqlens_k = buffers.nsa_cu_seqlens_k;
   small.num_tokens = buffers.num_tokens;
-  small.row_limit = static_cast<uint32_t>(buffers.vector_row_limit());
   small.rows_per_lane = static_cast<uint32_t>(
       std::max<int64_t>(1, ceil_div(buffers.vector_row_limit(), cuda::kWarpSize)));
-  // As many page warps as the warp-batch kernel's, which they fall back to.
   plan_warp_batch_kernel(launch, resident_warps);
-  const int64_t page_warps = std::min(
-      launch.batch_size * launch.request_units << launch.max_row_group_shift, resident_warps - 1);
+  const int64_t items_per_unit =
+      std::max<int64_t>(small.rows, launch.batch_size << launch.max_row_group_shift);
+  const int64_t page_warps =
+      std::min(items_per_unit * launch.request_units, resident_warps - 1);
   return ceil_div(1 + page_warps, cuda::kWarps);
 }
 
@@ -189,8 +180,8 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_wa
 
 // The plan of one call on a GPU of `multiprocessors` multiprocessors, for a
 // batch of req_pool_indices.size(0) requests:
-//   - the small-batch kernel where it fits (up to 32 requests of the step
-//     operators, row vectors of at most kSmallBatchRows positions);
+//   - the small-batch kernel where it fits (up to 32 requests, N rows each,
+//     at most kSmallBatchRows rows and row-vector positions);
 //   - else the warp-batch kernel where it fits (up to 32 requests);
 //   - else, for a call that asks for draft-extend's row vectors alone, the
 //     row-scan kernels, which are built for them (2.3-3.0 us against
@@ -219,7 +210,7 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
   plan.extend = launch.buffers.has_extend_outputs();
   plan.rows = plan_detail::row_shape_of(model, plan.extend);
   if (plan_detail::warp_batch_fits(launch) &&
-      plan_detail::small_batch_fits(launch, plan.extend)) {
+      plan_detail::small_batch_fits(launch, plan.rows)) {
     plan.kernel = cuda::Kernel::kSmallBatch;
     plan.blocks =
         static_cast<unsigned>(plan_detail::plan_small_batch_kernel(launch, resident_warps));

@@ -37,10 +37,9 @@ enum class RowShape {
 struct SmallBatch {
   // Every warp:
   IndexVector seq_lens;
-  IndexVector extend_seq_lens;  // data == nullptr: N rows a request
   int32_t batch_size;
   uint32_t top_offset;  // N for target-verify, else 0
-  uint32_t rows;        // N rows a request: batch_size * N (at most kSmallBatchRows)
+  uint32_t rows;        // batch_size * N (at most kSmallBatchRows)
   Divisor rows_per_request;
   // The page warps:
   IndexVector req_pool_indices;
@@ -51,16 +50,14 @@ struct SmallBatch {
   int64_t page_table_1_stride;
   int32_t* real_page_table;
   int64_t real_page_table_stride;
-  uint32_t page_table_1_rows;
   uint32_t page_table_1_columns;
-  uint32_t real_page_table_rows;
   uint32_t real_page_table_columns;
   Divisor page_size;
-  // The rows a request's rows end by: rows, or with extend_seq_lens
-  // Buffers::page_row_limit.
-  uint32_t page_rows;
-  Divisor batch_size_divisor;  // of max(batch_size, 1): work items are unit-major
-  // Whether the page warps copy one row each (a page_table_1, and pages of at
+  // Work items are unit-major, a row or a request each: divided by
+  // max(rows, 1) or max(batch_size, 1).
+  Divisor rows_divisor;
+  Divisor batch_size_divisor;
+  // Whether the page warps copy as above (a page_table_1, and pages of at
   // least kSmallBatchPageSize for a real_page_table), else as the
   // warp-batch kernel's.
   bool lean_pages;
@@ -75,9 +72,8 @@ struct SmallBatch {
   Vector nsa_cache_seqlens;
   Vector nsa_cu_seqlens_k;
   Counter num_tokens;
-  // Of the vector warp: Buffers::vector_row_limit (at most kSmallBatchRows),
-  // and it over 32, rounded up, at least 1.
-  uint32_t row_limit;
+  // Buffers::vector_row_limit (at most kSmallBatchRows) over 32, rounded up,
+  // at least 1.
   uint32_t rows_per_lane;
 };
 

@@ -1,20 +1,21 @@
-// The step-metadata kernel for the smallest calls: decode, target-verify and
-// draft-extend (static or with extend_seq_lens) of at most kWarpBatch
-// requests whose row vectors hold at most kSmallBatchRows positions. Such a
-// call's time is one warp's chain of dependent instructions, so each warp
-// here runs the shortest one it can, reading only the packed parameters
-// (SmallBatch, launch_params.cuh):
+// The step-metadata kernel for the smallest calls with N rows a request:
+// decode, target-verify and static draft-extend of at most kWarpBatch
+// requests whose rows and row vectors hold at most kSmallBatchRows
+// positions. Such a call's time is one warp's chain of dependent
+// instructions, so each warp here runs the shortest one it can, reading only
+// the packed parameters (SmallBatch, launch_params.cuh):
 //
-// - warp 0 writes every vector: lane k loads request k's lengths, writes its
-//   per-request outputs, and then, with N rows a request, computes a few
-//   consecutive rows side by side (a row's request is row / N, its top a
-//   shuffle away); with extend_seq_lens, walks its own request's rows. One
-//   scan of the lanes' sums gives every row's running sum of
-//   nsa_cache_seqlens (no closed-form sums, no search for a row's request);
-// - every later warp copies one work item: one unit of one request, loaded
-//   once and stored into each of the request's rows, where the call's items
-//   fit one pass of the page warps and its tables allow
-//   (SmallBatch::lean_pages); otherwise the page warps copy as the
+// - warp 0 writes every vector: lane k loads request k's length and writes
+//   its per-request outputs, then computes a few consecutive rows side by
+//   side (a row's request is row / N, its top a shuffle away); one scan of
+//   the lanes' sums gives every row's running sum of nsa_cache_seqlens (no
+//   closed-form sums, no search for a row's request);
+// - every later warp copies one work item, where the call's items fit one
+//   pass of the page warps and its tables allow (SmallBatch::lean_pages):
+//   one unit of one row, or where the rows' items do not fit, one unit of
+//   one request stored into each of its rows (one warp's chain then holds N
+//   rows' stores: on an H200, target-verify at bs 1 took 3.4 us of GPU time
+//   so, 2.3 with a row a warp); otherwise the page warps copy as the
 //   warp-batch kernel's do (warp_batch.cuh), which bounds a warp's work by
 //   bytes in flight rather than by its chain.
 #pragma once
@@ -31,10 +32,9 @@
 namespace nsa_metadata::step_metadata::cuda {
 
 // A request's top (the KV tokens its last row sees, seq_len + top_offset,
-// saturating) capped at kTopCap, in 32 bits, for N rows a request: its rows
-// see top - later for later < kSmallBatchRows, so every top at or past the
-// cap gives each row INT32_MAX, as row_kv_len does, and a top at or below 0
-// gives none.
+// saturating) capped at kTopCap, in 32 bits: its rows see top - later for
+// later < kSmallBatchRows, so every top at or past the cap gives each row
+// INT32_MAX, as row_kv_len does, and a top at or below 0 gives none.
 constexpr int64_t kTopCap = kInt32Max + kSmallBatchRows;
 
 __device__ __forceinline__ uint32_t capped_top(const SmallBatch& small, int64_t seq_len) {
@@ -47,90 +47,28 @@ __device__ __forceinline__ int32_t capped_row_kv(uint32_t top, uint32_t later) {
   return top > later ? static_cast<int32_t>(min_of(top - later, kInt32Max)) : 0;
 }
 
-// Lane k's request (none past the batch), as every warp loads it. With N
-// rows a request, its capped top; with extend_seq_lens, its top and rows
-// as read (a row sees top - later tokens for any later up to its rows), and
-// the rows before it (the requests' row counts clamped to
-// kWarpBatchRowLimit: exact where a row position can be below
-// kSmallBatchRows, and 32 of them add up in 32 bits).
-struct SmallRequest {
-  uint32_t top;          // N rows a request
-  int64_t wide_top;      // extend_seq_lens
-  int64_t rows;          // extend_seq_lens
-  int32_t clamped_rows;  // extend_seq_lens
+// Row `row`'s request, and the rows after it in that request.
+struct RowOwner {
+  uint32_t request;
+  uint32_t later;
 };
 
 template <RowShape kRows>
-__device__ __forceinline__ SmallRequest load_small_request(const SmallBatch& small) {
-  const int lane = lane_id();
-  SmallRequest request{0, 0, 0, 0};
-  if (lane < small.batch_size) {
-    if constexpr (kRows == RowShape::kVariable) {
-      const IndexVector::Loaded seq_len = small.seq_lens.load(lane);
-      const IndexVector::Loaded extend_seq_len = small.extend_seq_lens.load(lane);
-      request.wide_top = saturating_offset(small.seq_lens.value(seq_len), small.top_offset);
-      request.rows = rows_of(small.extend_seq_lens.value(extend_seq_len));
-      request.clamped_rows = static_cast<int32_t>(min_of(request.rows, kWarpBatchRowLimit));
-    } else {
-      request.top = capped_top(small, small.seq_lens[lane]);
-    }
-  }
-  return request;
-}
-
-// The KV tokens of the row of request `request` with `later` rows after it.
-template <RowShape kRows>
-__device__ __forceinline__ int32_t small_row_kv(const SmallRequest& request, int64_t later) {
-  if constexpr (kRows == RowShape::kVariable) {
-    return row_kv_len(request.wide_top, later);
+__device__ __forceinline__ RowOwner row_owner(const SmallBatch& small, uint32_t row) {
+  if constexpr (kRows == RowShape::kOne) {
+    return {row, 0};
   } else {
-    return capped_row_kv(request.top, static_cast<uint32_t>(later));
-  }
-}
-
-// The request's rows, and the rows before request i (from the lanes' clamped
-// counts with extend_seq_lens: every lane calls it).
-template <RowShape kRows>
-__device__ __forceinline__ int64_t small_request_rows(const SmallBatch& small,
-                                                      const SmallRequest& request) {
-  if constexpr (kRows == RowShape::kVariable) {
-    return request.rows;
-  } else {
-    return small.rows_per_request.divisor();
+    const uint32_t request = small.rows_per_request.divide(row);
+    return {request, (request + 1) * small.rows_per_request.divisor() - 1 - row};
   }
 }
 
 template <RowShape kRows>
-__device__ __forceinline__ uint32_t small_rows_before(const SmallBatch& small,
-                                                      const SmallRequest& request, uint32_t i) {
-  if constexpr (kRows == RowShape::kVariable) {
-    return __reduce_add_sync(kFullWarp, lane_id() < static_cast<int>(i)
-                                            ? static_cast<uint32_t>(request.clamped_rows)
-                                            : 0u);
-  } else {
-    return i * small.rows_per_request.divisor();
-  }
-}
-
-// Lane i's request, in every lane.
-template <RowShape kRows>
-__device__ __forceinline__ SmallRequest shuffle_request(const SmallRequest& request, uint32_t i) {
-  SmallRequest shuffled{0, 0, 0, 0};
-  if constexpr (kRows == RowShape::kVariable) {
-    shuffled.wide_top = __shfl_sync(kFullWarp, request.wide_top, i);
-    shuffled.rows = __shfl_sync(kFullWarp, request.rows, i);
-  } else {
-    shuffled.top = __shfl_sync(kFullWarp, request.top, i);
-  }
-  return shuffled;
-}
-
-// The per-request outputs (cache_seqlens, cu_seqlens_k, paged_mqa_context_lens)
-// from lane k's request, k < batch, and the heads of the sums.
-__device__ __forceinline__ void write_small_requests(const SmallBatch& small, int32_t kv,
-                                                     int64_t total_rows) {
+__device__ void write_small_batch_vectors(const SmallBatch& small) {
   const int lane = lane_id();
   const bool has_request = lane < small.batch_size;
+  const uint32_t top = has_request ? capped_top(small, small.seq_lens[lane]) : 0;
+  const int32_t kv = capped_row_kv(top, 0);  // cache_seqlens: the last row's
   if (has_request) {
     if (small.cache_seqlens != nullptr) {
       small.cache_seqlens[lane] = kv;
@@ -154,18 +92,12 @@ __device__ __forceinline__ void write_small_requests(const SmallBatch& small, in
   }
   if (lane == 0) {
     small.nsa_cu_seqlens_k.set(0, 0);
-    small.num_tokens.set(total_rows);
+    small.num_tokens.set(small.rows);
   }
-}
-
-// Row vectors, N rows a request: lane l writes the rows_per_lane rows from
-// l * rows_per_lane on, whose KV lengths it computes side by side (a row's
-// request is row / N, its top a shuffle): one scan of the lanes' sums then
-// serves them all. Rows past the batch's are the tail: no tokens, so zeros,
-// and nsa_cu_seqlens_k repeats the total.
-template <RowShape kRows>
-__device__ void write_small_fixed_rows(const SmallBatch& small, const SmallRequest& request) {
-  const int lane = lane_id();
+  // Lane l writes the rows_per_lane rows from l * rows_per_lane on, whose
+  // KV lengths it computes side by side: one scan of its sums then serves
+  // them all. Rows past the batch's are the tail: no tokens, so zeros, and
+  // nsa_cu_seqlens_k repeats the total.
   const uint32_t first_row = lane * small.rows_per_lane;
   int32_t row_kv[kSmallBatchRowsPerLane];
   int32_t selected[kSmallBatchRowsPerLane];
@@ -173,14 +105,10 @@ __device__ void write_small_fixed_rows(const SmallBatch& small, const SmallReque
 #pragma unroll
   for (uint32_t k = 0; k < kSmallBatchRowsPerLane; ++k) {
     const uint32_t row = first_row + k;
-    uint32_t owner = row;
-    uint32_t later = 0;
-    if constexpr (kRows == RowShape::kFixed) {
-      owner = small.rows_per_request.divide(row);
-      later = (owner + 1) * small.rows_per_request.divisor() - 1 - row;
-    }
-    const uint32_t top = __shfl_sync(kFullWarp, request.top, owner % kWarpSize);
-    row_kv[k] = k < small.rows_per_lane && row < small.rows ? capped_row_kv(top, later) : 0;
+    const RowOwner owner = row_owner<kRows>(small, row);
+    const uint32_t row_top = __shfl_sync(kFullWarp, top, owner.request % kWarpSize);
+    row_kv[k] = k < small.rows_per_lane && row < small.rows ? capped_row_kv(row_top, owner.later)
+                                                            : 0;
     selected[k] = pooled_topk_len(row_kv[k], small.nsa_index_topk, small.index_kpool);
     lane_topk = saturating_add_32(lane_topk, selected[k]);
   }
@@ -199,80 +127,75 @@ __device__ void write_small_fixed_rows(const SmallBatch& small, const SmallReque
   }
 }
 
-// Row vectors, extend_seq_lens rows a request: lane k walks its request's
-// rows below the row limit twice, summing nsa_cache_seqlens, then (after one
-// scan of the sums) writing them; the lanes then write the tail past the
-// batch's rows.
-__device__ void write_small_variable_rows(const SmallBatch& small, const SmallRequest& request) {
-  const int lane = lane_id();
-  const int32_t rows_through = inclusive_sum_32(request.clamped_rows);
-  const int32_t first_row = rows_through - request.clamped_rows;  // exact: see SmallRequest
-  const auto limit = static_cast<int32_t>(small.row_limit);
-  const int32_t rows_written =
-      first_row < limit ? static_cast<int32_t>(min_of(request.clamped_rows, limit - first_row)) : 0;
-  const auto selected_of = [&](int32_t j) {
-    return pooled_topk_len(row_kv_len(request.wide_top, request.rows - 1 - j),
-                           small.nsa_index_topk, small.index_kpool);
-  };
-  int32_t lane_topk = 0;
-  for (int32_t j = 0; j < rows_written; ++j) {
-    lane_topk = saturating_add_32(lane_topk, selected_of(j));
-  }
-  const int32_t lanes_through = inclusive_sum_32(lane_topk);
-  const int32_t lanes_before = __shfl_up_sync(kFullWarp, lanes_through, 1);
-  int32_t topk_through = lane > 0 ? lanes_before : 0;
-  for (int32_t j = 0; j < rows_written; ++j) {
-    const int32_t row = first_row + j;
-    const int32_t kv = row_kv_len(request.wide_top, request.rows - 1 - j);
-    const int32_t selected = pooled_topk_len(kv, small.nsa_index_topk, small.index_kpool);
-    small.seqlens_expanded.set(row, kv);
-    small.nsa_cache_seqlens.set(row, selected);
-    topk_through = saturating_add_32(topk_through, selected);
-    small.nsa_cu_seqlens_k.set(row + 1, topk_through);
-  }
-  // Past the batch's rows (all of them below the limit then, so the total
-  // is the batch's).
-  const int32_t batch_rows = __shfl_sync(kFullWarp, rows_through, kWarpSize - 1);
-  const int32_t total_topk = __shfl_sync(kFullWarp, lanes_through, kWarpSize - 1);
-  for (int32_t position = batch_rows + lane; position < limit; position += kWarpSize) {
-    small.seqlens_expanded.set(position, 0);
-    small.nsa_cache_seqlens.set(position, 0);
-    small.nsa_cu_seqlens_k.set(position + 1, total_topk);
-  }
-}
-
-template <RowShape kRows>
-__device__ void write_small_batch_vectors(const SmallBatch& small) {
-  const SmallRequest request = load_small_request<kRows>(small);
-  if constexpr (kRows == RowShape::kVariable) {
-    const int64_t total_rows = small.num_tokens.data != nullptr ? warp_total(request.rows) : 0;
-    write_small_requests(small, small_row_kv<kRows>(request, 0), total_rows);
-    write_small_variable_rows(small, request);
-  } else {
-    write_small_requests(small, small_row_kv<kRows>(request, 0), small.rows);
-    write_small_fixed_rows<kRows>(small, request);
-  }
-}
-
-// Units of a request's source its rows copy, from its last row's KV tokens:
-// the columns of page_table_1 that row writes and the sources of its
-// real_page_table columns (units_of's count, for a call with page_table_1).
-__device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, int32_t kv_last) {
-  const auto kv = static_cast<uint32_t>(kv_last);
+// Units of a request's source its rows copy, from its top: the columns of
+// page_table_1 its last row writes and the sources of its real_page_table
+// columns (units_of's count, for a call with page_table_1).
+__device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, uint32_t top) {
+  const auto kv = static_cast<uint32_t>(capped_row_kv(top, 0));
   Column span = kv < small.page_table_1_columns ? kv : small.page_table_1_columns;
   if (small.real_page_table != nullptr) {
-    const Column real_columns = min_of(small.page_size.divide_rounding_up(kv),
-                                       small.real_page_table_columns);
+    const Column real_columns =
+        min_of(small.page_size.divide_rounding_up(kv), small.real_page_table_columns);
     span = max_of(span, real_source_span(real_columns, small.page_size.divisor()));
   }
   return static_cast<uint32_t>(ceil_div(span, unit_columns<kShortVectorsPerLane>));
 }
 
-// Page warps: one work item each, unit-major (item = unit * batch_size + i):
-// unit `unit` of request i, loaded once (page_table_1's columns of its last
-// row, and each lane's real_page_table column of the unit, one at most:
-// kSmallBatchPageSize), then stored into each of its rows up to the row's
-// own KV length.
+// One unit of a request's source as a warp holds it: page_table_1's columns
+// below the widest row it is stored into, and this lane's real_page_table
+// column of the unit (one at most: kSmallBatchPageSize).
+struct SmallUnit {
+  int4 values[kShortVectorsPerLane];
+  Column first;
+  Column real_column;
+  Column real_unit_end;
+  int32_t real_value;
+};
+
+__device__ __forceinline__ Column small_real_end(const SmallBatch& small, const SmallUnit& unit,
+                                                 Column kv) {
+  return min_of(unit.real_unit_end,
+                min_of(small.page_size.divide_rounding_up(kv), small.real_page_table_columns));
+}
+
+// Loads unit `index` for rows of at most kv_widest tokens. The loads come
+// first, the stores (store_small_unit) after them: one wait on memory.
+__device__ __forceinline__ SmallUnit load_small_unit(const SmallBatch& small,
+                                                     const int32_t* source, uint32_t index,
+                                                     Column kv_widest) {
+  SmallUnit unit;
+  unit.first = static_cast<Column>(index * unit_columns<kShortVectorsPerLane>);
+  const Column span = min_of(kv_widest, small.page_table_1_columns);
+  if (unit.first < span) {
+    load_unit(source, unit.first, span, unit.values);
+  }
+  const Divisor& page_size = small.page_size;
+  unit.real_column = page_size.divide_rounding_up(unit.first) + lane_id();
+  unit.real_unit_end = page_size.divide_rounding_up(
+      static_cast<Column>(unit.first + unit_columns<kShortVectorsPerLane>));
+  unit.real_value = 0;
+  if (small.real_page_table != nullptr &&
+      unit.real_column < small_real_end(small, unit, kv_widest)) {
+    unit.real_value = page_size.floor(__ldg(source + unit.real_column * page_size.divisor()));
+  }
+  return unit;
+}
+
+// Into row `row` (of the tables' rows: the host checks that they hold the
+// batch's), up to its kv tokens.
+__device__ __forceinline__ void store_small_unit(const SmallBatch& small, const SmallUnit& unit,
+                                                 uint32_t row, Column kv) {
+  const Column columns = min_of(kv, small.page_table_1_columns);
+  if (unit.first < columns) {
+    store_unit(small.page_table_1 + row * small.page_table_1_stride, unit.first, columns,
+               unit.values);
+  }
+  if (small.real_page_table != nullptr && unit.real_column < small_real_end(small, unit, kv)) {
+    small.real_page_table[row * small.real_page_table_stride + unit.real_column] =
+        unit.real_value;
+  }
+}
+
 template <RowShape kRows>
 __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
                                        int64_t page_warps) {
@@ -282,72 +205,64 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
     return;
   }
   const int lane = lane_id();
-  const IndexVector::Loaded pool =
-      lane < small.batch_size ? small.req_pool_indices.load(lane) : IndexVector::Loaded{-1, -1};
-  const SmallRequest request = load_small_request<kRows>(small);
-  const int64_t pool_index = small.req_pool_indices.value(pool);
+  uint32_t top = 0;
   const int32_t* source = nullptr;
   uint32_t units = 0;
-  if (pool_index >= 0 && pool_index < small.token_rows) {
-    source = small.tokens + pool_index * small.token_stride;
-    if (small_request_rows<kRows>(small, request) > 0) {
-      units = small_batch_units(small, small_row_kv<kRows>(request, 0));
+  if (lane < small.batch_size) {
+    const IndexVector::Loaded seq_len = small.seq_lens.load(lane);
+    const IndexVector::Loaded pool = small.req_pool_indices.load(lane);
+    top = capped_top(small, small.seq_lens.value(seq_len));
+    const int64_t pool_index = small.req_pool_indices.value(pool);
+    if (pool_index >= 0 && pool_index < small.token_rows) {
+      source = small.tokens + pool_index * small.token_stride;
+      units = small_batch_units(small, top);
     }
   }
   const uint32_t live_units = __reduce_max_sync(kFullWarp, units);
-  const auto batch_size = static_cast<uint32_t>(small.batch_size);
-  if (uint64_t{batch_size} * live_units > static_cast<uint64_t>(page_warps)) {
-    copy_warp_batch_pages<kRows, false>(launch, page_warp, page_warps);
+  const auto item = static_cast<uint32_t>(page_warp);
+  const auto shuffled_source = [&](uint32_t i) {
+    return reinterpret_cast<const int32_t*>(
+        __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(source), i));
+  };
+  if (uint64_t{small.rows} * live_units <= static_cast<uint64_t>(page_warps)) {
+    // A row a warp, unit-major: item = unit * rows + row.
+    const uint32_t unit = small.rows_divisor.divide(item);
+    if (unit >= live_units) {
+      return;  // Also an empty batch.
+    }
+    const uint32_t row = item - unit * small.rows;
+    const RowOwner owner = row_owner<kRows>(small, row);
+    const uint32_t request_top = __shfl_sync(kFullWarp, top, owner.request);
+    const int32_t* request_source = shuffled_source(owner.request);
+    if (unit >= __shfl_sync(kFullWarp, units, owner.request)) {
+      return;  // Also a request whose pool index lies outside req_to_token.
+    }
+    const auto kv = static_cast<Column>(capped_row_kv(request_top, owner.later));
+    store_small_unit(small, load_small_unit(small, request_source, unit, kv), row, kv);
     return;
   }
-  const auto item = static_cast<uint32_t>(page_warp);
-  const uint32_t unit = small.batch_size_divisor.divide(item);
-  if (unit >= live_units) {
-    return;  // Also an empty batch.
-  }
-  const uint32_t i = item - unit * batch_size;
-  const uint32_t first_row = small_rows_before<kRows>(small, request, i);  // every lane
-  const SmallRequest mine = shuffle_request<kRows>(request, i);
-  const auto* request_source = reinterpret_cast<const int32_t*>(
-      __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(source), i));
-  if (unit >= __shfl_sync(kFullWarp, units, i)) {
-    return;  // Also a request whose pool index lies outside req_to_token.
-  }
-  const int64_t rows = small_request_rows<kRows>(small, mine);
-  const auto kv_last = static_cast<Column>(small_row_kv<kRows>(mine, 0));
-  const auto first = static_cast<Column>(unit * unit_columns<kShortVectorsPerLane>);
-  const Column span = min_of(kv_last, small.page_table_1_columns);
-  int4 values[kShortVectorsPerLane];
-  if (first < span) {
-    load_unit(request_source, first, span, values);
-  }
-  const Divisor& page_size = small.page_size;
-  const Column real_column = page_size.divide_rounding_up(first) + lane;
-  const Column real_unit_end =
-      page_size.divide_rounding_up(static_cast<Column>(first + unit_columns<kShortVectorsPerLane>));
-  int32_t real_value = 0;
-  if (small.real_page_table != nullptr &&
-      real_column < min_of(real_unit_end, min_of(page_size.divide_rounding_up(kv_last),
-                                                 small.real_page_table_columns))) {
-    real_value = page_size.floor(__ldg(request_source + real_column * page_size.divisor()));
-  }
-  // Row j sees rows - 1 - j fewer tokens than the last; rows past a table's
-  // rows are not written.
-  const int64_t row_end = min_of(first_row + rows, small.page_rows);
-  for (int64_t row = first_row; row < row_end; ++row) {
-    const auto kv = static_cast<Column>(small_row_kv<kRows>(mine, rows - 1 - (row - first_row)));
-    if (row < small.page_table_1_rows) {
-      const Column columns = min_of(kv, small.page_table_1_columns);
-      if (first < columns) {
-        store_unit(small.page_table_1 + row * small.page_table_1_stride, first, columns, values);
-      }
+  const auto batch_size = static_cast<uint32_t>(small.batch_size);
+  if (uint64_t{batch_size} * live_units <= static_cast<uint64_t>(page_warps)) {
+    // A request a warp, unit-major: item = unit * batch_size + i.
+    const uint32_t unit = small.batch_size_divisor.divide(item);
+    if (unit >= live_units) {
+      return;
     }
-    if (small.real_page_table != nullptr && row < small.real_page_table_rows &&
-        real_column < min_of(real_unit_end, min_of(page_size.divide_rounding_up(kv),
-                                                   small.real_page_table_columns))) {
-      small.real_page_table[row * small.real_page_table_stride + real_column] = real_value;
+    const uint32_t i = item - unit * batch_size;
+    const uint32_t request_top = __shfl_sync(kFullWarp, top, i);
+    const int32_t* request_source = shuffled_source(i);
+    if (unit >= __shfl_sync(kFullWarp, units, i)) {
+      return;
     }
+    const SmallUnit loaded =
+        load_small_unit(small, request_source, unit, capped_row_kv(request_top, 0));
+    const uint32_t rows = small.rows_per_request.divisor();
+    for (uint32_t j = 0; j < rows; ++j) {
+      store_small_unit(small, loaded, i * rows + j, capped_row_kv(request_top, rows - 1 - j));
+    }
+    return;
   }
+  copy_warp_batch_pages<kRows, false>(launch, page_warp, page_warps);
 }
 
 }  // namespace nsa_metadata::step_metadata::cuda
