@@ -107,6 +107,24 @@ def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_si
     assert_step_matches(emulated, case, names=every_output(mode))
 
 
+# The small-batch kernel's page warps (device/small_batch.cuh) copy a unit
+# of one row each where the batch's (unit, row) items fit one pass of them,
+# a unit of one request into each of its rows where its (unit, request)
+# items do, else as the warp-batch kernel's. The emulated GPU's small-batch
+# grid holds 31 page warps; with the widest request 600 columns (3 units),
+# N = 4 rows a request: 4 requests are 48 row items but 12 request items,
+# 16 requests 192 and 48; decode's 8 requests 24 row items.
+@pytest.mark.parametrize("mode,batch_size", [("decode", 8), ("decode", 16),
+                                             ("target_verify", 4), ("target_verify", 16),
+                                             ("draft_extend", 4), ("draft_extend", 16)])
+@pytest.mark.parametrize("page_size", [8, 64])
+def test_small_batch_page_items(emulated, mode, batch_size, page_size):
+    case = random_step_case(mode, batch_size, 13, width=600, page_size=page_size,
+                            static_extend=True)
+    case.seq_lens[0] = 600
+    assert_step_matches(emulated, case, names=every_output(mode))
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("page_size", [1, 7, 64, 4096])
 @pytest.mark.parametrize("batch_size", [4, 50])
