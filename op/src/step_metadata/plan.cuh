@@ -168,6 +168,7 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_wa
   small.num_tokens = buffers.num_tokens;
   small.rows_per_lane = static_cast<uint32_t>(
       std::max<int64_t>(1, ceil_div(buffers.vector_row_limit(), cuda::kWarpSize)));
+  // The warp-batch kernel's plan too: the page warps' copy falls back to its.
   plan_warp_batch_kernel(launch, resident_warps);
   const int64_t items_per_unit =
       std::max<int64_t>(small.rows, launch.batch_size << launch.max_row_group_shift);

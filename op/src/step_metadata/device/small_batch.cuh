@@ -15,9 +15,9 @@
 //   one unit of one row, or where the rows' items do not fit, one unit of
 //   one request stored into each of its rows (one warp's chain then holds N
 //   rows' stores: on an H200 that way at every size, target-verify at bs 1
-//   took 3.4 us of GPU time against 2.3 with a row a warp); otherwise the page warps copy as the
-//   warp-batch kernel's do (warp_batch.cuh), which bounds a warp's work by
-//   bytes in flight rather than by its chain.
+//   took 3.4 us of GPU time against 2.3 with a row a warp); otherwise the
+//   page warps copy as the warp-batch kernel's do (warp_batch.cuh), which
+//   bounds a warp's work by bytes in flight rather than by its chain.
 #pragma once
 
 #include "common/device_math.cuh"

@@ -17,8 +17,9 @@
 //   warp reduction.
 //
 // The small-batch kernel's page warps copy as these do where its own copy
-// does not apply. The launcher takes this kernel only when every row position fits
-// kWarpBatchRowLimit, which keeps the 32-bit sums exact where they are used.
+// does not apply. The launcher takes this kernel only when every row
+// position fits kWarpBatchRowLimit, which keeps the 32-bit sums exact where
+// they are used.
 #pragma once
 
 #include "common/device_math.cuh"
