@@ -135,6 +135,19 @@ inline int __reduce_max_sync(unsigned /*mask*/, int value) {
   return most;
 }
 
+// Bit l holds lane l's predicate.
+inline unsigned __ballot_sync(unsigned /*mask*/, int predicate) {
+  const uint64_t* words = cuda_emulation::exchange_in_warp(predicate != 0 ? 1 : 0);
+  unsigned bits = 0;
+  for (int lane = 0; lane < 32; ++lane) bits |= static_cast<unsigned>(words[lane]) << lane;
+  return bits;
+}
+
+inline int __popc(unsigned value) { return __builtin_popcount(value); }
+
+// Every lane of the warp has arrived: what each wrote before is seen after.
+inline void __syncwarp(unsigned /*mask*/ = 0xffffffffu) { cuda_emulation::exchange_in_warp(0); }
+
 inline void __syncthreads() { cuda_emulation::barrier(false); }
 inline int __syncthreads_or(int predicate) { return cuda_emulation::barrier(predicate != 0) > 0; }
 inline int __syncthreads_and(int predicate) {

@@ -1,6 +1,6 @@
 // The CPU emulation's own semantics (cuda_emulation.h), against what CUDA
 // defines for each intrinsic, so that the kernels' tests over it can be
-// trusted: shuffles, warp reductions, block barriers with their predicates,
+// trusted: shuffles, warp reductions and votes, warp and block barriers,
 // shared memory, the built-in indices, and a deadlock reported, not hung.
 #include "cuda_emulation.h"
 
@@ -59,6 +59,25 @@ TEST(CudaEmulation, WarpReductions) {
     EXPECT_EQ(sums[lane], 496u);
     EXPECT_EQ(maxima[lane], 4000000000u);
     EXPECT_EQ(signed_maxima[lane], -9);
+  }
+}
+
+TEST(CudaEmulation, BallotsCountAndWarpBarriersOrderSharedMemory) {
+  std::vector<unsigned> ballots(64);
+  std::vector<int> counts(64), neighbour(64);
+  cuda_emulation::launch(1, 64, [&] {
+    __shared__ int values[64];
+    const unsigned lane = threadIdx.x % 32;
+    ballots[threadIdx.x] = __ballot_sync(kFullWarp, threadIdx.x < 32 ? lane % 3 == 0 : lane == 31);
+    counts[threadIdx.x] = __popc(ballots[threadIdx.x]);
+    values[threadIdx.x] = static_cast<int>(threadIdx.x) * 7;
+    __syncwarp();
+    neighbour[threadIdx.x] = values[threadIdx.x - lane + (lane + 1) % 32];
+  });
+  for (unsigned t = 0; t < 64; ++t) {
+    EXPECT_EQ(ballots[t], t < 32 ? 0x49249249u : 0x80000000u);
+    EXPECT_EQ(counts[t], t < 32 ? 11 : 1);
+    EXPECT_EQ(neighbour[t], static_cast<int>(t - t % 32 + (t % 32 + 1) % 32) * 7);
   }
 }
 

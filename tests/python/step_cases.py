@@ -240,6 +240,9 @@ BAD_DEVICE_VALUES = {
     "negative_and_huge_extend": ([50, 60, 70, 80], [0, 1, 2, 3], [-3, 2, INT64_MIN, 5]),
     "extend_past_every_buffer": ([50, 60, 70, 80], [0, 1, 2, 3], [2, 2**62, INT64_MAX, 1]),
     "sums_past_int32": ([2**31 - 1] * 4, [0, 1, 2, 3], [3, 3, 3, 3]),
+    # Rows far from both ends of a huge cache: short KV lengths.
+    "huge_extend_of_a_huge_cache": ([2**40, 2**62, INT64_MAX, 9], [0, 1, 2, 3],
+                                    [2**40 - 1, 2**62 + 5, INT64_MAX - 3, 2]),
 }
 
 

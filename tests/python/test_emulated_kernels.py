@@ -1,6 +1,7 @@
 """The library's CUDA kernels run on the CPU by the emulation in
 tests/emulation, against the reference: the step-metadata engine's
-warp-batch and block kernels (every instance) in every mode and size class,
+small-batch, warp-batch and block kernels (every instance) in every mode and
+size class,
 subsets of outputs, page sizes, narrow tables, index pools; its row-scan
 kernels (one pass and two: fill_draft_extend_metadata, and any call asking
 for draft-extend's row vectors alone) at every size class and dtype; the
@@ -56,8 +57,9 @@ def assert_step_matches(emulated, case, **poisoned_kwargs):
     assert_guarded_step_matches_reference(case, "cpu", GUARD, emulated, **poisoned_kwargs)
 
 
-# Both kernels: the warp-batch kernel up to 32 requests, the block kernel
-# past it (one tile, several tiles, several chunks).
+# Every kernel: the small-batch kernel where the rows fit it, the warp-batch
+# kernel up to 32 requests, the block kernel past it (one tile, several
+# tiles, several chunks).
 SIZES = [0, 1, 5, 32, 33, 300, 700]
 
 
@@ -113,16 +115,24 @@ def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_si
 # items do, else as the warp-batch kernel's. The emulated GPU's small-batch
 # grid holds 31 page warps; with the widest request 600 columns (3 units),
 # N = 4 rows a request: 4 requests are 48 row items but 12 request items,
-# 16 requests 192 and 48; decode's 8 requests 24 row items.
-@pytest.mark.parametrize("mode,batch_size", [("decode", 8), ("decode", 16),
-                                             ("target_verify", 4), ("target_verify", 16),
-                                             ("draft_extend", 4), ("draft_extend", 16)])
+# 16 requests 192 and 48; decode's 8 requests 24 row items. With counts
+# from extend_seq_lens (1 to 8), the items span the tables' rows: 8 rows of
+# 2 requests are 24 items, 20 rows of 4 requests 60 (12 request items), 100
+# rows of 16 requests 300 (48); the tables may hold fewer rows than the
+# batch has.
+@pytest.mark.parametrize("mode,batch_size,static_extend,row_capacity", [
+    ("decode", 8, True, None), ("decode", 16, True, None),
+    ("target_verify", 4, True, None), ("target_verify", 16, True, None),
+    ("draft_extend", 4, True, None), ("draft_extend", 16, True, None),
+    ("draft_extend", 2, False, 8), ("draft_extend", 4, False, 20),
+    ("draft_extend", 16, False, 100)])
 @pytest.mark.parametrize("page_size", [8, 64])
-def test_small_batch_page_items(emulated, mode, batch_size, page_size):
+def test_small_batch_page_items(emulated, mode, batch_size, static_extend, row_capacity,
+                                page_size):
     case = random_step_case(mode, batch_size, 13, width=600, page_size=page_size,
-                            static_extend=True)
+                            static_extend=static_extend)
     case.seq_lens[0] = 600
-    assert_step_matches(emulated, case, names=every_output(mode))
+    assert_step_matches(emulated, case, names=every_output(mode), row_capacity=row_capacity)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -153,8 +163,11 @@ def test_index_pools(emulated, mode, index_kpool, batch_size):
 @pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
-def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtype, copies):
+@pytest.mark.parametrize("page_size", [7, 64])  # the small-batch kernel's two copies
+def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtype, copies,
+                                                      page_size):
     case, capacity = bad_values_case(mode, name, dtype, copies)
+    case.page_size = page_size
     assert_step_matches(emulated, case, row_capacity=capacity)
 
 
@@ -291,11 +304,12 @@ def test_fill_draft_extend_metadata_bad_device_values(emulated, name, count_dtyp
 # changed with it would be a race. Every kernel, both of the engine's kinds of
 # block, the row scan's one and two passes.
 @pytest.mark.parametrize("seed", ["1", "2"])
-@pytest.mark.parametrize("kernel", ["warp_batch", "block", "rows", "extend", "two_pass"])
+@pytest.mark.parametrize("kernel",
+                         ["small_batch", "warp_batch", "block", "rows", "extend", "two_pass"])
 def test_results_do_not_depend_on_the_schedule(emulated, monkeypatch, seed, kernel):
     monkeypatch.setenv("NSA_EMULATION_SCHEDULE_SEED", seed)
-    if kernel in ("warp_batch", "block", "rows"):
-        batch_size = 20 if kernel == "warp_batch" else 700
+    if kernel in ("small_batch", "warp_batch", "block", "rows"):
+        batch_size = {"small_batch": 5, "warp_batch": 20}.get(kernel, 700)
         for mode in MODES if kernel != "rows" else ("draft_extend",):
             case = random_step_case(mode, batch_size, int(seed), width=600)
             names = ROW_VECTORS if kernel == "rows" else every_output(mode)

@@ -140,27 +140,48 @@ TokenTable token_table_of(const at::Tensor& req_to_token);
 // that the other operators' kernels carry no code for them; the default
 // writes every output present.
 
-// Request i's own outputs; `before` sums the requests before it.
-template <bool kExtend = true>
-NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const RequestShape& shape,
-                                   const Sums& before) {
-  const int32_t kv = clamped_len(shape.top);
-  if (buffers.cache_seqlens.present()) {
-    buffers.cache_seqlens.data[i] = kv;
+// Request i's KV length (cache_seqlens, every column of paged_mqa_context_lens)
+// and cu_seqlens_k through it (kv_through): what every mode writes of a
+// request, from any kernel's sums.
+NSA_HOST_DEVICE void write_request_kv(const Vector& cache_seqlens, const Vector& cu_seqlens_k,
+                                      const Table& context_lens, int64_t i, int32_t kv,
+                                      int32_t kv_through) {
+  if (cache_seqlens.present()) {
+    cache_seqlens.data[i] = kv;
   }
-  if (buffers.cu_seqlens_k.present()) {
-    buffers.cu_seqlens_k.data[i + 1] = narrow_count<int32_t>(saturating_add(before.kv, kv));
+  if (cu_seqlens_k.present()) {
+    cu_seqlens_k.data[i + 1] = kv_through;
   }
-  if (kExtend && buffers.cu_seqlens_q.present()) {
-    buffers.cu_seqlens_q.data[i + 1] =
-        narrow_count<int32_t>(saturating_add(before.rows, shape.rows));
-  }
-  const Table& context_lens = buffers.paged_mqa_context_lens;
   if (context_lens.data != nullptr) {
     for (int64_t column = 0; column < context_lens.columns; ++column) {
       context_lens.data[i * context_lens.row_stride + column] = kv;
     }
   }
+}
+
+// Request i's own outputs; `before` sums the requests before it.
+template <bool kExtend = true>
+NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const RequestShape& shape,
+                                   const Sums& before) {
+  const int32_t kv = clamped_len(shape.top);
+  write_request_kv(buffers.cache_seqlens, buffers.cu_seqlens_k, buffers.paged_mqa_context_lens, i,
+                   kv, narrow_count<int32_t>(saturating_add(before.kv, kv)));
+  if (kExtend && buffers.cu_seqlens_q.present()) {
+    buffers.cu_seqlens_q.data[i + 1] =
+        narrow_count<int32_t>(saturating_add(before.rows, shape.rows));
+  }
+}
+
+// Row `row`'s KV length, its nsa_cache_seqlens (selected) and
+// nsa_cu_seqlens_k through it (topk_through); a tail position writes zeros
+// and the total.
+NSA_HOST_DEVICE void write_row_lengths(const Vector& seqlens_expanded,
+                                       const Vector& nsa_cache_seqlens,
+                                       const Vector& nsa_cu_seqlens_k, int64_t row, int32_t kv,
+                                       int32_t selected, int32_t topk_through) {
+  seqlens_expanded.set(row, kv);
+  nsa_cache_seqlens.set(row, selected);
+  nsa_cu_seqlens_k.set(row + 1, topk_through);
 }
 
 // Row `row`, of request i, which sees kv tokens; `kv_before` sums the KV
@@ -172,12 +193,9 @@ NSA_HOST_DEVICE int64_t write_row_values(const Buffers& buffers, const Model& mo
                                          int64_t row, int32_t kv, int64_t kv_before,
                                          int64_t topk_before_row) {
   const int32_t selected = selected_len(model, kv);
-  buffers.seqlens_expanded.set(row, kv);
-  buffers.nsa_cache_seqlens.set(row, selected);
   const int64_t topk_through = saturating_add(topk_before_row, selected);
-  if (row + 1 < buffers.nsa_cu_seqlens_k.capacity) {
-    buffers.nsa_cu_seqlens_k.data[row + 1] = narrow_count<int32_t>(topk_through);
-  }
+  write_row_lengths(buffers.seqlens_expanded, buffers.nsa_cache_seqlens, buffers.nsa_cu_seqlens_k,
+                    row, kv, selected, narrow_count<int32_t>(topk_through));
   if (kExtend) {
     buffers.token_to_batch_idx.set(row, static_cast<int32_t>(i));
     buffers.indexer_k_start.set(row, narrow_count<int32_t>(kv_before));
@@ -202,11 +220,16 @@ NSA_HOST_DEVICE void write_row(const Buffers& buffers, const Model& model,
 // cumulative sums and the counters; and, for position p of the tail of the
 // row vectors, p >= rows: zero rows and nsa_cu_seqlens_k repeating its last
 // value.
+NSA_HOST_DEVICE void write_step_heads(const Vector& cu_seqlens_k, const Vector& nsa_cu_seqlens_k,
+                                      const Counter& num_tokens, int64_t total_rows) {
+  // Present cumulative sums hold at least one element.
+  set_each(0, 0, cu_seqlens_k, nsa_cu_seqlens_k);
+  num_tokens.set(total_rows);
+}
+
 template <bool kExtend = true>
 NSA_HOST_DEVICE void write_heads(const Buffers& buffers, int64_t total_rows, int64_t total_kv) {
-  // Present cumulative sums hold at least one element.
-  set_each(0, 0, buffers.cu_seqlens_k, buffers.nsa_cu_seqlens_k);
-  buffers.num_tokens.set(total_rows);
+  write_step_heads(buffers.cu_seqlens_k, buffers.nsa_cu_seqlens_k, buffers.num_tokens, total_rows);
   if (kExtend) {
     buffers.cu_seqlens_q.set(0, 0);
     buffers.num_kv_tokens.set(total_kv);
@@ -216,13 +239,11 @@ NSA_HOST_DEVICE void write_heads(const Buffers& buffers, int64_t total_rows, int
 template <bool kExtend = true>
 NSA_HOST_DEVICE void write_tail_position(const Buffers& buffers, int64_t position,
                                          const Sums& total) {
-  set_each(position, 0, buffers.seqlens_expanded, buffers.nsa_cache_seqlens);
+  write_row_lengths(buffers.seqlens_expanded, buffers.nsa_cache_seqlens, buffers.nsa_cu_seqlens_k,
+                    position, 0, 0, narrow_count<int32_t>(total.topk));
   if (kExtend) {
     set_each(position, 0, buffers.token_to_batch_idx, buffers.indexer_k_start,
              buffers.indexer_k_end);
-  }
-  if (position + 1 < buffers.nsa_cu_seqlens_k.capacity) {
-    buffers.nsa_cu_seqlens_k.data[position + 1] = narrow_count<int32_t>(total.topk);
   }
 }
 
@@ -242,14 +263,16 @@ NSA_HOST_DEVICE int64_t real_source_span(int64_t real_columns, int64_t page_size
   return real_columns > 0 ? (real_columns - 1) * page_size + 1 : 0;
 }
 
-NSA_HOST_DEVICE int64_t real_page_columns(const Table& table, int64_t row, int32_t kv,
-                                          const Divisor& page_size) {
-  if (row >= table.rows) {
-    return 0;
-  }
+// The real_page_table columns of a row of kv tokens, within the table's width.
+NSA_HOST_DEVICE int64_t real_columns_for(const Table& table, int32_t kv, const Divisor& page_size) {
   // kv and page_size (checked on the host) are below 2^31.
   const int64_t pages = page_size.divide_rounding_up(static_cast<uint32_t>(kv));
   return pages < table.columns ? pages : table.columns;
+}
+
+NSA_HOST_DEVICE int64_t real_page_columns(const Table& table, int64_t row, int32_t kv,
+                                          const Divisor& page_size) {
+  return row < table.rows ? real_columns_for(table, kv, page_size) : 0;
 }
 
 // page_table_1_flattened's columns of a request whose KV tokens start at

@@ -116,39 +116,47 @@ inline cuda::RowShape row_shape_of(const Model& model, bool extend) {
   return cuda::RowShape::kFixed;
 }
 
-// Small-batch kernel (device/small_batch.cuh), for a warp batch with N rows
-// a request whose rows and row vectors fit its vector warp (an empty
-// draft-extend batch may have no extend_seq_lens data, and a count of 0).
-inline bool small_batch_fits(const cuda::Launch& launch, cuda::RowShape rows) {
-  return rows != cuda::RowShape::kVariable && launch.model.rows_per_request >= 1 &&
-         saturating_mul(launch.batch_size, launch.model.rows_per_request) <=
-             cuda::kSmallBatchRows &&
-         launch.buffers.vector_row_limit() <= cuda::kSmallBatchRows;
+// Small-batch kernel (device/small_batch.cuh), for a warp batch of decode,
+// target-verify or draft-extend (not extend, whose page rows are its
+// requests') whose rows, row vectors and page tables fit its vector warp:
+// with N rows a request, the batch's rows (an empty static draft-extend
+// batch may have no extend_seq_lens data, and a count of 0); with counts
+// from extend_seq_lens, every row position the buffers hold.
+inline bool small_batch_fits(const cuda::Launch& launch, cuda::RowShape rows, bool extend) {
+  const Buffers& buffers = launch.buffers;
+  const bool rows_fit =
+      rows == cuda::RowShape::kVariable
+          ? !extend && !launch.model.page_row_per_request &&
+                buffers.page_row_limit() <= cuda::kSmallBatchRows
+          : launch.model.rows_per_request >= 1 &&
+                saturating_mul(launch.batch_size, launch.model.rows_per_request) <=
+                    cuda::kSmallBatchRows;
+  return rows_fit && buffers.vector_row_limit() <= cuda::kSmallBatchRows;
 }
 
 // Its packed parameters (device/launch_params.cuh) and its grid: one vector
 // warp, then page warps for every (unit, row) item of the widest request the
 // tables hold (at least as many as the warp-batch kernel's page warps, which
 // its page warps fall back to), at most what the GPU holds at once.
-inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
+inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::RowShape rows,
+                                       int64_t resident_warps) {
   const Buffers& buffers = launch.buffers;
   const Model& model = launch.model;
   cuda::SmallBatch& small = launch.small;
   small.seq_lens = model.seq_lens;
+  small.extend_seq_lens = model.extend_seq_lens;
   small.batch_size = static_cast<int32_t>(launch.batch_size);
   small.top_offset = static_cast<uint32_t>(model.top_offset);
-  small.rows = static_cast<uint32_t>(launch.batch_size * model.rows_per_request);
-  small.rows_per_request = Divisor::of(model.rows_per_request);
+  small.rows = static_cast<uint32_t>(rows == cuda::RowShape::kVariable
+                                         ? buffers.page_row_limit()
+                                         : launch.batch_size * model.rows_per_request);
+  small.rows_per_request = Divisor::of(std::max<int64_t>(model.rows_per_request, 1));
   small.req_pool_indices = launch.req_pool_indices;
   small.tokens = launch.tokens.data;
   small.token_rows = launch.tokens.rows;
   small.token_stride = launch.tokens.row_stride;
-  small.page_table_1 = buffers.page_table_1.data;
-  small.page_table_1_stride = buffers.page_table_1.row_stride;
-  small.page_table_1_columns = static_cast<uint32_t>(buffers.page_table_1.columns);
-  small.real_page_table = buffers.real_page_table.data;
-  small.real_page_table_stride = buffers.real_page_table.row_stride;
-  small.real_page_table_columns = static_cast<uint32_t>(buffers.real_page_table.columns);
+  small.page_table_1 = buffers.page_table_1;
+  small.real_page_table = buffers.real_page_table;
   small.page_size = launch.page_size;
   small.rows_divisor = Divisor::of(std::max<int64_t>(small.rows, 1));
   small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
@@ -158,10 +166,9 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_wa
        launch.page_size.divisor() >= static_cast<uint32_t>(cuda::kSmallBatchPageSize));
   small.nsa_index_topk = model.nsa_index_topk;
   small.index_kpool = model.index_kpool;
-  small.cache_seqlens = buffers.cache_seqlens.data;
-  small.cu_seqlens_k = buffers.cu_seqlens_k.data;
-  small.paged_mqa_context_lens = buffers.paged_mqa_context_lens.data;
-  small.paged_mqa_context_lens_stride = buffers.paged_mqa_context_lens.row_stride;
+  small.cache_seqlens = buffers.cache_seqlens;
+  small.cu_seqlens_k = buffers.cu_seqlens_k;
+  small.paged_mqa_context_lens = buffers.paged_mqa_context_lens;
   small.seqlens_expanded = buffers.seqlens_expanded;
   small.nsa_cache_seqlens = buffers.nsa_cache_seqlens;
   small.nsa_cu_seqlens_k = buffers.nsa_cu_seqlens_k;
@@ -181,8 +188,8 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, int64_t resident_wa
 
 // The plan of one call on a GPU of `multiprocessors` multiprocessors, for a
 // batch of req_pool_indices.size(0) requests:
-//   - the small-batch kernel where it fits (up to 32 requests, N rows each,
-//     at most kSmallBatchRows rows and row-vector positions);
+//   - the small-batch kernel where it fits (up to 32 requests, at most
+//     kSmallBatchRows rows and row-vector positions);
 //   - else the warp-batch kernel where it fits (up to 32 requests);
 //   - else, for a call that asks for draft-extend's row vectors alone, the
 //     row-scan kernels, which are built for them (2.3-3.0 us against
@@ -211,10 +218,10 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
   plan.extend = launch.buffers.has_extend_outputs();
   plan.rows = plan_detail::row_shape_of(model, plan.extend);
   if (plan_detail::warp_batch_fits(launch) &&
-      plan_detail::small_batch_fits(launch, plan.rows)) {
+      plan_detail::small_batch_fits(launch, plan.rows, plan.extend)) {
     plan.kernel = cuda::Kernel::kSmallBatch;
-    plan.blocks =
-        static_cast<unsigned>(plan_detail::plan_small_batch_kernel(launch, resident_warps));
+    plan.blocks = static_cast<unsigned>(
+        plan_detail::plan_small_batch_kernel(launch, plan.rows, resident_warps));
   } else if (plan_detail::warp_batch_fits(launch)) {
     plan.kernel = cuda::Kernel::kWarpBatch;
     plan.blocks =

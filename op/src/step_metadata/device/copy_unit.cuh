@@ -50,13 +50,11 @@ __device__ __forceinline__ bool units_span_pages(const Launch& launch) {
          launch.buffers.page_table_1_flattened.present();
 }
 
-// The source columns a request's last row copies whole: page_table_1's (its
-// width at most) or the flattened table's (req_to_token's width at most).
-__device__ __forceinline__ int64_t copied_span(const Launch& launch, int32_t kv_last) {
-  const int64_t width = launch.buffers.page_table_1_flattened.present()
-                            ? launch.tokens.columns
-                            : launch.buffers.page_table_1.columns;
-  return min_of(kv_last, width);
+// The width of what a unit copies whole: the flattened table's
+// (req_to_token's) when the call fills it, else page_table_1's.
+__device__ __forceinline__ int64_t copied_width(const Launch& launch) {
+  return launch.buffers.page_table_1_flattened.present() ? launch.tokens.columns
+                                                         : launch.buffers.page_table_1.columns;
 }
 
 // Column positions and counts are uint32: every count is bounded by a KV
@@ -64,22 +62,33 @@ __device__ __forceinline__ int64_t copied_span(const Launch& launch, int32_t kv_
 // and they halve the index arithmetic on the copy's critical path.
 using Column = uint32_t;
 
+// Units of V vectors a lane that cover a row of kv tokens whose units span
+// the copied columns (a table `width` wide) and the sources of its
+// real_page_table columns (`real`, when present).
+template <int kVectors>
+__device__ __forceinline__ int64_t units_spanning(int32_t kv, int64_t width, const Table& real,
+                                                  const Divisor& page_size) {
+  const int64_t copied = min_of(kv, width);
+  const int64_t span =
+      real.data != nullptr
+          ? max_of(copied,
+                   real_source_span(real_columns_for(real, kv, page_size), page_size.divisor()))
+          : copied;
+  return ceil_div(span, unit_columns<kVectors>);
+}
+
 // Units of V vectors a lane of a request whose last row sees `top` tokens:
 // enough for the widest of its rows (the last), within the tables' widths.
 template <int kVectors>
 __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
   const Buffers& buffers = launch.buffers;
   const int32_t kv = row_kv_len(top, 0);
-  const int64_t real_columns =
-      buffers.real_page_table.data != nullptr
-          ? min_of(launch.page_size.divide_rounding_up(kv), buffers.real_page_table.columns)
-          : 0;
   if (!units_span_pages(launch)) {
-    return ceil_div(real_columns, unit_columns<kVectors>);
+    return ceil_div(real_columns_for(buffers.real_page_table, kv, launch.page_size),
+                    unit_columns<kVectors>);
   }
-  const int64_t span =
-      max_of(copied_span(launch, kv), real_source_span(real_columns, launch.page_size.divisor()));
-  return ceil_div(span, unit_columns<kVectors>);
+  return units_spanning<kVectors>(kv, copied_width(launch), buffers.real_page_table,
+                                  launch.page_size);
 }
 
 __device__ __forceinline__ bool aligned_16(const void* pointer) {
@@ -228,7 +237,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
   };
   if (units_span_pages(launch)) {
     int4 values[kVectors];
-    const auto span = static_cast<Column>(copied_span(launch, kv_last));
+    const auto span = static_cast<Column>(min_of(kv_last, copied_width(launch)));
     // The unit may only be needed for real_page_table's columns (span
     // ends before it): those are read from the source itself.
     if (first < span) {
@@ -245,8 +254,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
     const Column real_column = real_begin + lane_id();
     int32_t real_value = 0;
     if (real_by_lane &&
-        real_column < min_of(real_unit_end,
-                             min_of(page_size.divide_rounding_up(kv_last), real.columns))) {
+        real_column < min_of(real_unit_end, real_columns_for(real, kv_last, page_size))) {
       real_value = page_size.floor(__ldg(source + real_column * page_size.divisor()));
     }
     for (int64_t row = first_row + slice.offset; row < row_end; row += slice.step) {

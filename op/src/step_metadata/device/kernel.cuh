@@ -6,8 +6,8 @@
 // (block_pages.cuh); the two kinds run side by side and share nothing.
 // Warp-batch kernel, for batches of at most kWarpBatch requests: its first
 // `vector_warps` warps write the vectors, the later ones copy the page tables
-// (warp_batch.cuh). Small-batch kernel, for the smallest calls with N rows a
-// request: warp 0 writes the vectors, the later ones copy (small_batch.cuh).
+// (warp_batch.cuh). Small-batch kernel, for the smallest calls: warp 0 writes
+// the vectors, the later ones copy (small_batch.cuh).
 #pragma once
 
 #include "step_metadata/device/block_pages.cuh"
@@ -64,8 +64,15 @@ inline KernelEntry kernel_entry(Kernel kernel, RowShape rows, bool extend) {
     case Kernel::kBlock:
       return extend ? step_metadata_kernel<true> : step_metadata_kernel<false>;
     case Kernel::kSmallBatch:
-      return rows == RowShape::kOne ? step_metadata_small_batch_kernel<RowShape::kOne>
-                                    : step_metadata_small_batch_kernel<RowShape::kFixed>;
+      switch (rows) {
+        case RowShape::kOne:
+          return step_metadata_small_batch_kernel<RowShape::kOne>;
+        case RowShape::kFixed:
+          return step_metadata_small_batch_kernel<RowShape::kFixed>;
+        case RowShape::kVariable:
+          return step_metadata_small_batch_kernel<RowShape::kVariable>;
+      }
+      break;
     case Kernel::kWarpBatch:
       break;
   }

@@ -37,21 +37,22 @@ enum class RowShape {
 struct SmallBatch {
   // Every warp:
   IndexVector seq_lens;
+  IndexVector extend_seq_lens;  // RowShape::kVariable's
   int32_t batch_size;
   uint32_t top_offset;  // N for target-verify, else 0
-  uint32_t rows;        // batch_size * N (at most kSmallBatchRows)
+  // The rows the page warps' items span (at most kSmallBatchRows): the
+  // batch's, batch_size * N, with N rows a request (also the vector warp's
+  // row count then); else the tables' rows, the batch's being known only on
+  // the device.
+  uint32_t rows;
   Divisor rows_per_request;
   // The page warps:
   IndexVector req_pool_indices;
   const int32_t* tokens;
   int64_t token_rows;
   int64_t token_stride;
-  int32_t* page_table_1;
-  int64_t page_table_1_stride;
-  int32_t* real_page_table;
-  int64_t real_page_table_stride;
-  uint32_t page_table_1_columns;
-  uint32_t real_page_table_columns;
+  Table page_table_1;
+  Table real_page_table;
   Divisor page_size;
   // Work items are unit-major, a row or a request each: divided by
   // max(rows, 1) or max(batch_size, 1).
@@ -64,10 +65,9 @@ struct SmallBatch {
   // The vector warp:
   int64_t nsa_index_topk;
   int64_t index_kpool;
-  int32_t* cache_seqlens;
-  int32_t* cu_seqlens_k;
-  int32_t* paged_mqa_context_lens;
-  int64_t paged_mqa_context_lens_stride;
+  Vector cache_seqlens;
+  Vector cu_seqlens_k;
+  Table paged_mqa_context_lens;
   Vector seqlens_expanded;
   Vector nsa_cache_seqlens;
   Vector nsa_cu_seqlens_k;

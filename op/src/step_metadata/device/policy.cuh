@@ -83,11 +83,11 @@ constexpr int64_t kWarpBatchRowLimit = int64_t{1} << 26;
 // unit and shifts for power-of-two page sizes (decode, one row: 3.1 to 3.0).
 constexpr int kMaxRowGroupShift = 2;
 
-// Decode, target-verify and static draft-extend calls of the warp-batch size
-// whose row vectors (rows and tails) hold at most this many positions take
-// the small-batch kernel (small_batch.cuh): one warp writes them, each lane
-// at most kSmallBatchRowsPerLane rows side by side; each page warp copies
-// one unit into one row. Its page size is at least kSmallBatchPageSize, so
+// Decode, target-verify and draft-extend calls of the warp-batch size whose
+// rows and row vectors (rows and tails) hold at most this many positions
+// take the small-batch kernel (small_batch.cuh): one warp writes them, each
+// lane at most kSmallBatchRowsPerLane rows side by side; each page warp
+// copies one unit into one row. Its page size is at least kSmallBatchPageSize, so
 // that a unit's real_page_table columns are one per lane at most.
 constexpr int64_t kSmallBatchRows = 128;
 constexpr int kSmallBatchRowsPerLane = static_cast<int>(kSmallBatchRows / kWarpSize);

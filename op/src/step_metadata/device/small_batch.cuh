@@ -1,27 +1,30 @@
-// The step-metadata kernel for the smallest calls with N rows a request:
-// decode, target-verify and static draft-extend of at most kWarpBatch
-// requests whose rows and row vectors hold at most kSmallBatchRows
-// positions. Such a call's time is one warp's chain of dependent
-// instructions, so each warp here runs the shortest one it can, reading only
-// the packed parameters (SmallBatch, launch_params.cuh):
+// The step-metadata kernel for the smallest calls: decode, target-verify and
+// draft-extend of at most kWarpBatch requests whose rows, row vectors and
+// page tables hold at most kSmallBatchRows positions. Such a call's time is
+// one warp's chain of dependent instructions, so each warp here runs the
+// shortest one it can, reading only the packed parameters (SmallBatch,
+// launch_params.cuh), and holds the batch a request a lane:
 //
-// - warp 0 writes every vector: lane k loads request k's length and writes
-//   its per-request outputs, then computes a few consecutive rows side by
-//   side (a row's request is row / N, its top a shuffle away); one scan of
-//   the lanes' sums gives every row's running sum of nsa_cache_seqlens (no
-//   closed-form sums, no search for a row's request);
+// - warp 0 writes every vector: lane k writes request k's outputs, then
+//   computes a few consecutive rows side by side (a row's KV length is its
+//   request's first row's plus its place in the request: the request is
+//   row / N with N rows each, else a table in shared memory says it); one
+//   scan of the lanes' sums gives every row's running sum of
+//   nsa_cache_seqlens (no closed-form sums, no search for a row's request);
 // - every later warp copies one work item, where the call's items fit one
 //   pass of the page warps and its tables allow (SmallBatch::lean_pages):
-//   one unit of one row, or where the rows' items do not fit, one unit of
-//   one request stored into each of its rows (one warp's chain then holds N
-//   rows' stores: on an H200 that way at every size, target-verify at bs 1
-//   took 3.4 us of GPU time against 2.3 with a row a warp); otherwise the
-//   page warps copy as the warp-batch kernel's do (warp_batch.cuh), which
-//   bounds a warp's work by bytes in flight rather than by its chain.
+//   one unit of one row (its request found by one vote of the lanes), or
+//   where the rows' items do not fit, one unit of one request stored into
+//   each of its rows (one warp's chain then holds N rows' stores: on an H200
+//   that way at every size, target-verify at bs 1 took 3.4 us of GPU time
+//   against 2.3 with a row a warp); otherwise the page warps copy as the
+//   warp-batch kernel's do (warp_batch.cuh), which bounds a warp's work by
+//   bytes in flight rather than by its chain.
 #pragma once
 
 #include "common/device_math.cuh"
 #include "common/length_math.h"
+#include "step_metadata/buffers.h"
 #include "step_metadata/device/copy_unit.cuh"
 #include "step_metadata/device/launch_params.cuh"
 #include "step_metadata/device/policy.cuh"
@@ -31,68 +34,126 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
-// A request's top (the KV tokens its last row sees, seq_len + top_offset,
-// saturating) capped at kTopCap, in 32 bits: its rows see top - later for
-// later < kSmallBatchRows, so every top at or past the cap gives each row
-// INT32_MAX, as row_kv_len does, and a top at or below 0 gives none.
-constexpr int64_t kTopCap = kInt32Max + kSmallBatchRows;
+// The least first_row_kv keeps: every row here is fewer than
+// kSmallBatchRows rows after its request's first, so a first row at or below
+// this leaves every row at 0, as the exact value does.
+constexpr int32_t kFirstRowKvFloor = -static_cast<int32_t>(kSmallBatchRows);
 
-__device__ __forceinline__ uint32_t capped_top(const SmallBatch& small, int64_t seq_len) {
-  const int64_t top = seq_len < kTopCap ? seq_len + small.top_offset : kTopCap;
-  return static_cast<uint32_t>(clamp_to(top, 0, kTopCap));
+// row_kv_len(top, rows - 1), the KV length of a request's first row, kept
+// down to kFirstRowKvFloor rather than clamped at 0: each later row sees one
+// token more, so small_row_kv gets any row's from it with one addition.
+__device__ __forceinline__ int32_t first_row_kv(int64_t top, int64_t rows) {
+  if (top <= 0 || rows <= 0) {
+    return kFirstRowKvFloor;  // no row sees a token
+  }
+  return static_cast<int32_t>(clamp_to(top - (rows - 1), kFirstRowKvFloor, kInt32Max));
 }
 
-// row_kv_len for a capped top.
-__device__ __forceinline__ int32_t capped_row_kv(uint32_t top, uint32_t later) {
-  return top > later ? static_cast<int32_t>(min_of(top - later, kInt32Max)) : 0;
+// row_kv_len(top, rows - 1 - j), the row j rows after its request's first
+// (j < kSmallBatchRows), from first_row_kv.
+__device__ __forceinline__ int32_t small_row_kv(int32_t first_kv, uint32_t j) {
+  return static_cast<int32_t>(clamp_to(int64_t{first_kv} + j, 0, kInt32Max));
 }
 
-// Row `row`'s request, and the rows after it in that request.
-struct RowOwner {
-  uint32_t request;
-  uint32_t later;
+// Lane k's request (none past the batch).
+struct SmallRequest {
+  int64_t rows;      // its rows
+  int32_t kv;        // its last row's KV length: cache_seqlens, and the widest row's
+  int32_t first_kv;  // first_row_kv
+  // With counts from extend_seq_lens, its rows [row_start, row_end) with
+  // each count at most kSmallBatchRows: exact below kSmallBatchRows, and a
+  // count that large puts every later request past the tables.
+  uint32_t row_start;
+  uint32_t row_end;
 };
 
 template <RowShape kRows>
-__device__ __forceinline__ RowOwner row_owner(const SmallBatch& small, uint32_t row) {
+__device__ SmallRequest load_small_request(const SmallBatch& small) {
+  const int lane = lane_id();
+  SmallRequest request{0, 0, kFirstRowKvFloor, 0, 0};
+  if (lane < small.batch_size) {
+    const IndexVector::Loaded seq_len = small.seq_lens.load(lane);
+    IndexVector::Loaded extend_seq_len{0, 0};
+    if constexpr (kRows == RowShape::kVariable) {
+      extend_seq_len = small.extend_seq_lens.load(lane);
+    }
+    const int64_t top = saturating_offset(small.seq_lens.value(seq_len), small.top_offset);
+    if constexpr (kRows == RowShape::kVariable) {
+      request.rows = rows_of(small.extend_seq_lens.value(extend_seq_len));
+    } else {
+      request.rows = small.rows_per_request.divisor();
+    }
+    request.kv = clamped_len(top);
+    request.first_kv = first_row_kv(top, request.rows);
+  }
+  if constexpr (kRows == RowShape::kVariable) {
+    // At most 32 counts of at most kSmallBatchRows: no overflow.
+    uint32_t row_end = static_cast<uint32_t>(min_of(request.rows, kSmallBatchRows));
+    const uint32_t count = row_end;
+#pragma unroll
+    for (int delta = 1; delta < kWarpSize; delta *= 2) {
+      const uint32_t lower = __shfl_up_sync(kFullWarp, row_end, delta);
+      if (lane >= delta) {
+        row_end += lower;
+      }
+    }
+    request.row_end = row_end;
+    request.row_start = row_end - count;
+  }
+  return request;
+}
+
+// The lane of row `row`'s request (for a row past the batch's, kVariable
+// gives kWarpSize) and that request's first row; every lane calls them.
+template <RowShape kRows>
+__device__ __forceinline__ uint32_t owner_of_row(const SmallBatch& small,
+                                                 const SmallRequest& request, uint32_t row) {
   if constexpr (kRows == RowShape::kOne) {
-    return {row, 0};
+    return row;
+  } else if constexpr (kRows == RowShape::kFixed) {
+    return small.rows_per_request.divide(row);
   } else {
-    const uint32_t request = small.rows_per_request.divide(row);
-    return {request, (request + 1) * small.rows_per_request.divisor() - 1 - row};
+    return __popc(__ballot_sync(kFullWarp, request.row_end <= row));
+  }
+}
+
+template <RowShape kRows>
+__device__ __forceinline__ uint32_t first_row_of(const SmallBatch& small,
+                                                 const SmallRequest& request, uint32_t owner) {
+  if constexpr (kRows == RowShape::kVariable) {
+    return __shfl_sync(kFullWarp, request.row_start, owner);
+  } else {
+    return owner * small.rows_per_request.divisor();
   }
 }
 
 template <RowShape kRows>
 __device__ void write_small_batch_vectors(const SmallBatch& small) {
   const int lane = lane_id();
-  const bool has_request = lane < small.batch_size;
-  const uint32_t top = has_request ? capped_top(small, small.seq_lens[lane]) : 0;
-  const int32_t kv = capped_row_kv(top, 0);  // cache_seqlens: the last row's
-  if (has_request) {
-    if (small.cache_seqlens != nullptr) {
-      small.cache_seqlens[lane] = kv;
-    }
-    if (small.paged_mqa_context_lens != nullptr) {
-      int32_t* context_lens =
-          small.paged_mqa_context_lens + lane * small.paged_mqa_context_lens_stride;
-      for (uint32_t column = 0; column < small.rows_per_request.divisor(); ++column) {
-        context_lens[column] = kv;
-      }
-    }
+  const SmallRequest request = load_small_request<kRows>(small);
+  const int32_t kv_through = small.cu_seqlens_k.present() ? inclusive_sum_32(request.kv) : 0;
+  if (lane < small.batch_size) {
+    write_request_kv(small.cache_seqlens, small.cu_seqlens_k, small.paged_mqa_context_lens, lane,
+                     request.kv, kv_through);
   }
-  if (small.cu_seqlens_k != nullptr) {
-    const int32_t kv_through = inclusive_sum_32(kv);
-    if (has_request) {
-      small.cu_seqlens_k[lane + 1] = kv_through;
-    }
-    if (lane == 0) {
-      small.cu_seqlens_k[0] = 0;
-    }
+  uint32_t row_count = small.rows;
+  int64_t total_rows = small.rows;
+  if constexpr (kRows == RowShape::kVariable) {
+    row_count = __shfl_sync(kFullWarp, request.row_end, kWarpSize - 1);
+    total_rows = small.num_tokens.data != nullptr ? warp_total(request.rows) : 0;
   }
   if (lane == 0) {
-    small.nsa_cu_seqlens_k.set(0, 0);
-    small.num_tokens.set(small.rows);
+    write_step_heads(small.cu_seqlens_k, small.nsa_cu_seqlens_k, small.num_tokens, total_rows);
+  }
+  // With counts from extend_seq_lens, each lane puts its request's rows'
+  // KV lengths in shared memory, where the lanes below read their rows'.
+  __shared__ int32_t variable_row_kv[kRows == RowShape::kVariable ? kSmallBatchRows : 1];
+  if constexpr (kRows == RowShape::kVariable) {
+    const uint32_t row_end = static_cast<uint32_t>(min_of(request.row_end, kSmallBatchRows));
+    for (uint32_t row = request.row_start; row < row_end; ++row) {
+      variable_row_kv[row] = small_row_kv(request.first_kv, row - request.row_start);
+    }
+    __syncwarp();
   }
   // Lane l writes the rows_per_lane rows from l * rows_per_lane on, whose
   // KV lengths it computes side by side: one scan of its sums then serves
@@ -105,10 +166,15 @@ __device__ void write_small_batch_vectors(const SmallBatch& small) {
 #pragma unroll
   for (uint32_t k = 0; k < kSmallBatchRowsPerLane; ++k) {
     const uint32_t row = first_row + k;
-    const RowOwner owner = row_owner<kRows>(small, row);
-    const uint32_t row_top = __shfl_sync(kFullWarp, top, owner.request % kWarpSize);
-    row_kv[k] = k < small.rows_per_lane && row < small.rows ? capped_row_kv(row_top, owner.later)
-                                                            : 0;
+    const bool live = k < small.rows_per_lane && row < row_count;
+    if constexpr (kRows == RowShape::kVariable) {
+      row_kv[k] = live ? variable_row_kv[row] : 0;
+    } else {
+      const uint32_t owner = owner_of_row<kRows>(small, request, row);
+      const int32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, owner % kWarpSize);
+      const int32_t kv = small_row_kv(first_kv, row - first_row_of<kRows>(small, request, owner));
+      row_kv[k] = live ? kv : 0;
+    }
     selected[k] = pooled_topk_len(row_kv[k], small.nsa_index_topk, small.index_kpool);
     lane_topk = saturating_add_32(lane_topk, selected[k]);
   }
@@ -118,27 +184,19 @@ __device__ void write_small_batch_vectors(const SmallBatch& small) {
 #pragma unroll
   for (uint32_t k = 0; k < kSmallBatchRowsPerLane; ++k) {
     if (k < small.rows_per_lane) {
-      const uint32_t row = first_row + k;
-      small.seqlens_expanded.set(row, row_kv[k]);
-      small.nsa_cache_seqlens.set(row, selected[k]);
       topk_through = saturating_add_32(topk_through, selected[k]);
-      small.nsa_cu_seqlens_k.set(row + 1, topk_through);
+      write_row_lengths(small.seqlens_expanded, small.nsa_cache_seqlens, small.nsa_cu_seqlens_k,
+                        first_row + k, row_kv[k], selected[k], topk_through);
     }
   }
 }
 
-// Units of a request's source its rows copy, from its top: the columns of
-// page_table_1 its last row writes and the sources of its real_page_table
-// columns (units_of's count, for a call with page_table_1).
-__device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, uint32_t top) {
-  const auto kv = static_cast<uint32_t>(capped_row_kv(top, 0));
-  Column span = kv < small.page_table_1_columns ? kv : small.page_table_1_columns;
-  if (small.real_page_table != nullptr) {
-    const Column real_columns =
-        min_of(small.page_size.divide_rounding_up(kv), small.real_page_table_columns);
-    span = max_of(span, real_source_span(real_columns, small.page_size.divisor()));
-  }
-  return static_cast<uint32_t>(ceil_div(span, unit_columns<kShortVectorsPerLane>));
+// Units of a request's source its rows copy, from its last row's KV length:
+// the columns of page_table_1 that row writes and the sources of its
+// real_page_table columns.
+__device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, int32_t kv) {
+  return static_cast<uint32_t>(units_spanning<kShortVectorsPerLane>(
+      kv, small.page_table_1.columns, small.real_page_table, small.page_size));
 }
 
 // One unit of a request's source as a warp holds it: page_table_1's columns
@@ -152,20 +210,14 @@ struct SmallUnit {
   int32_t real_value;
 };
 
-__device__ __forceinline__ Column small_real_end(const SmallBatch& small, const SmallUnit& unit,
-                                                 Column kv) {
-  return min_of(unit.real_unit_end,
-                min_of(small.page_size.divide_rounding_up(kv), small.real_page_table_columns));
-}
-
 // Loads unit `index` for rows of at most kv_widest tokens. The loads come
 // first, the stores (store_small_unit) after them: one wait on memory.
 __device__ __forceinline__ SmallUnit load_small_unit(const SmallBatch& small,
                                                      const int32_t* source, uint32_t index,
-                                                     Column kv_widest) {
+                                                     int32_t kv_widest) {
   SmallUnit unit;
   unit.first = static_cast<Column>(index * unit_columns<kShortVectorsPerLane>);
-  const Column span = min_of(kv_widest, small.page_table_1_columns);
+  const auto span = static_cast<Column>(min_of(kv_widest, small.page_table_1.columns));
   if (unit.first < span) {
     load_unit(source, unit.first, span, unit.values);
   }
@@ -174,25 +226,27 @@ __device__ __forceinline__ SmallUnit load_small_unit(const SmallBatch& small,
   unit.real_unit_end = page_size.divide_rounding_up(
       static_cast<Column>(unit.first + unit_columns<kShortVectorsPerLane>));
   unit.real_value = 0;
-  if (small.real_page_table != nullptr &&
-      unit.real_column < small_real_end(small, unit, kv_widest)) {
+  const Table& real = small.real_page_table;
+  if (real.data != nullptr &&
+      unit.real_column < min_of(unit.real_unit_end, real_columns_for(real, kv_widest, page_size))) {
     unit.real_value = page_size.floor(__ldg(source + unit.real_column * page_size.divisor()));
   }
   return unit;
 }
 
-// Into row `row` (of the tables' rows: the host checks that they hold the
-// batch's), up to its kv tokens.
+// Into row `row`, up to its kv tokens (nothing past a table's rows).
 __device__ __forceinline__ void store_small_unit(const SmallBatch& small, const SmallUnit& unit,
-                                                 uint32_t row, Column kv) {
-  const Column columns = min_of(kv, small.page_table_1_columns);
+                                                 uint32_t row, int32_t kv) {
+  const Table& pages = small.page_table_1;
+  const auto columns = static_cast<Column>(page_columns(pages, row, kv));
   if (unit.first < columns) {
-    store_unit(small.page_table_1 + row * small.page_table_1_stride, unit.first, columns,
-               unit.values);
+    store_unit(pages.data + row * pages.row_stride, unit.first, columns, unit.values);
   }
-  if (small.real_page_table != nullptr && unit.real_column < small_real_end(small, unit, kv)) {
-    small.real_page_table[row * small.real_page_table_stride + unit.real_column] =
-        unit.real_value;
+  const Table& real = small.real_page_table;
+  if (real.data != nullptr &&
+      unit.real_column <
+          min_of(unit.real_unit_end, real_page_columns(real, row, kv, small.page_size))) {
+    real.data[row * real.row_stride + unit.real_column] = unit.real_value;
   }
 }
 
@@ -205,18 +259,16 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
     return;
   }
   const int lane = lane_id();
-  uint32_t top = 0;
+  const bool has_request = lane < small.batch_size;
+  const IndexVector::Loaded pool =
+      has_request ? small.req_pool_indices.load(lane) : IndexVector::Loaded{0, 0};
+  const SmallRequest request = load_small_request<kRows>(small);
   const int32_t* source = nullptr;
   uint32_t units = 0;
-  if (lane < small.batch_size) {
-    const IndexVector::Loaded seq_len = small.seq_lens.load(lane);
-    const IndexVector::Loaded pool = small.req_pool_indices.load(lane);
-    top = capped_top(small, small.seq_lens.value(seq_len));
-    const int64_t pool_index = small.req_pool_indices.value(pool);
-    if (pool_index >= 0 && pool_index < small.token_rows) {
-      source = small.tokens + pool_index * small.token_stride;
-      units = small_batch_units(small, top);
-    }
+  const int64_t pool_index = has_request ? small.req_pool_indices.value(pool) : -1;
+  if (pool_index >= 0 && pool_index < small.token_rows && request.rows > 0) {
+    source = small.tokens + pool_index * small.token_stride;
+    units = small_batch_units(small, request.kv);
   }
   const uint32_t live_units = __reduce_max_sync(kFullWarp, units);
   const auto item = static_cast<uint32_t>(page_warp);
@@ -224,6 +276,7 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
     return reinterpret_cast<const int32_t*>(
         __shfl_sync(kFullWarp, reinterpret_cast<uintptr_t>(source), i));
   };
+  const auto batch_size = static_cast<uint32_t>(small.batch_size);
   if (uint64_t{small.rows} * live_units <= static_cast<uint64_t>(page_warps)) {
     // A row a warp, unit-major: item = unit * rows + row.
     const uint32_t unit = small.rows_divisor.divide(item);
@@ -231,17 +284,20 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
       return;  // Also an empty batch.
     }
     const uint32_t row = item - unit * small.rows;
-    const RowOwner owner = row_owner<kRows>(small, row);
-    const uint32_t request_top = __shfl_sync(kFullWarp, top, owner.request);
-    const int32_t* request_source = shuffled_source(owner.request);
-    if (unit >= __shfl_sync(kFullWarp, units, owner.request)) {
+    const uint32_t owner = owner_of_row<kRows>(small, request, row);
+    if (owner >= batch_size) {
+      return;  // A row past the batch's.
+    }
+    const uint32_t first_row = first_row_of<kRows>(small, request, owner);
+    const int32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, owner);
+    const int32_t* request_source = shuffled_source(owner);
+    if (unit >= __shfl_sync(kFullWarp, units, owner)) {
       return;  // Also a request whose pool index lies outside req_to_token.
     }
-    const auto kv = static_cast<Column>(capped_row_kv(request_top, owner.later));
+    const int32_t kv = small_row_kv(first_kv, row - first_row);
     store_small_unit(small, load_small_unit(small, request_source, unit, kv), row, kv);
     return;
   }
-  const auto batch_size = static_cast<uint32_t>(small.batch_size);
   if (uint64_t{batch_size} * live_units <= static_cast<uint64_t>(page_warps)) {
     // A request a warp, unit-major: item = unit * batch_size + i.
     const uint32_t unit = small.batch_size_divisor.divide(item);
@@ -249,16 +305,20 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
       return;
     }
     const uint32_t i = item - unit * batch_size;
-    const uint32_t request_top = __shfl_sync(kFullWarp, top, i);
+    const uint32_t first_row = first_row_of<kRows>(small, request, i);
+    const uint32_t row_end =
+        kRows == RowShape::kVariable
+            ? static_cast<uint32_t>(min_of(__shfl_sync(kFullWarp, request.row_end, i), small.rows))
+            : first_row + small.rows_per_request.divisor();
+    const int32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, i);
+    const int32_t kv_widest = __shfl_sync(kFullWarp, request.kv, i);
     const int32_t* request_source = shuffled_source(i);
     if (unit >= __shfl_sync(kFullWarp, units, i)) {
       return;
     }
-    const SmallUnit loaded =
-        load_small_unit(small, request_source, unit, capped_row_kv(request_top, 0));
-    const uint32_t rows = small.rows_per_request.divisor();
-    for (uint32_t j = 0; j < rows; ++j) {
-      store_small_unit(small, loaded, i * rows + j, capped_row_kv(request_top, rows - 1 - j));
+    const SmallUnit loaded = load_small_unit(small, request_source, unit, kv_widest);
+    for (uint32_t row = first_row; row < row_end; ++row) {
+      store_small_unit(small, loaded, row, small_row_kv(first_kv, row - first_row));
     }
     return;
   }
