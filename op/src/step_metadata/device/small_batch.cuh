@@ -34,32 +34,38 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
-// The least first_row_kv keeps: every row here is fewer than
-// kSmallBatchRows rows after its request's first, so a first row at or below
-// this leaves every row at 0, as the exact value does.
-constexpr int32_t kFirstRowKvFloor = -static_cast<int32_t>(kSmallBatchRows);
+// Row KV lengths as a request holds them: its first row's plus kRowKvBias,
+// in 32 unsigned bits, kept down to 0 rather than to the bias. Every row
+// here is fewer than kSmallBatchRows rows after its request's first and sees
+// one token more than the row before, so small_row_kv gets any row's with one
+// addition, and a first row at or below -kRowKvBias leaves every row at 0,
+// as the exact value does.
+constexpr uint32_t kRowKvBias = static_cast<uint32_t>(kSmallBatchRows);
 
-// row_kv_len(top, rows - 1), the KV length of a request's first row, kept
-// down to kFirstRowKvFloor rather than clamped at 0: each later row sees one
-// token more, so small_row_kv gets any row's from it with one addition.
-__device__ __forceinline__ int32_t first_row_kv(int64_t top, int64_t rows) {
-  if (top <= 0 || rows <= 0) {
-    return kFirstRowKvFloor;  // no row sees a token
-  }
-  return static_cast<int32_t>(clamp_to(top - (rows - 1), kFirstRowKvFloor, kInt32Max));
+// A request's top (the KV tokens its last row sees, seq_len + top_offset,
+// saturating) capped at kTopCap: with N <= kSmallBatchRows rows, every top
+// at or past the cap gives each row INT32_MAX, as row_kv_len does, and a top
+// at or below 0 gives none.
+constexpr int64_t kTopCap = kInt32Max + kSmallBatchRows;
+
+__device__ __forceinline__ uint32_t capped_top(const SmallBatch& small, int64_t seq_len) {
+  const int64_t top = seq_len < kTopCap ? seq_len + small.top_offset : kTopCap;
+  return static_cast<uint32_t>(clamp_to(top, 0, kTopCap));
 }
 
 // row_kv_len(top, rows - 1 - j), the row j rows after its request's first
-// (j < kSmallBatchRows), from first_row_kv.
-__device__ __forceinline__ int32_t small_row_kv(int32_t first_kv, uint32_t j) {
-  return static_cast<int32_t>(clamp_to(int64_t{first_kv} + j, 0, kInt32Max));
+// (j < kSmallBatchRows), from that first row's biased length.
+__device__ __forceinline__ int32_t small_row_kv(uint32_t first_kv, uint32_t j) {
+  const uint32_t biased = first_kv + j;  // below 2^32: first_kv <= INT32_MAX + 2 * kRowKvBias
+  const uint32_t kv = biased > kRowKvBias ? biased - kRowKvBias : 0;
+  return static_cast<int32_t>(kv < kInt32Max ? kv : kInt32Max);
 }
 
 // Lane k's request (none past the batch).
 struct SmallRequest {
   int64_t rows;      // its rows
   int32_t kv;        // its last row's KV length: cache_seqlens, and the widest row's
-  int32_t first_kv;  // first_row_kv
+  uint32_t first_kv;  // its first row's, biased (kRowKvBias)
   // With counts from extend_seq_lens, its rows [row_start, row_end) with
   // each count at most kSmallBatchRows: exact below kSmallBatchRows, and a
   // count that large puts every later request past the tables.
@@ -67,24 +73,30 @@ struct SmallRequest {
   uint32_t row_end;
 };
 
+// With N rows a request, its lengths from the capped top in 32 bits; with
+// counts from extend_seq_lens (any count), from the top in 64.
 template <RowShape kRows>
 __device__ SmallRequest load_small_request(const SmallBatch& small) {
   const int lane = lane_id();
-  SmallRequest request{0, 0, kFirstRowKvFloor, 0, 0};
+  SmallRequest request{0, 0, 0, 0, 0};
   if (lane < small.batch_size) {
     const IndexVector::Loaded seq_len = small.seq_lens.load(lane);
-    IndexVector::Loaded extend_seq_len{0, 0};
     if constexpr (kRows == RowShape::kVariable) {
-      extend_seq_len = small.extend_seq_lens.load(lane);
-    }
-    const int64_t top = saturating_offset(small.seq_lens.value(seq_len), small.top_offset);
-    if constexpr (kRows == RowShape::kVariable) {
+      const IndexVector::Loaded extend_seq_len = small.extend_seq_lens.load(lane);
+      const int64_t top = saturating_offset(small.seq_lens.value(seq_len), small.top_offset);
       request.rows = rows_of(small.extend_seq_lens.value(extend_seq_len));
+      request.kv = clamped_len(top);
+      if (top > 0 && request.rows > 0) {
+        request.first_kv = static_cast<uint32_t>(
+            clamp_to(top - (request.rows - 1), -int64_t{kRowKvBias}, kInt32Max) + kRowKvBias);
+      }
     } else {
-      request.rows = small.rows_per_request.divisor();
+      const uint32_t top = capped_top(small, small.seq_lens.value(seq_len));
+      const uint32_t rows = small.rows_per_request.divisor();
+      request.rows = rows;
+      request.kv = static_cast<int32_t>(top < kInt32Max ? top : kInt32Max);
+      request.first_kv = top + kRowKvBias - (rows - 1);
     }
-    request.kv = clamped_len(top);
-    request.first_kv = first_row_kv(top, request.rows);
   }
   if constexpr (kRows == RowShape::kVariable) {
     // At most 32 counts of at most kSmallBatchRows: no overflow.
@@ -171,7 +183,7 @@ __device__ void write_small_batch_vectors(const SmallBatch& small) {
       row_kv[k] = live ? variable_row_kv[row] : 0;
     } else {
       const uint32_t owner = owner_of_row<kRows>(small, request, row);
-      const int32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, owner % kWarpSize);
+      const uint32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, owner % kWarpSize);
       const int32_t kv = small_row_kv(first_kv, row - first_row_of<kRows>(small, request, owner));
       row_kv[k] = live ? kv : 0;
     }
@@ -289,7 +301,7 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
       return;  // A row past the batch's.
     }
     const uint32_t first_row = first_row_of<kRows>(small, request, owner);
-    const int32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, owner);
+    const uint32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, owner);
     const int32_t* request_source = shuffled_source(owner);
     if (unit >= __shfl_sync(kFullWarp, units, owner)) {
       return;  // Also a request whose pool index lies outside req_to_token.
@@ -310,7 +322,7 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
         kRows == RowShape::kVariable
             ? static_cast<uint32_t>(min_of(__shfl_sync(kFullWarp, request.row_end, i), small.rows))
             : first_row + small.rows_per_request.divisor();
-    const int32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, i);
+    const uint32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, i);
     const int32_t kv_widest = __shfl_sync(kFullWarp, request.kv, i);
     const int32_t* request_source = shuffled_source(i);
     if (unit >= __shfl_sync(kFullWarp, units, i)) {
