@@ -140,18 +140,20 @@ TokenTable token_table_of(const at::Tensor& req_to_token);
 // that the other operators' kernels carry no code for them; the default
 // writes every output present.
 
-// Request i's KV length (cache_seqlens, every column of paged_mqa_context_lens)
-// and cu_seqlens_k through it (kv_through): what every mode writes of a
-// request, from any kernel's sums.
+// Request i's KV length (cache_seqlens) and cu_seqlens_k through it, from
+// the KV lengths before it (kv_before), and its paged_mqa_context_lens: what
+// every mode writes of a request, from any kernel's sums.
 NSA_HOST_DEVICE void write_request_kv(const Vector& cache_seqlens, const Vector& cu_seqlens_k,
-                                      const Table& context_lens, int64_t i, int32_t kv,
-                                      int32_t kv_through) {
+                                      int64_t i, int32_t kv, int64_t kv_before) {
   if (cache_seqlens.present()) {
     cache_seqlens.data[i] = kv;
   }
   if (cu_seqlens_k.present()) {
-    cu_seqlens_k.data[i + 1] = kv_through;
+    cu_seqlens_k.data[i + 1] = narrow_count<int32_t>(saturating_add(kv_before, kv));
   }
+}
+
+NSA_HOST_DEVICE void write_context_lens(const Table& context_lens, int64_t i, int32_t kv) {
   if (context_lens.data != nullptr) {
     for (int64_t column = 0; column < context_lens.columns; ++column) {
       context_lens.data[i * context_lens.row_stride + column] = kv;
@@ -164,8 +166,8 @@ template <bool kExtend = true>
 NSA_HOST_DEVICE void write_request(const Buffers& buffers, int64_t i, const RequestShape& shape,
                                    const Sums& before) {
   const int32_t kv = clamped_len(shape.top);
-  write_request_kv(buffers.cache_seqlens, buffers.cu_seqlens_k, buffers.paged_mqa_context_lens, i,
-                   kv, narrow_count<int32_t>(saturating_add(before.kv, kv)));
+  write_request_kv(buffers.cache_seqlens, buffers.cu_seqlens_k, i, kv, before.kv);
+  write_context_lens(buffers.paged_mqa_context_lens, i, kv);
   if (kExtend && buffers.cu_seqlens_q.present()) {
     buffers.cu_seqlens_q.data[i + 1] =
         narrow_count<int32_t>(saturating_add(before.rows, shape.rows));

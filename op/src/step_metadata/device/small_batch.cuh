@@ -145,8 +145,10 @@ __device__ void write_small_batch_vectors(const SmallBatch& small) {
   const SmallRequest request = load_small_request<kRows>(small);
   const int32_t kv_through = small.cu_seqlens_k.present() ? inclusive_sum_32(request.kv) : 0;
   if (lane < small.batch_size) {
-    write_request_kv(small.cache_seqlens, small.cu_seqlens_k, small.paged_mqa_context_lens, lane,
-                     request.kv, kv_through);
+    // kv_through saturates at INT32_MAX, so adding kv back gives it again.
+    write_request_kv(small.cache_seqlens, small.cu_seqlens_k, lane, request.kv,
+                     kv_through - request.kv);
+    write_context_lens(small.paged_mqa_context_lens, lane, request.kv);
   }
   uint32_t row_count = small.rows;
   int64_t total_rows = small.rows;
