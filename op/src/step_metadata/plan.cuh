@@ -155,8 +155,17 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::RowShape rows
   small.tokens = launch.tokens.data;
   small.token_rows = launch.tokens.rows;
   small.token_stride = launch.tokens.row_stride;
-  small.page_table_1 = buffers.page_table_1;
-  small.real_page_table = buffers.real_page_table;
+  const auto count_32 = [](int64_t count) {
+    return static_cast<uint32_t>(std::min<int64_t>(count, std::numeric_limits<int32_t>::max()));
+  };
+  small.page_table_1 = buffers.page_table_1.data;
+  small.page_table_1_stride = buffers.page_table_1.row_stride;
+  small.real_page_table = buffers.real_page_table.data;
+  small.real_page_table_stride = buffers.real_page_table.row_stride;
+  small.page_table_1_rows = count_32(buffers.page_table_1.rows);
+  small.page_table_1_columns = count_32(buffers.page_table_1.columns);
+  small.real_page_table_rows = count_32(buffers.real_page_table.rows);
+  small.real_page_table_columns = count_32(buffers.real_page_table.columns);
   small.page_size = launch.page_size;
   small.rows_divisor = Divisor::of(std::max<int64_t>(small.rows, 1));
   small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));

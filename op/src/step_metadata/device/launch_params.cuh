@@ -37,7 +37,6 @@ enum class RowShape {
 struct SmallBatch {
   // Every warp:
   IndexVector seq_lens;
-  IndexVector extend_seq_lens;  // RowShape::kVariable's
   int32_t batch_size;
   uint32_t top_offset;  // N for target-verify, else 0
   // The rows the page warps' items span (at most kSmallBatchRows): the
@@ -51,8 +50,16 @@ struct SmallBatch {
   const int32_t* tokens;
   int64_t token_rows;
   int64_t token_stride;
-  Table page_table_1;
-  Table real_page_table;
+  // The tables, their counts in 32 bits (at most INT32_MAX, which no row
+  // reaches): 64-bit compares on a warp's chain cost it time.
+  int32_t* page_table_1;
+  int64_t page_table_1_stride;
+  int32_t* real_page_table;
+  int64_t real_page_table_stride;
+  uint32_t page_table_1_rows;
+  uint32_t page_table_1_columns;
+  uint32_t real_page_table_rows;
+  uint32_t real_page_table_columns;
   Divisor page_size;
   // Work items are unit-major, a row or a request each: divided by
   // max(rows, 1) or max(batch_size, 1).
@@ -62,6 +69,7 @@ struct SmallBatch {
   // least kSmallBatchPageSize for a real_page_table), else as the
   // warp-batch kernel's.
   bool lean_pages;
+  IndexVector extend_seq_lens;  // RowShape::kVariable's
   // The vector warp:
   int64_t nsa_index_topk;
   int64_t index_kpool;

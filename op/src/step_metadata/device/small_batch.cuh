@@ -205,12 +205,26 @@ __device__ void write_small_batch_vectors(const SmallBatch& small) {
   }
 }
 
+// The columns of a row of kv tokens (Column, as every KV length) in a table
+// `width` columns wide, or in real_page_table: page_columns and
+// real_columns_for in 32 bits.
+__device__ __forceinline__ Column small_columns(Column kv, uint32_t width) {
+  return kv < width ? kv : width;
+}
+
+__device__ __forceinline__ Column small_real_columns(const SmallBatch& small, Column kv) {
+  return small_columns(small.page_size.divide_rounding_up(kv), small.real_page_table_columns);
+}
+
 // Units of a request's source its rows copy, from its last row's KV length:
 // the columns of page_table_1 that row writes and the sources of its
-// real_page_table columns.
-__device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, int32_t kv) {
-  return static_cast<uint32_t>(units_spanning<kShortVectorsPerLane>(
-      kv, small.page_table_1.columns, small.real_page_table, small.page_size));
+// real_page_table columns (units_spanning's count).
+__device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, Column kv) {
+  Column span = small_columns(kv, small.page_table_1_columns);
+  if (small.real_page_table != nullptr) {
+    span = max_of(span, real_source_span(small_real_columns(small, kv), small.page_size.divisor()));
+  }
+  return static_cast<uint32_t>(ceil_div(span, unit_columns<kShortVectorsPerLane>));
 }
 
 // One unit of a request's source as a warp holds it: page_table_1's columns
@@ -228,10 +242,10 @@ struct SmallUnit {
 // first, the stores (store_small_unit) after them: one wait on memory.
 __device__ __forceinline__ SmallUnit load_small_unit(const SmallBatch& small,
                                                      const int32_t* source, uint32_t index,
-                                                     int32_t kv_widest) {
+                                                     Column kv_widest) {
   SmallUnit unit;
   unit.first = static_cast<Column>(index * unit_columns<kShortVectorsPerLane>);
-  const auto span = static_cast<Column>(min_of(kv_widest, small.page_table_1.columns));
+  const Column span = small_columns(kv_widest, small.page_table_1_columns);
   if (unit.first < span) {
     load_unit(source, unit.first, span, unit.values);
   }
@@ -240,9 +254,8 @@ __device__ __forceinline__ SmallUnit load_small_unit(const SmallBatch& small,
   unit.real_unit_end = page_size.divide_rounding_up(
       static_cast<Column>(unit.first + unit_columns<kShortVectorsPerLane>));
   unit.real_value = 0;
-  const Table& real = small.real_page_table;
-  if (real.data != nullptr &&
-      unit.real_column < min_of(unit.real_unit_end, real_columns_for(real, kv_widest, page_size))) {
+  if (small.real_page_table != nullptr &&
+      unit.real_column < min_of(unit.real_unit_end, small_real_columns(small, kv_widest))) {
     unit.real_value = page_size.floor(__ldg(source + unit.real_column * page_size.divisor()));
   }
   return unit;
@@ -250,17 +263,17 @@ __device__ __forceinline__ SmallUnit load_small_unit(const SmallBatch& small,
 
 // Into row `row`, up to its kv tokens (nothing past a table's rows).
 __device__ __forceinline__ void store_small_unit(const SmallBatch& small, const SmallUnit& unit,
-                                                 uint32_t row, int32_t kv) {
-  const Table& pages = small.page_table_1;
-  const auto columns = static_cast<Column>(page_columns(pages, row, kv));
+                                                 uint32_t row, Column kv) {
+  const Column columns =
+      row < small.page_table_1_rows ? small_columns(kv, small.page_table_1_columns) : 0;
   if (unit.first < columns) {
-    store_unit(pages.data + row * pages.row_stride, unit.first, columns, unit.values);
+    store_unit(small.page_table_1 + row * small.page_table_1_stride, unit.first, columns,
+               unit.values);
   }
-  const Table& real = small.real_page_table;
-  if (real.data != nullptr &&
-      unit.real_column <
-          min_of(unit.real_unit_end, real_page_columns(real, row, kv, small.page_size))) {
-    real.data[row * real.row_stride + unit.real_column] = unit.real_value;
+  if (small.real_page_table != nullptr && row < small.real_page_table_rows &&
+      unit.real_column < min_of(unit.real_unit_end, small_real_columns(small, kv))) {
+    small.real_page_table[row * small.real_page_table_stride + unit.real_column] =
+        unit.real_value;
   }
 }
 
