@@ -7,8 +7,9 @@
 //
 // - warp 0 writes every vector: lane k writes request k's outputs, then
 //   computes a few consecutive rows side by side (a row's KV length is its
-//   request's first row's plus its place in the request: the request is
-//   row / N with N rows each, else a table in shared memory says it); one
+//   request's first row's plus its place in the request, the request being
+//   row / N with N rows each; with per-request counts each lane writes its
+//   rows' lengths into a table in shared memory first); one
 //   scan of the lanes' sums gives every row's running sum of
 //   nsa_cache_seqlens (no closed-form sums, no search for a row's request);
 // - every later warp copies one work item, where the call's items fit one
