@@ -141,8 +141,8 @@ TokenTable token_table_of(const at::Tensor& req_to_token);
 // writes every output present.
 
 // Request i's KV length (cache_seqlens) and cu_seqlens_k through it, from
-// the KV lengths before it (kv_before), and its paged_mqa_context_lens: what
-// every mode writes of a request, from any kernel's sums.
+// the KV lengths before it (kv_before): what every mode writes of a request,
+// from any kernel's sums (target-verify adds write_context_lens).
 NSA_HOST_DEVICE void write_request_kv(const Vector& cache_seqlens, const Vector& cu_seqlens_k,
                                       int64_t i, int32_t kv, int64_t kv_before) {
   if (cache_seqlens.present()) {

@@ -62,33 +62,23 @@ __device__ __forceinline__ int64_t copied_width(const Launch& launch) {
 // and they halve the index arithmetic on the copy's critical path.
 using Column = uint32_t;
 
-// Units of V vectors a lane that cover a row of kv tokens whose units span
-// the copied columns (a table `width` wide) and the sources of its
-// real_page_table columns (`real`, when present).
-template <int kVectors>
-__device__ __forceinline__ int64_t units_spanning(int32_t kv, int64_t width, const Table& real,
-                                                  const Divisor& page_size) {
-  const int64_t copied = min_of(kv, width);
-  const int64_t span =
-      real.data != nullptr
-          ? max_of(copied,
-                   real_source_span(real_columns_for(real, kv, page_size), page_size.divisor()))
-          : copied;
-  return ceil_div(span, unit_columns<kVectors>);
-}
-
 // Units of V vectors a lane of a request whose last row sees `top` tokens:
 // enough for the widest of its rows (the last), within the tables' widths.
 template <int kVectors>
 __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
   const Buffers& buffers = launch.buffers;
   const int32_t kv = row_kv_len(top, 0);
+  const Table& real = buffers.real_page_table;
   if (!units_span_pages(launch)) {
-    return ceil_div(real_columns_for(buffers.real_page_table, kv, launch.page_size),
-                    unit_columns<kVectors>);
+    return ceil_div(real_columns_for(real, kv, launch.page_size), unit_columns<kVectors>);
   }
-  return units_spanning<kVectors>(kv, copied_width(launch), buffers.real_page_table,
-                                  launch.page_size);
+  const int64_t copied = min_of(kv, copied_width(launch));
+  const int64_t span =
+      real.data != nullptr
+          ? max_of(copied, real_source_span(real_columns_for(real, kv, launch.page_size),
+                                            launch.page_size.divisor()))
+          : copied;
+  return ceil_div(span, unit_columns<kVectors>);
 }
 
 __device__ __forceinline__ bool aligned_16(const void* pointer) {

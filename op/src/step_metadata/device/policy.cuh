@@ -87,8 +87,9 @@ constexpr int kMaxRowGroupShift = 2;
 // rows and row vectors (rows and tails) hold at most this many positions
 // take the small-batch kernel (small_batch.cuh): one warp writes them, each
 // lane at most kSmallBatchRowsPerLane rows side by side; each page warp
-// copies one unit into one row. Its page size is at least kSmallBatchPageSize, so
-// that a unit's real_page_table columns are one per lane at most.
+// copies one unit into one row. Its page size is at least
+// kSmallBatchPageSize, so that a unit's real_page_table columns are one per
+// lane at most.
 constexpr int64_t kSmallBatchRows = 128;
 constexpr int kSmallBatchRowsPerLane = static_cast<int>(kSmallBatchRows / kWarpSize);
 constexpr int64_t kSmallBatchPageSize = unit_columns<kShortVectorsPerLane> / kWarpSize;

@@ -219,7 +219,7 @@ __device__ __forceinline__ Column small_real_columns(const SmallBatch& small, Co
 
 // Units of a request's source its rows copy, from its last row's KV length:
 // the columns of page_table_1 that row writes and the sources of its
-// real_page_table columns (units_spanning's count).
+// real_page_table columns (units_of's count, for a call with page_table_1).
 __device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, Column kv) {
   Column span = small_columns(kv, small.page_table_1_columns);
   if (small.real_page_table != nullptr) {
