@@ -111,21 +111,24 @@ def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_si
 
 # The small-batch kernel's page warps (device/small_batch.cuh) copy a unit
 # of one row each where the batch's (unit, row) items fit one pass of them,
-# a unit of one request into each of its rows where its (unit, request)
-# items do, else as the warp-batch kernel's. The emulated GPU's small-batch
-# grid holds 31 page warps; with the widest request 600 columns (3 units),
-# N = 4 rows a request: 4 requests are 48 row items but 12 request items,
-# 16 requests 192 and 48; decode's 8 requests 24 row items. With counts
-# from extend_seq_lens (1 to 8), the items span the tables' rows: 8 rows of
-# 2 requests are 24 items, 20 rows of 4 requests 60 (12 request items), 100
-# rows of 16 requests 300 (48); the tables may hold fewer rows than the
+# a unit of one request into every G-th of its rows where its (unit,
+# request) items times G do (G = 4, 2 or 1), else as the warp-batch kernel's.
+# The emulated GPU's small-batch grid holds 31 page warps; with the widest
+# request 600 columns (3 units), N = 4 rows a request: 4 requests are 48 row
+# items but 12 request items (G = 2), 8 requests 96 and 24 (G = 1), 16
+# requests 192 and 48; decode's 8 requests 24 row items. With counts from
+# extend_seq_lens (1 to 8), the items span the tables' rows: 8 rows of 2
+# requests are 24 items, 40 rows of 2 requests 120 (6 request items: G = 4,
+# and groups past a request's rows), 20 rows of 4 requests 60 (12: G = 2),
+# 100 rows of 16 requests 300 (48); the tables may hold fewer rows than the
 # batch has.
 @pytest.mark.parametrize("mode,batch_size,static_extend,row_capacity", [
     ("decode", 8, True, None), ("decode", 16, True, None),
-    ("target_verify", 4, True, None), ("target_verify", 16, True, None),
+    ("target_verify", 4, True, None), ("target_verify", 8, True, None),
+    ("target_verify", 16, True, None),
     ("draft_extend", 4, True, None), ("draft_extend", 16, True, None),
-    ("draft_extend", 2, False, 8), ("draft_extend", 4, False, 20),
-    ("draft_extend", 16, False, 100)])
+    ("draft_extend", 2, False, 8), ("draft_extend", 2, False, 40),
+    ("draft_extend", 4, False, 20), ("draft_extend", 16, False, 100)])
 @pytest.mark.parametrize("page_size", [8, 64])
 def test_small_batch_page_items(emulated, mode, batch_size, static_extend, row_capacity,
                                 page_size):
@@ -133,6 +136,24 @@ def test_small_batch_page_items(emulated, mode, batch_size, static_extend, row_c
                             static_extend=static_extend)
     case.seq_lens[0] = 600
     assert_step_matches(emulated, case, names=every_output(mode), row_capacity=row_capacity)
+
+
+# The block kernel's page warps share a unit's rows in G groups where the
+# tile's units times G fit one pass of them (device/block_pages.cuh). The
+# emulated GPU's block-kernel grid holds 24 page warps: of 40 requests with
+# a table 600 wide (one unit each), 3 that copy give G = 4, 10 give G = 2,
+# 20 give G = 1 (the others have no page rows: seq_len 0, or a pool index
+# past req_to_token's rows).
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("copying", [3, 10, 20])
+@pytest.mark.parametrize("idle", ["seq_lens", "req_pool_indices"])
+def test_block_kernel_row_groups(emulated, mode, copying, idle):
+    case = random_step_case(mode, 40, 17, width=600)
+    if idle == "seq_lens":
+        case.seq_lens[copying:] = 0
+    else:
+        case.req_pool_indices[copying:] = case.req_to_token.shape[0] + 5
+    assert_step_matches(emulated, case, names=every_output(mode), row_capacity=8 * 40 + 5)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -12,6 +12,15 @@ constexpr unsigned kFullWarp = 0xffffffffu;  // every lane takes part in a shuff
 // The calling thread's lane in its warp (blocks are whole warps).
 __device__ __forceinline__ int lane_id() { return threadIdx.x % kWarpSize; }
 
+// The calling warp's place among the warps of `blocks` blocks (this one being
+// `block` of them) when work is dealt one warp per block in turn: warp w of
+// block b is w * blocks + b. A call needing fewer items than the grid has
+// warps then spreads them over every block's multiprocessor instead of
+// crowding the first blocks' few.
+__device__ __forceinline__ int64_t dealt_warp(int64_t block, int64_t blocks) {
+  return int64_t{threadIdx.x / kWarpSize} * blocks + block;
+}
+
 __host__ __device__ __forceinline__ constexpr int64_t min_of(int64_t a, int64_t b) {
   return a < b ? a : b;
 }

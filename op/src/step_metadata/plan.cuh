@@ -50,6 +50,15 @@ inline int64_t request_units_of(const Buffers& buffers, const TokenTable& tokens
   return std::max<int64_t>(1, ceil_div(spanned_columns, unit_columns));
 }
 
+// Row groups where a request has several page rows (every kernel's page
+// warps: device/copy_unit.cuh, row_group_shift); a kernel takes as many as
+// the units its batch needs allow.
+inline int max_row_group_shift(const Model& model) {
+  const bool rows_may_share = !model.page_row_per_request &&
+                              (model.extend_seq_lens.data != nullptr || model.rows_per_request > 1);
+  return rows_may_share ? cuda::kMaxRowGroupShift : 0;
+}
+
 // Block kernel: chunks of whole tiles of requests, at most kMaxChunks of
 // them, each written by enough vector blocks for its share of the rows; page
 // blocks, one warp per unit the tables can hold. The two kinds fit the GPU
@@ -86,19 +95,10 @@ inline bool warp_batch_fits(const cuda::Launch& launch) {
              std::numeric_limits<int32_t>::max();
 }
 
-// Row groups (device/warp_batch.cuh) where a request has several page rows;
-// the kernel takes as many as the units its batch needs allow.
-inline int max_row_group_shift(const Model& model) {
-  const bool rows_may_share = !model.page_row_per_request &&
-                              (model.extend_seq_lens.data != nullptr || model.rows_per_request > 1);
-  return rows_may_share ? cuda::kMaxRowGroupShift : 0;
-}
-
 inline int64_t plan_warp_batch_kernel(cuda::Launch& launch, int64_t resident_warps) {
   launch.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
   launch.vector_warps = static_cast<int32_t>(std::clamp<int64_t>(
       ceil_div(launch.buffers.vector_row_limit(), cuda::kWarpSize), 1, resident_warps));
-  launch.max_row_group_shift = max_row_group_shift(launch.model);
   const int64_t page_warps = std::min(
       launch.batch_size * launch.request_units << launch.max_row_group_shift, resident_warps);
   return ceil_div(launch.vector_warps + page_warps, cuda::kWarps);
@@ -223,6 +223,7 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
       buffers, launch.tokens, page_size, cuda::unit_columns<cuda::kShortVectorsPerLane>);
   launch.sum_kv = buffers.needs_kv_sums();
   launch.sum_topk = buffers.needs_topk_sums();
+  launch.max_row_group_shift = plan_detail::max_row_group_shift(model);
   const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps * multiprocessors;
   plan.extend = launch.buffers.has_extend_outputs();
   plan.rows = plan_detail::row_shape_of(model, plan.extend);

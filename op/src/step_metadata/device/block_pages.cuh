@@ -7,7 +7,8 @@
 // the tile's units in turn with every other page block's warps (unit u to
 // warp u mod warps), so the copy is balanced however uneven the lengths,
 // with no workspace and no communication between blocks. A unit finds its
-// request by binary search in the tile.
+// request by binary search in the tile. Where the tile's units leave page
+// warps idle, several warps share a unit's rows.
 #pragma once
 
 #include "common/device_math.cuh"
@@ -23,6 +24,7 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+using nsa_metadata::cuda::dealt_warp;
 using nsa_metadata::cuda::last_at_most;
 
 // Units, page rows and KV tokens, scanned together along a tile.
@@ -92,16 +94,27 @@ __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t
 template <bool kExtend>
 __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageTile& tile) {
   const int64_t warps = launch.page_blocks * kWarps;
-  const int64_t warp = page_block * kWarps + threadIdx.x / kWarpSize;
+  const int64_t warp = dealt_warp(page_block, launch.page_blocks);
   PageSums start{0, 0, 0};
   for (int64_t tile_begin = 0; tile_begin < launch.batch_size; tile_begin += kPageTile) {
     const PageSums tile_sums = load_page_tile(launch, tile, tile_begin, start);
-    for (int64_t u = warp; u < tile_sums.units; u += warps) {
+    // A unit's rows in G = 2^shift groups: item u * G + g stores unit u into
+    // the rows g, g + G, ... of its request (each group's warp loads the
+    // unit itself).
+    const int shift = row_group_shift(static_cast<uint64_t>(tile_sums.units),
+                                      static_cast<uint64_t>(warps), launch.max_row_group_shift);
+    const int64_t items = tile_sums.units << shift;
+    for (int64_t item = warp; item < items; item += warps) {
+      const int64_t u = item >> shift;
+      const int64_t group = item - (u << shift);
       const int k = last_at_most(tile.first_unit, kPageTile, u);
+      if (group >= tile.rows[k]) {
+        continue;
+      }
       copy_unit<kVectorsPerLane, kExtend>(
           launch,
           {tile.source[k], tile.rows[k], tile.first_row[k], tile.top[k], tile.kv_before[k]},
-          u - tile.first_unit[k], RowSlice{0, 1});
+          u - tile.first_unit[k], RowSlice{group, int64_t{1} << shift});
     }
     start = PageSumOp()(start, tile_sums);
     const Buffers& buffers = launch.buffers;

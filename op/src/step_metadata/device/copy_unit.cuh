@@ -206,6 +206,18 @@ struct RowSlice {
   int64_t step;
 };
 
+// Row groups G = 2^shift for `items` work items of whole requests' rows: the
+// most, up to 2^max_shift, that keep items * G within one pass of `warps`
+// page warps (a warp's chain then holds fewer rows' stores; more groups than
+// warps would only repeat the units' loads).
+__device__ __forceinline__ int row_group_shift(uint64_t items, uint64_t warps, int max_shift) {
+  int shift = 0;
+  while (shift < max_shift && items << (shift + 1) <= warps) {
+    ++shift;
+  }
+  return shift;
+}
+
 // Unit `unit` (of kVectors vectors a lane) of a request, into the
 // slice's rows of the request (and, with kExtend, its flattened slots).
 template <int kVectors, bool kExtend>

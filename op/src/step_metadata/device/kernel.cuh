@@ -37,7 +37,7 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
 
 template <RowShape kRows, bool kExtend>
 __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(const Launch launch) {
-  const int64_t warp = int64_t{blockIdx.x} * kWarps + threadIdx.x / kWarpSize;
+  const int64_t warp = dealt_warp(blockIdx.x, gridDim.x);
   if (warp < launch.vector_warps) {
     write_warp_batch_vectors<kRows, kExtend>(launch, warp);
   } else {
@@ -48,7 +48,7 @@ __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(cons
 
 template <RowShape kRows>
 __global__ void __launch_bounds__(kThreads) step_metadata_small_batch_kernel(const Launch launch) {
-  const int64_t warp = int64_t{blockIdx.x} * kWarps + threadIdx.x / kWarpSize;
+  const int64_t warp = dealt_warp(blockIdx.x, gridDim.x);
   if (warp == 0) {
     write_small_batch_vectors<kRows>(launch.small);
   } else {

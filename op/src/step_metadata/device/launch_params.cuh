@@ -98,12 +98,13 @@ struct Launch {
   // blocks compute only those.
   bool sum_kv;
   bool sum_topk;
-  // The warp-batch kernel's plan: its first warps write the vectors; the
-  // rows of a request are shared by up to 2^max_row_group_shift warps; its
+  // The rows of a request are shared by up to 2^max_row_group_shift page
+  // warps (every kernel's).
+  int32_t max_row_group_shift;
+  // The warp-batch kernel's plan: its first warps write the vectors; its
   // work items are divided by the batch size.
   Divisor batch_size_divisor;
   int32_t vector_warps;
-  int32_t max_row_group_shift;
   // The block kernel's plan:
   int64_t requests_per_chunk;
   int64_t chunks;       // runs of requests, each written by row_splits vector blocks

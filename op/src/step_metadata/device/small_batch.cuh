@@ -16,7 +16,8 @@
 //   pass of the page warps and its tables allow (SmallBatch::lean_pages):
 //   one unit of one row (its request found by one vote of the lanes), or
 //   where the rows' items do not fit, one unit of one request stored into
-//   each of its rows (one warp's chain then holds N rows' stores: on an H200
+//   every second or fourth of its rows, or into each of them, as the pass
+//   allows (one warp's chain then holds up to N rows' stores: on an H200
 //   that way at every size, target-verify at bs 1 took 3.4 us of GPU time
 //   against 2.3 with a row a warp); otherwise the page warps copy as the
 //   warp-batch kernel's do (warp_batch.cuh), which bounds a warp's work by
@@ -326,13 +327,20 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
     store_small_unit(small, load_small_unit(small, request_source, unit, kv), row, kv);
     return;
   }
-  if (uint64_t{batch_size} * live_units <= static_cast<uint64_t>(page_warps)) {
-    // A request a warp, unit-major: item = unit * batch_size + i.
-    const uint32_t unit = small.batch_size_divisor.divide(item);
+  const uint64_t request_items = uint64_t{batch_size} * live_units;
+  if (request_items <= static_cast<uint64_t>(page_warps)) {
+    // A request's rows in G = 2^shift groups, unit-major: item =
+    // (unit * batch_size + i) * G + g writes the rows g, g + G, ... of
+    // request i (each group's warp loads the unit itself).
+    const int shift = row_group_shift(request_items, static_cast<uint64_t>(page_warps),
+                                      launch.max_row_group_shift);
+    const uint32_t request_item = item >> shift;
+    const uint32_t unit = small.batch_size_divisor.divide(request_item);
     if (unit >= live_units) {
       return;
     }
-    const uint32_t i = item - unit * batch_size;
+    const uint32_t i = request_item - unit * batch_size;
+    const uint32_t group = item - (request_item << shift);
     const uint32_t first_row = first_row_of<kRows>(small, request, i);
     const uint32_t row_end =
         kRows == RowShape::kVariable
@@ -341,11 +349,11 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
     const uint32_t first_kv = __shfl_sync(kFullWarp, request.first_kv, i);
     const int32_t kv_widest = __shfl_sync(kFullWarp, request.kv, i);
     const int32_t* request_source = shuffled_source(i);
-    if (unit >= __shfl_sync(kFullWarp, units, i)) {
+    if (unit >= __shfl_sync(kFullWarp, units, i) || first_row + group >= row_end) {
       return;
     }
     const SmallUnit loaded = load_small_unit(small, request_source, unit, kv_widest);
-    for (uint32_t row = first_row; row < row_end; ++row) {
+    for (uint32_t row = first_row + group; row < row_end; row += 1u << shift) {
       store_small_unit(small, loaded, row, small_row_kv(first_kv, row - first_row));
     }
     return;

@@ -269,20 +269,16 @@ __device__ __forceinline__ uint32_t units_from_short(uint32_t short_units) {
 // stops at the first past the batch's widest request: the grid is sized for
 // the widest request the tables hold, most calls need far fewer units.
 // The groups follow the units the batch needs (every warp finds the same
-// count): as many as keep its items within one pass of the page warps, since
-// a row's stores are the longest chain of a small batch and more groups than
-// warps would only repeat the unit's loads. `live_units` is the widest
-// request's units of kVectors vectors a lane.
+// count, row_group_shift): a row's stores are the longest chain of a small
+// batch. `live_units` is the widest request's units of kVectors vectors a
+// lane.
 template <RowShape kRows, bool kExtend, int kVectors>
 __device__ void copy_warp_batch_items(const Launch& launch, const LanePages& pages,
                                       int64_t page_warp, int64_t page_warps, uint32_t live_units) {
   const auto batch_size = static_cast<uint32_t>(launch.batch_size);
   const uint64_t live_items = uint64_t{batch_size} * live_units;
-  int shift = 0;
-  while (shift < launch.max_row_group_shift &&
-         live_items << (shift + 1) <= static_cast<uint64_t>(page_warps)) {
-    ++shift;
-  }
+  const int shift = row_group_shift(live_items, static_cast<uint64_t>(page_warps),
+                                    launch.max_row_group_shift);
   // Items stay below 2^32: the launcher bounds batch_size * units * G by
   // 2^31 (in short units), and so bounds the grid.
   for (auto item = static_cast<uint32_t>(page_warp);; item += static_cast<uint32_t>(page_warps)) {
