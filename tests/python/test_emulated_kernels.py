@@ -156,6 +156,21 @@ def test_block_kernel_row_groups(emulated, mode, copying, idle):
     assert_step_matches(emulated, case, names=every_output(mode), row_capacity=8 * 40 + 5)
 
 
+# A count that saturates the row count (extend_seq_lens INT64_MAX) puts
+# every later request's first row at INT64_MAX in the block kernel (40
+# requests), past every table: a row group's offset must not be added to it
+# (an overflow to a negative row). The warp-batch kernel (20 requests)
+# counts rows clamped to 32 bits. 3 requests that copy give each kernel its
+# most groups.
+@pytest.mark.parametrize("batch_size", [20, 40])
+def test_row_groups_after_a_saturated_row_count(emulated, batch_size):
+    case = random_step_case("draft_extend", batch_size, 23, width=600)
+    case.extend_seq_lens[0] = torch.iinfo(torch.int64).max
+    case.seq_lens[3:] = 0
+    assert_step_matches(emulated, case, names=every_output("draft_extend"),
+                        row_capacity=8 * batch_size + 5)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("page_size", [1, 7, 64, 4096])
 @pytest.mark.parametrize("batch_size", [4, 50])

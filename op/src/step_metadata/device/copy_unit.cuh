@@ -230,6 +230,10 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
   const int64_t rows = request.rows;
   const int64_t first_row = request.first_row;
   const int64_t row_end = min_of(saturating_add(first_row, rows), buffers.page_row_limit());
+  // The slice's first row, or none: a request after one whose rows saturate
+  // the count starts at INT64_MAX, past every table, where adding the
+  // slice's offset would overflow.
+  const int64_t slice_begin = first_row < row_end ? first_row + slice.offset : row_end;
   constexpr int64_t kUnitColumns = unit_columns<kVectors>;
   const auto first = static_cast<Column>(unit * kUnitColumns);
   const int32_t kv_last = row_kv_len(request.top, 0);
@@ -259,7 +263,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
         real_column < min_of(real_unit_end, real_columns_for(real, kv_last, page_size))) {
       real_value = page_size.floor(__ldg(source + real_column * page_size.divisor()));
     }
-    for (int64_t row = first_row + slice.offset; row < row_end; row += slice.step) {
+    for (int64_t row = slice_begin; row < row_end; row += slice.step) {
       const int32_t kv = kv_of_row(row);
       const auto columns = static_cast<Column>(page_columns(pages, row, kv));
       if (first < columns) {
@@ -288,7 +292,7 @@ __device__ void copy_unit(const Launch& launch, const PageRequest& request, int6
     }
   } else {
     const Column real_end = first + kUnitColumns;
-    for (int64_t row = first_row + slice.offset; row < row_end; row += slice.step) {
+    for (int64_t row = slice_begin; row < row_end; row += slice.step) {
       const auto real_columns =
           static_cast<Column>(real_page_columns(real, row, kv_of_row(row), launch.page_size));
       store_real_columns(launch, real.data + row * real.row_stride, source, first,
