@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from extend_cases import OUTPUTS, TOKEN_OUTPUTS, ExtendCase
-from step_cases import ROW_VECTORS, TABLES, StepCase, outputs_of
+from step_cases import (ROW_VECTORS, SEQ_KINDS, TABLES, StepCase, outputs_of,
+                        random_step_case)
 
 EXAMPLES = int(os.environ.get("NSA_FUZZ_EXAMPLES", "150"))
 RANDOM = os.environ.get("NSA_FUZZ_RANDOM") == "1"
@@ -60,22 +61,61 @@ def step_draws(draw, allow_bad_values):
                           if mode == "target_verify" or static else None),
         nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
         page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])))
+    return case, step_outputs(draw, case, width, row_capacity_limit=2000)
+
+
+def step_outputs(draw, case, width, row_capacity_limit):
+    """poisoned_outputs keyword arguments for `case`, whose table is `width`
+    wide: every output, the vectors alone, the tables alone, or
+    (draft-extend) its row vectors alone, which the CUDA engine gives its
+    row-scan kernels; tables up to that width; row capacities just under, at
+    and over the batch's rows (at most row_capacity_limit)."""
+    mode, static = case.mode, case.mode == "draft_extend" and case.extend_seq_lens is None
     pages = -(-width // case.page_size)
-    # Every output, the vectors alone, the tables alone, or (draft-extend)
-    # its row vectors alone, which the CUDA engine gives its row-scan kernels.
     subsets = [None, tuple(n for n in outputs_of(mode) if n not in TABLES), TABLES]
     kwargs = dict(names=draw(st.sampled_from(subsets + ([ROW_VECTORS] if mode == "draft_extend"
                                                         else []))),
                   widths=(draw(st.integers(0, width)), draw(st.integers(0, pages))),
                   num_tokens_dtype=draw(DTYPES) if mode == "draft_extend" else None)
     if mode == "draft_extend":
-        rows = (batch_size * case.num_draft_tokens if static
+        rows = (case.batch_size * case.num_draft_tokens if static
                 else sum(max(0, min(e, 10**6)) for e in case.extend_seq_lens.tolist()))
         capacity = draw(st.sampled_from([max(rows - 1, 0), rows, rows + 5]))
         if static:
             capacity = max(capacity, rows)  # a static count's shortfall is a host check
-        kwargs["row_capacity"] = min(capacity, 2000)
-    return case, kwargs
+        kwargs["row_capacity"] = min(capacity, row_capacity_limit)
+    return kwargs
+
+
+@st.composite
+def step_draws_across_tiles(draw):
+    """(case, poisoned_outputs keyword arguments) of batches that span
+    several of the CUDA block kernel's tiles of 512 requests: random_step_case's
+    inputs of a drawn seed, with a few adversarial values at drawn places."""
+    mode = draw(st.sampled_from(["decode", "target_verify", "draft_extend"]))
+    static = mode == "draft_extend" and draw(st.booleans())
+    width = draw(st.integers(1, 700))
+    case = random_step_case(
+        mode, draw(st.integers(400, 1100)), draw(st.integers(0, 2**31)),
+        seq_kind=draw(st.sampled_from(SEQ_KINDS)), width=width,
+        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
+        num_draft_tokens=draw(st.integers(1, 9)), static_extend=static,
+        dtypes=(draw(DTYPES), draw(DTYPES)),
+        topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])))
+    copying = draw(st.one_of(st.none(), st.integers(0, 12)))
+    if copying is not None:
+        # Only a few requests with page rows: their tile's units leave the
+        # page warps room to share a unit's rows in groups.
+        idle = torch.randperm(case.batch_size,
+                              generator=torch.Generator().manual_seed(width))[copying:]
+        case.seq_lens[idle] = 0
+    inputs = ["seq_lens", "req_pool_indices"] + (
+        ["extend_seq_lens"] if case.extend_seq_lens is not None else [])
+    for _ in range(draw(st.integers(0, 8))):
+        values = getattr(case, draw(st.sampled_from(inputs)))
+        place = draw(st.integers(0, case.batch_size - 1))
+        values[place] = draw(st.sampled_from(extremes(values.dtype) + [case.req_to_token.shape[0]]))
+    return case, step_outputs(draw, case, width, row_capacity_limit=12000)
 
 
 @st.composite

@@ -24,7 +24,8 @@ from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
 from extend_cases import poisoned_outputs as extend_outputs
 from extend_cases import TOKEN_OUTPUTS, assert_guarded_matches_reference, random_extend_case
-from fuzzing import draft_extend_draws, extend_draws, fuzz_settings, step_draws
+from fuzzing import (draft_extend_draws, extend_draws, fuzz_settings, step_draws,
+                     step_draws_across_tiles)
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
 from helpers import POISON, assert_guarded_run_matches_reference, guard_buffers
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
@@ -365,6 +366,13 @@ def test_results_do_not_depend_on_the_schedule(emulated, monkeypatch, seed, kern
 @fuzz_settings
 @given(draw=step_draws(allow_bad_values=True))
 def test_fuzzed_step_calls(emulated, draw):
+    case, kwargs = draw
+    assert_guarded_step_matches_reference(case, "cpu", GUARD, emulated, **kwargs)
+
+
+@fuzz_settings
+@given(draw=step_draws_across_tiles())
+def test_fuzzed_step_calls_across_tiles(emulated, draw):
     case, kwargs = draw
     assert_guarded_step_matches_reference(case, "cpu", GUARD, emulated, **kwargs)
 

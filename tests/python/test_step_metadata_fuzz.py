@@ -12,7 +12,7 @@ import torch
 from hypothesis import given
 
 from conftest import requires_cuda
-from fuzzing import fuzz_settings, step_draws
+from fuzzing import fuzz_settings, step_draws, step_draws_across_tiles
 from step_cases import (assert_guarded_step_matches_reference, assert_outputs_equal,
                         poisoned_outputs)
 
@@ -49,5 +49,13 @@ def test_cpu_accepts_valid_data(draw):
 @fuzz_settings
 @given(draw=step_draws(allow_bad_values=True))
 def test_cuda_gives_the_documented_result_inside_its_buffers(draw):
+    case, kwargs = draw
+    assert_guarded_step_matches_reference(case, "cuda", 64, **kwargs)
+
+
+@requires_cuda
+@fuzz_settings
+@given(draw=step_draws_across_tiles())
+def test_cuda_gives_the_documented_result_across_tiles(draw):
     case, kwargs = draw
     assert_guarded_step_matches_reference(case, "cuda", 64, **kwargs)
