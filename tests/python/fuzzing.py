@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from extend_cases import OUTPUTS, TOKEN_OUTPUTS, ExtendCase
+from extend_cases import OUTPUTS, TOKEN_OUTPUTS, ExtendCase, random_extend_case
 from step_cases import (ROW_VECTORS, SEQ_KINDS, TABLES, StepCase, outputs_of,
                         random_step_case)
 
@@ -109,13 +109,19 @@ def step_draws_across_tiles(draw):
         idle = torch.randperm(case.batch_size,
                               generator=torch.Generator().manual_seed(width))[copying:]
         case.seq_lens[idle] = 0
+    put_adversarial_values(draw, case)
+    return case, step_outputs(draw, case, width, row_capacity_limit=12000)
+
+
+def put_adversarial_values(draw, case):
+    """Up to 8 of each dtype's extremes, or the pool's row count, at drawn
+    places of the case's seq_lens, req_pool_indices and extend_seq_lens."""
     inputs = ["seq_lens", "req_pool_indices"] + (
         ["extend_seq_lens"] if case.extend_seq_lens is not None else [])
     for _ in range(draw(st.integers(0, 8))):
         values = getattr(case, draw(st.sampled_from(inputs)))
         place = draw(st.integers(0, case.batch_size - 1))
         values[place] = draw(st.sampled_from(extremes(values.dtype) + [case.req_to_token.shape[0]]))
-    return case, step_outputs(draw, case, width, row_capacity_limit=12000)
 
 
 @st.composite
@@ -141,18 +147,44 @@ def extend_draws(draw):
         nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
         page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
         index_kpool=draw(st.sampled_from([1, 2, 64])))
+    return case, extend_outputs(draw, case, width)
+
+
+def extend_outputs(draw, case, width):
+    """poisoned_outputs keyword arguments for `case`, whose table is `width`
+    wide: every output, the per-token ones, the flattened table or the
+    cumulative sums; tables up to that width; capacities just under, at and
+    over the totals (bad totals: small buffers)."""
     pages = -(-width // case.page_size)
     names = draw(st.sampled_from([OUTPUTS, TOKEN_OUTPUTS, ("page_table_1_flattened",),
                                   ("cu_seqlens_k", "cu_seqlens_q", "nsa_cu_seqlens_k")]))
-    # Capacities just under, at and over the totals (bad totals: small buffers).
+
     def capacity(values):
-        total = sum(max(v, 0) for v in values)
+        total = sum(max(v, 0) for v in values.tolist())
         total = total if total <= 10**5 else 3
         return max(0, total + draw(st.sampled_from([-1, 0, 5])))
-    kwargs = dict(names=names, widths=(draw(st.integers(0, width)), draw(st.integers(0, pages))),
-                  token_capacity=capacity(lists["extend"]), kv_capacity=capacity(lists["seq"]),
-                  counter_dtype=draw(DTYPES))
-    return case, kwargs
+    return dict(names=names, widths=(draw(st.integers(0, width)), draw(st.integers(0, pages))),
+                token_capacity=capacity(case.extend_seq_lens),
+                kv_capacity=capacity(case.seq_lens), counter_dtype=draw(DTYPES))
+
+
+@st.composite
+def extend_draws_across_tiles(draw):
+    """(case, poisoned_outputs keyword arguments) of batches that span
+    several of the CUDA block kernel's tiles of 512 requests:
+    random_extend_case's inputs of a drawn seed, with a few adversarial
+    values at drawn places."""
+    width = draw(st.integers(1, 700))
+    case = random_extend_case(
+        draw(st.integers(400, 1100)), draw(st.integers(0, 2**31)),
+        longest_extend=draw(st.sampled_from([1, 8, 60])),
+        longest_prefix=draw(st.sampled_from([0, 50, 1000])), width=width,
+        dtypes=(draw(DTYPES), draw(DTYPES)),
+        nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
+        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
+        index_kpool=draw(st.sampled_from([1, 2, 64])))
+    put_adversarial_values(draw, case)
+    return case, extend_outputs(draw, case, width)
 
 
 TOPKS = st.sampled_from([1, 2, 2047, 2048, 2049, 163840, 2**31 - 1, 2**40])

@@ -24,8 +24,8 @@ from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
 from extend_cases import poisoned_outputs as extend_outputs
 from extend_cases import TOKEN_OUTPUTS, assert_guarded_matches_reference, random_extend_case
-from fuzzing import (draft_extend_draws, extend_draws, fuzz_settings, step_draws,
-                     step_draws_across_tiles)
+from fuzzing import (draft_extend_draws, extend_draws, extend_draws_across_tiles, fuzz_settings,
+                     step_draws, step_draws_across_tiles)
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
 from helpers import POISON, assert_guarded_run_matches_reference, guard_buffers
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
@@ -380,6 +380,13 @@ def test_fuzzed_step_calls_across_tiles(emulated, draw):
 @fuzz_settings
 @given(draw=extend_draws())
 def test_fuzzed_extend_calls(emulated, draw):
+    case, kwargs = draw
+    assert_extend_matches(emulated, case, extend_outputs(case, **kwargs))
+
+
+@fuzz_settings
+@given(draw=extend_draws_across_tiles())
+def test_fuzzed_extend_calls_across_tiles(emulated, draw):
     case, kwargs = draw
     assert_extend_matches(emulated, case, extend_outputs(case, **kwargs))
 

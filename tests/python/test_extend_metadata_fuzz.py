@@ -1,10 +1,11 @@
 """Property-based tests of fill_extend_metadata: hypothesis draws shapes,
 dtypes, page size, index_kpool, table widths, capacities, a subset of
-outputs and adversarial values (fuzzing.extend_draws). On CPU, valid data
-must match the reference in every element of every buffer; bad data (a
-negative length, a length or sum past int32, a pool index outside
-req_to_token, more tokens than a buffer) must raise and leave every buffer
-untouched. On CUDA every draw must give the reference's documented result,
+outputs and adversarial values (fuzzing.extend_draws; on CUDA also
+batches across the block kernel's tiles, extend_draws_across_tiles). On
+CPU, valid data must match the reference in every element of every buffer;
+bad data (a negative length, a length or sum past int32, a pool index
+outside req_to_token, more tokens than a buffer) must raise and leave every
+buffer untouched. On CUDA every draw must give the reference's documented result,
 with guard regions around every buffer left untouched. NSA_FUZZ_EXAMPLES
 sets the examples per test."""
 import torch
@@ -12,7 +13,7 @@ from hypothesis import given
 
 from conftest import requires_cuda
 from extend_cases import TOKEN_OUTPUTS, assert_guarded_matches_reference, poisoned_outputs
-from fuzzing import INT32_MAX, extend_draws, fuzz_settings
+from fuzzing import INT32_MAX, extend_draws, extend_draws_across_tiles, fuzz_settings
 from helpers import guard_buffers
 from step_cases import assert_outputs_equal
 
@@ -63,6 +64,16 @@ def test_cpu_matches_the_reference_or_raises_before_writing(draw):
 @fuzz_settings
 @given(draw=extend_draws())
 def test_cuda_gives_the_documented_result_inside_its_buffers(draw):
-    case, kwargs = draw
+    assert_cuda_gives_the_documented_result(*draw)
+
+
+@requires_cuda
+@fuzz_settings
+@given(draw=extend_draws_across_tiles())
+def test_cuda_gives_the_documented_result_across_tiles(draw):
+    assert_cuda_gives_the_documented_result(*draw)
+
+
+def assert_cuda_gives_the_documented_result(case, kwargs):
     outputs, assert_guards_intact = guard_buffers(poisoned_outputs(case, **kwargs), "cuda", 64)
     assert_guarded_matches_reference(case, outputs, assert_guards_intact)
