@@ -22,6 +22,10 @@ fuzz_settings = settings(max_examples=EXAMPLES, deadline=None, derandomize=not R
                          suppress_health_check=[HealthCheck.too_slow])
 DTYPES = st.sampled_from([torch.int32, torch.int64])
 INT32_MAX = 2**31 - 1
+# The step-metadata and extend draws' topk, page sizes and index pools.
+PAGE_TOPKS = st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])
+PAGE_SIZES = st.sampled_from([1, 2, 16, 64, 1000])
+INDEX_KPOOLS = st.sampled_from([1, 2, 64])
 
 
 def extremes(dtype):
@@ -59,8 +63,8 @@ def step_draws(draw, allow_bad_values):
                          if mode == "draft_extend" and not static else None),
         num_draft_tokens=(draw(st.integers(1, 9))
                           if mode == "target_verify" or static else None),
-        nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
-        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])))
+        nsa_index_topk=draw(PAGE_TOPKS),
+        page_size=draw(PAGE_SIZES))
     return case, step_outputs(draw, case, width, row_capacity_limit=2000)
 
 
@@ -98,10 +102,10 @@ def step_draws_across_tiles(draw):
     case = random_step_case(
         mode, draw(st.integers(400, 1100)), draw(st.integers(0, 2**31)),
         seq_kind=draw(st.sampled_from(SEQ_KINDS)), width=width,
-        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
+        page_size=draw(PAGE_SIZES),
         num_draft_tokens=draw(st.integers(1, 9)), static_extend=static,
         dtypes=(draw(DTYPES), draw(DTYPES)),
-        topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])))
+        topk=draw(PAGE_TOPKS))
     copying = draw(st.one_of(st.none(), st.integers(0, 12)))
     if copying is not None:
         # Only a few requests with page rows: their tile's units leave the
@@ -144,9 +148,9 @@ def extend_draws(draw):
         extend_seq_lens=torch.tensor(lists["extend"], dtype=extend_dtype),
         req_pool_indices=torch.tensor(lists["pool"], dtype=pool_dtype),
         req_to_token=torch.randint(-5, 1 << 20, (pool_rows, width), dtype=torch.int32),
-        nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
-        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
-        index_kpool=draw(st.sampled_from([1, 2, 64])))
+        nsa_index_topk=draw(PAGE_TOPKS),
+        page_size=draw(PAGE_SIZES),
+        index_kpool=draw(INDEX_KPOOLS))
     return case, extend_outputs(draw, case, width)
 
 
@@ -180,9 +184,9 @@ def extend_draws_across_tiles(draw):
         longest_extend=draw(st.sampled_from([1, 8, 60])),
         longest_prefix=draw(st.sampled_from([0, 50, 1000])), width=width,
         dtypes=(draw(DTYPES), draw(DTYPES)),
-        nsa_index_topk=draw(st.sampled_from([1, 7, 2048, INT32_MAX, 2**40])),
-        page_size=draw(st.sampled_from([1, 2, 16, 64, 1000])),
-        index_kpool=draw(st.sampled_from([1, 2, 64])))
+        nsa_index_topk=draw(PAGE_TOPKS),
+        page_size=draw(PAGE_SIZES),
+        index_kpool=draw(INDEX_KPOOLS))
     put_adversarial_values(draw, case)
     return case, extend_outputs(draw, case, width)
 
