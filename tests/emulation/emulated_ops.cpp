@@ -65,6 +65,12 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
     run_row_scan(plan.row_scan_plan, model, buffers);
     return;
   }
+  if (plan.kernel == kernels::Kernel::kSmallBatch) {
+    const kernels::SmallBatchEntry kernel = kernels::small_batch_entry(plan.rows);
+    cuda_emulation::launch(plan.blocks, kernels::kThreads,
+                           [&] { kernel(plan.small, plan.launch); });
+    return;
+  }
   const kernels::KernelEntry kernel =
       kernels::kernel_entry(plan.kernel, plan.rows, plan.extend);
   cuda_emulation::launch(plan.blocks, kernels::kThreads, [&] { kernel(plan.launch); });

@@ -49,8 +49,13 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
     launch_row_scan(plan.row_scan_plan, model, buffers, device, stream);
     return;
   }
-  const cuda::KernelEntry kernel = cuda::kernel_entry(plan.kernel, plan.rows, plan.extend);
-  kernel<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.launch);
+  if (plan.kernel == cuda::Kernel::kSmallBatch) {
+    cuda::small_batch_entry(plan.rows)<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.small,
+                                                                                  plan.launch);
+  } else {
+    cuda::kernel_entry(plan.kernel, plan.rows, plan.extend)<<<plan.blocks, cuda::kThreads, 0,
+                                                              stream>>>(plan.launch);
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

@@ -20,6 +20,7 @@ namespace nsa_metadata::step_metadata {
 
 struct Plan {
   cuda::Launch launch;
+  cuda::SmallBatch small;  // the small-batch kernel's first parameter
   unsigned blocks;
   cuda::Kernel kernel;
   cuda::RowShape rows;  // the warp-batch or small-batch kernel's instance
@@ -134,63 +135,70 @@ inline bool small_batch_fits(const cuda::Launch& launch, cuda::RowShape rows, bo
   return rows_fit && buffers.vector_row_limit() <= cuda::kSmallBatchRows;
 }
 
-// Its packed parameters (device/launch_params.cuh) and its grid: one vector
-// warp, then page warps for every (unit, row) item of the widest request the
-// tables hold (at least as many as the warp-batch kernel's page warps, which
-// its page warps fall back to), at most what the GPU holds at once.
-inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::RowShape rows,
-                                       int64_t resident_warps) {
+// Its packed parameters (device/launch_params.cuh) and its grid: one warp
+// for the per-request vectors, one for the row vectors, then page warps for
+// every (unit, row) item of the widest request the tables hold (at least as
+// many as the warp-batch kernel's page warps, which its page warps fall back
+// to), at most what the GPU holds at once.
+inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::SmallBatch& small,
+                                       cuda::RowShape rows, int64_t resident_warps) {
   const Buffers& buffers = launch.buffers;
   const Model& model = launch.model;
-  cuda::SmallBatch& small = launch.small;
+  small = cuda::SmallBatch{};
   small.seq_lens = model.seq_lens;
-  small.extend_seq_lens = model.extend_seq_lens;
+  small.req_pool_indices = launch.req_pool_indices;
+  small.tokens = launch.tokens.data;
+  small.page_table_1 = buffers.page_table_1.data;
+  small.real_page_table = buffers.real_page_table.data;
   small.batch_size = static_cast<int32_t>(launch.batch_size);
   small.top_offset = static_cast<uint32_t>(model.top_offset);
+  small.rows_per_request = Divisor::of(std::max<int64_t>(model.rows_per_request, 1));
+  small.page_size = launch.page_size;
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  const auto count_32 = [kInt32Max](int64_t count) {
+    return static_cast<uint32_t>(std::min<int64_t>(count, kInt32Max));
+  };
+  small.page_table_1_columns = count_32(buffers.page_table_1.columns);
+  small.real_page_table_columns = count_32(buffers.real_page_table.columns);
+  small.token_rows = count_32(launch.tokens.rows);
+  small.token_stride = count_32(launch.tokens.row_stride);
   small.rows = static_cast<uint32_t>(rows == cuda::RowShape::kVariable
                                          ? buffers.page_row_limit()
                                          : launch.batch_size * model.rows_per_request);
-  small.rows_per_request = Divisor::of(std::max<int64_t>(model.rows_per_request, 1));
-  small.req_pool_indices = launch.req_pool_indices;
-  small.tokens = launch.tokens.data;
-  small.token_rows = launch.tokens.rows;
-  small.token_stride = launch.tokens.row_stride;
-  const auto count_32 = [](int64_t count) {
-    return static_cast<uint32_t>(std::min<int64_t>(count, std::numeric_limits<int32_t>::max()));
-  };
-  small.page_table_1 = buffers.page_table_1.data;
-  small.page_table_1_stride = buffers.page_table_1.row_stride;
-  small.real_page_table = buffers.real_page_table.data;
-  small.real_page_table_stride = buffers.real_page_table.row_stride;
-  small.page_table_1_rows = count_32(buffers.page_table_1.rows);
-  small.page_table_1_columns = count_32(buffers.page_table_1.columns);
-  small.real_page_table_rows = count_32(buffers.real_page_table.rows);
-  small.real_page_table_columns = count_32(buffers.real_page_table.columns);
-  small.page_size = launch.page_size;
-  small.rows_divisor = Divisor::of(std::max<int64_t>(small.rows, 1));
-  small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
+  const bool fits_32 = std::max({launch.tokens.rows, launch.tokens.row_stride,
+                                 buffers.page_table_1.row_stride,
+                                 buffers.real_page_table.row_stride}) <= kInt32Max;
   small.lean_pages =
-      buffers.page_table_1.data != nullptr &&
+      fits_32 && buffers.page_table_1.data != nullptr &&
       (buffers.real_page_table.data == nullptr ||
        launch.page_size.divisor() >= static_cast<uint32_t>(cuda::kSmallBatchPageSize));
-  small.nsa_index_topk = model.nsa_index_topk;
-  small.index_kpool = model.index_kpool;
-  small.cache_seqlens = buffers.cache_seqlens;
-  small.cu_seqlens_k = buffers.cu_seqlens_k;
-  small.paged_mqa_context_lens = buffers.paged_mqa_context_lens;
-  small.seqlens_expanded = buffers.seqlens_expanded;
-  small.nsa_cache_seqlens = buffers.nsa_cache_seqlens;
-  small.nsa_cu_seqlens_k = buffers.nsa_cu_seqlens_k;
+  small.rows_divisor = Divisor::of(std::max<int64_t>(small.rows, 1));
+  small.page_table_1_rows = count_32(buffers.page_table_1.rows);
+  small.real_page_table_rows = count_32(buffers.real_page_table.rows);
+  small.page_table_1_stride = count_32(buffers.page_table_1.row_stride);
+  small.real_page_table_stride = count_32(buffers.real_page_table.row_stride);
+  small.max_row_group_shift = launch.max_row_group_shift;
+  small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
+  small.extend_seq_lens = model.extend_seq_lens;
   small.num_tokens = buffers.num_tokens;
   small.rows_per_lane = static_cast<uint32_t>(
       std::max<int64_t>(1, ceil_div(buffers.vector_row_limit(), cuda::kWarpSize)));
+  small.vector_rows = small.rows;
+  small.nsa_index_topk = model.nsa_index_topk;
+  small.index_kpool = model.index_kpool;
+  small.seqlens_expanded = buffers.seqlens_expanded;
+  small.nsa_cache_seqlens = buffers.nsa_cache_seqlens;
+  small.nsa_cu_seqlens_k = buffers.nsa_cu_seqlens_k;
+  small.cache_seqlens = buffers.cache_seqlens;
+  small.cu_seqlens_k = buffers.cu_seqlens_k;
+  small.paged_mqa_context_lens = buffers.paged_mqa_context_lens;
   // The warp-batch kernel's plan too: the page warps' copy falls back to its.
   plan_warp_batch_kernel(launch, resident_warps);
   const int64_t items_per_unit =
       std::max<int64_t>(small.rows, launch.batch_size << launch.max_row_group_shift);
-  const int64_t page_warps =
-      std::min(items_per_unit * launch.request_units, resident_warps - 1);
-  return ceil_div(1 + page_warps, cuda::kWarps);
+  const int64_t page_warps = std::min(items_per_unit * launch.request_units,
+                                      resident_warps - cuda::kSmallBatchVectorWarps);
+  return ceil_div(cuda::kSmallBatchVectorWarps + page_warps, cuda::kWarps);
 }
 
 }  // namespace plan_detail
@@ -231,7 +239,7 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
       plan_detail::small_batch_fits(launch, plan.rows, plan.extend)) {
     plan.kernel = cuda::Kernel::kSmallBatch;
     plan.blocks = static_cast<unsigned>(
-        plan_detail::plan_small_batch_kernel(launch, plan.rows, resident_warps));
+        plan_detail::plan_small_batch_kernel(launch, plan.small, plan.rows, resident_warps));
   } else if (plan_detail::warp_batch_fits(launch)) {
     plan.kernel = cuda::Kernel::kWarpBatch;
     plan.blocks =

@@ -7,7 +7,8 @@
 // Warp-batch kernel, for batches of at most kWarpBatch requests: its first
 // `vector_warps` warps write the vectors, the later ones copy the page tables
 // (warp_batch.cuh). Small-batch kernel, for the smallest calls: warp 0 writes
-// the vectors, the later ones copy (small_batch.cuh).
+// the per-request vectors, warp 1 the row vectors, the later ones copy
+// (small_batch.cuh).
 #pragma once
 
 #include "step_metadata/device/block_pages.cuh"
@@ -46,35 +47,42 @@ __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(cons
   }
 }
 
+// The packed parameters come first: their lines are the ones the warps
+// wait for (launch_params.cuh); the Launch serves the page warps' fallback.
 template <RowShape kRows>
-__global__ void __launch_bounds__(kThreads) step_metadata_small_batch_kernel(const Launch launch) {
+__global__ void __launch_bounds__(kThreads)
+    step_metadata_small_batch_kernel(const SmallBatch small, const Launch launch) {
   const int64_t warp = dealt_warp(blockIdx.x, gridDim.x);
-  if (warp == 0) {
-    write_small_batch_vectors<kRows>(launch.small);
+  if (warp == kRequestVectorWarp) {
+    write_small_batch_requests(small);
+  } else if (warp == kRowVectorWarp) {
+    write_small_batch_rows<kRows>(small);
   } else {
-    copy_small_batch_pages<kRows>(launch, warp - 1, int64_t{gridDim.x} * kWarps - 1);
+    copy_small_batch_pages<kRows>(small, launch, warp - kSmallBatchVectorWarps,
+                                  int64_t{gridDim.x} * kWarps - kSmallBatchVectorWarps);
   }
 }
 
 // The instance a launch runs (step_metadata/plan.cuh decides which kernel and
-// row shape): host code, for the launcher and the CPU emulation alike.
+// row shape): host code, for the launcher and the CPU emulation alike. The
+// small-batch kernel takes its packed parameters too.
 using KernelEntry = void (*)(Launch);
+using SmallBatchEntry = void (*)(SmallBatch, Launch);
+inline SmallBatchEntry small_batch_entry(RowShape rows) {
+  switch (rows) {
+    case RowShape::kOne:
+      return step_metadata_small_batch_kernel<RowShape::kOne>;
+    case RowShape::kFixed:
+      return step_metadata_small_batch_kernel<RowShape::kFixed>;
+    case RowShape::kVariable:
+      break;
+  }
+  return step_metadata_small_batch_kernel<RowShape::kVariable>;
+}
+
 inline KernelEntry kernel_entry(Kernel kernel, RowShape rows, bool extend) {
-  switch (kernel) {
-    case Kernel::kBlock:
-      return extend ? step_metadata_kernel<true> : step_metadata_kernel<false>;
-    case Kernel::kSmallBatch:
-      switch (rows) {
-        case RowShape::kOne:
-          return step_metadata_small_batch_kernel<RowShape::kOne>;
-        case RowShape::kFixed:
-          return step_metadata_small_batch_kernel<RowShape::kFixed>;
-        case RowShape::kVariable:
-          return step_metadata_small_batch_kernel<RowShape::kVariable>;
-      }
-      break;
-    case Kernel::kWarpBatch:
-      break;
+  if (kernel == Kernel::kBlock) {
+    return extend ? step_metadata_kernel<true> : step_metadata_kernel<false>;
   }
   if (rows == RowShape::kVariable) {
     return extend ? step_metadata_warp_batch_kernel<RowShape::kVariable, true>

@@ -1,5 +1,5 @@
 // What one launch of the step-metadata kernel knows: the model of the
-// batch, the token table, the output buffers and the grid's plan; last, the
+// batch, the token table, the output buffers and the grid's plan; and the
 // small-batch kernel's packed copy of what it reads.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include "step_metadata/buffers.h"
 #include "step_metadata/request_math.h"
 
+#include <cstddef>
 #include <cstdint>
 
 namespace nsa_metadata::step_metadata::cuda {
@@ -27,63 +28,81 @@ enum class RowShape {
   kVariable,  // extend_seq_lens[i] rows (draft-extend, extend)
 };
 
-// What the small-batch kernel (small_batch.cuh) reads, packed together: a
-// warp's first read of each 64-byte line of the parameters waits for a
-// constant-cache miss, and a chain of such waits was a large part of a small
-// call's time (on an H200, a kernel of 256-thread blocks reading one
-// field from each of 8 lines in turn took 0.36-0.48 us longer at 80-264
-// blocks than one reading 8 fields of two lines). The vector warp reads the
-// first and the last group, the page warps the first two.
+// What the small-batch kernel (small_batch.cuh) reads: its first kernel
+// parameter, in the order its warps first read it. A warp's first read of
+// each 64-byte line of the parameters waits for a constant-cache miss, and a
+// chain of such waits was a large part of a small call's time (on an H200, a
+// kernel of 256-thread blocks reading one field from each of 8 lines in turn
+// took 0.36-0.48 us longer at 80-264 blocks than one reading 8 fields of two
+// lines). The parameters start 16 bytes into a line (offset 0x210 on sm_90),
+// so the groups below fill lines: the page warps read the first three, the
+// request-vector warp the first two and the last, the row-vector warp the
+// first two, the fourth and the fifth (and the fourth for extend_seq_lens).
 struct SmallBatch {
-  // Every warp:
+  // Every warp (48 bytes: the page warps' loads wait for this line alone):
   IndexVector seq_lens;
+  IndexVector req_pool_indices;
+  // Every warp (64 bytes):
+  const int32_t* tokens;
+  int32_t* page_table_1;
+  int32_t* real_page_table;
   int32_t batch_size;
   uint32_t top_offset;  // N for target-verify, else 0
-  // The rows the page warps' items span (at most kSmallBatchRows): the
-  // batch's, batch_size * N, with N rows a request (also the vector warp's
-  // row count then); else the tables' rows, the batch's being known only on
-  // the device.
-  uint32_t rows;
   Divisor rows_per_request;
-  // The page warps:
-  IndexVector req_pool_indices;
-  const int32_t* tokens;
-  int64_t token_rows;
-  int64_t token_stride;
-  // The tables, their counts in 32 bits (at most INT32_MAX, which no row
-  // reaches): 64-bit compares on a warp's chain cost it time.
-  int32_t* page_table_1;
-  int64_t page_table_1_stride;
-  int32_t* real_page_table;
-  int64_t real_page_table_stride;
-  uint32_t page_table_1_rows;
-  uint32_t page_table_1_columns;
-  uint32_t real_page_table_rows;
-  uint32_t real_page_table_columns;
   Divisor page_size;
+  // The tables' counts in 32 bits (at most INT32_MAX, which no row reaches):
+  // 64-bit compares on a warp's chain cost it time.
+  uint32_t page_table_1_columns;
+  uint32_t real_page_table_columns;
+  // The page warps (64 bytes). Their 32-bit counts and strides fit (else
+  // lean_pages is false and they copy from the Launch).
+  uint32_t token_rows;
+  uint32_t token_stride;
+  // The rows the page warps' items span (at most kSmallBatchRows): the
+  // batch's, batch_size * N, with N rows a request; else the tables' rows,
+  // the batch's being known only on the device.
+  uint32_t rows;
+  // Whether the page warps copy as small_batch.cuh describes (a
+  // page_table_1, pages of at least kSmallBatchPageSize for a
+  // real_page_table, 32-bit counts and strides), else as the warp-batch
+  // kernel's.
+  bool lean_pages;
   // Work items are unit-major, a row or a request each: divided by
   // max(rows, 1) or max(batch_size, 1).
   Divisor rows_divisor;
+  uint32_t page_table_1_rows;
+  uint32_t real_page_table_rows;
+  uint32_t page_table_1_stride;
+  uint32_t real_page_table_stride;
+  int32_t max_row_group_shift;  // Launch::max_row_group_shift
   Divisor batch_size_divisor;
-  // Whether the page warps copy as above (a page_table_1, and pages of at
-  // least kSmallBatchPageSize for a real_page_table), else as the
-  // warp-batch kernel's.
-  bool lean_pages;
+  // The row-vector warp (64 bytes):
   IndexVector extend_seq_lens;  // RowShape::kVariable's
-  // The vector warp:
-  int64_t nsa_index_topk;
-  int64_t index_kpool;
-  Vector cache_seqlens;
-  Vector cu_seqlens_k;
-  Table paged_mqa_context_lens;
-  Vector seqlens_expanded;
-  Vector nsa_cache_seqlens;
-  Vector nsa_cu_seqlens_k;
   Counter num_tokens;
   // Buffers::vector_row_limit (at most kSmallBatchRows) over 32, rounded up,
   // at least 1.
   uint32_t rows_per_lane;
+  uint32_t vector_rows;  // rows, for the row-vector warp
+  int64_t nsa_index_topk;
+  int64_t index_kpool;
+  // The row-vector warp (48 bytes, and 16 that keep the next group on a
+  // line of its own):
+  Vector seqlens_expanded;
+  Vector nsa_cache_seqlens;
+  Vector nsa_cu_seqlens_k;
+  int64_t line_padding[2];
+  // The request-vector warp (64 bytes):
+  Vector cache_seqlens;
+  Vector cu_seqlens_k;
+  Table paged_mqa_context_lens;
 };
+// The groups' first offsets: a line's first, less the 16 bytes before the
+// parameters.
+static_assert(offsetof(SmallBatch, tokens) == 48 && offsetof(SmallBatch, token_rows) == 112 &&
+                  offsetof(SmallBatch, extend_seq_lens) == 176 &&
+                  offsetof(SmallBatch, seqlens_expanded) == 240 &&
+                  offsetof(SmallBatch, cache_seqlens) == 304 && sizeof(SmallBatch) == 368,
+              "SmallBatch's groups should each fill 64-byte lines of the parameters");
 
 struct Launch {
   Model model;
@@ -110,9 +129,6 @@ struct Launch {
   int64_t chunks;       // runs of requests, each written by row_splits vector blocks
   int64_t row_splits;   // the vector blocks (chunks * row_splits) come first in the grid
   int64_t page_blocks;  // page-copy blocks, after them
-  // The small-batch kernel's plan, unset for the others: last, so that the
-  // other kernels' fields keep their lines.
-  SmallBatch small;
 };
 
 }  // namespace nsa_metadata::step_metadata::cuda

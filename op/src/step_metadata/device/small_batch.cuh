@@ -5,13 +5,15 @@
 // shortest one it can, reading only the packed parameters (SmallBatch,
 // launch_params.cuh), and holds the batch a request a lane:
 //
-// - warp 0 writes every vector: lane k writes request k's outputs, then
-//   computes a few consecutive rows side by side (a row's KV length is its
-//   request's first row's plus its place in the request, the request being
-//   row / N with N rows each; with per-request counts each lane writes its
-//   rows' lengths into a table in shared memory first); one
-//   scan of the lanes' sums gives every row's running sum of
-//   nsa_cache_seqlens (no closed-form sums, no search for a row's request);
+// - warp 0 writes the per-request vectors: lane k request k's, one scan of
+//   the lanes giving cu_seqlens_k;
+// - warp 1 writes the row vectors: each lane computes a few consecutive rows
+//   side by side (a row's KV length is its request's first row's plus its
+//   place in the request, the request being row / N with N rows each; with
+//   per-request counts each lane writes its rows' lengths into a table in
+//   shared memory first); one scan of the lanes' sums gives every row's
+//   running sum of nsa_cache_seqlens (no closed-form sums, no search for a
+//   row's request);
 // - every later warp copies one work item, where the call's items fit one
 //   pass of the page warps and its tables allow (SmallBatch::lean_pages):
 //   one unit of one row (its request found by one vote of the lanes), or
@@ -141,25 +143,41 @@ __device__ __forceinline__ uint32_t first_row_of(const SmallBatch& small,
   }
 }
 
-template <RowShape kRows>
-__device__ void write_small_batch_vectors(const SmallBatch& small) {
+// Lane k's request's KV length (its last row's, the widest), for
+// cache_seqlens: load_small_request's, without the row counts.
+__device__ __forceinline__ int32_t load_small_request_kv(const SmallBatch& small) {
   const int lane = lane_id();
-  const SmallRequest request = load_small_request<kRows>(small);
-  const int32_t kv_through = small.cu_seqlens_k.present() ? inclusive_sum_32(request.kv) : 0;
+  return lane < small.batch_size
+             ? clamped_len(saturating_offset(small.seq_lens[lane], small.top_offset))
+             : 0;
+}
+
+__device__ void write_small_batch_requests(const SmallBatch& small) {
+  const int lane = lane_id();
+  const int32_t kv = load_small_request_kv(small);
+  const int32_t kv_through = small.cu_seqlens_k.present() ? inclusive_sum_32(kv) : 0;
   if (lane < small.batch_size) {
     // kv_through saturates at INT32_MAX, so adding kv back gives it again.
-    write_request_kv(small.cache_seqlens, small.cu_seqlens_k, lane, request.kv,
-                     kv_through - request.kv);
-    write_context_lens(small.paged_mqa_context_lens, lane, request.kv);
+    write_request_kv(small.cache_seqlens, small.cu_seqlens_k, lane, kv, kv_through - kv);
+    write_context_lens(small.paged_mqa_context_lens, lane, kv);
   }
-  uint32_t row_count = small.rows;
-  int64_t total_rows = small.rows;
+  if (lane == 0) {
+    write_step_heads(small.cu_seqlens_k, Vector{}, Counter{}, 0);
+  }
+}
+
+template <RowShape kRows>
+__device__ void write_small_batch_rows(const SmallBatch& small) {
+  const int lane = lane_id();
+  const SmallRequest request = load_small_request<kRows>(small);
+  uint32_t row_count = small.vector_rows;
+  int64_t total_rows = small.vector_rows;
   if constexpr (kRows == RowShape::kVariable) {
     row_count = __shfl_sync(kFullWarp, request.row_end, kWarpSize - 1);
     total_rows = small.num_tokens.data != nullptr ? warp_total(request.rows) : 0;
   }
   if (lane == 0) {
-    write_step_heads(small.cu_seqlens_k, small.nsa_cu_seqlens_k, small.num_tokens, total_rows);
+    write_step_heads(Vector{}, small.nsa_cu_seqlens_k, small.num_tokens, total_rows);
   }
   // With counts from extend_seq_lens, each lane puts its request's rows'
   // KV lengths in shared memory, where the lanes below read their rows'.
@@ -269,29 +287,30 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small, const 
   const Column columns =
       row < small.page_table_1_rows ? small_columns(kv, small.page_table_1_columns) : 0;
   if (unit.first < columns) {
-    store_unit(small.page_table_1 + row * small.page_table_1_stride, unit.first, columns,
-               unit.values);
+    store_unit(small.page_table_1 + uint64_t{row} * small.page_table_1_stride, unit.first,
+               columns, unit.values);
   }
   if (small.real_page_table != nullptr && row < small.real_page_table_rows &&
       unit.real_column < min_of(unit.real_unit_end, small_real_columns(small, kv))) {
-    small.real_page_table[row * small.real_page_table_stride + unit.real_column] =
+    small.real_page_table[uint64_t{row} * small.real_page_table_stride + unit.real_column] =
         unit.real_value;
   }
 }
 
 template <RowShape kRows>
-__device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
-                                       int64_t page_warps) {
-  const SmallBatch& small = launch.small;
-  if (!small.lean_pages) {
-    copy_warp_batch_pages<kRows, false>(launch, page_warp, page_warps);
-    return;
-  }
+__device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& launch,
+                                       int64_t page_warp, int64_t page_warps) {
+  // The batch's loads first: the lean path waits for them, and they need
+  // only the first lines of the parameters.
   const int lane = lane_id();
   const bool has_request = lane < small.batch_size;
   const IndexVector::Loaded pool =
       has_request ? small.req_pool_indices.load(lane) : IndexVector::Loaded{0, 0};
   const SmallRequest request = load_small_request<kRows>(small);
+  if (!small.lean_pages) {
+    copy_warp_batch_pages<kRows, false>(launch, page_warp, page_warps);
+    return;
+  }
   const int32_t* source = nullptr;
   uint32_t units = 0;
   const int64_t pool_index = has_request ? small.req_pool_indices.value(pool) : -1;
@@ -333,7 +352,7 @@ __device__ void copy_small_batch_pages(const Launch& launch, int64_t page_warp,
     // (unit * batch_size + i) * G + g writes the rows g, g + G, ... of
     // request i (each group's warp loads the unit itself).
     const int shift = row_group_shift(request_items, static_cast<uint64_t>(page_warps),
-                                      launch.max_row_group_shift);
+                                      small.max_row_group_shift);
     const uint32_t request_item = item >> shift;
     const uint32_t unit = small.batch_size_divisor.divide(request_item);
     if (unit >= live_units) {
