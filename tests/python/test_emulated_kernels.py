@@ -172,6 +172,20 @@ def test_row_groups_after_a_saturated_row_count(emulated, batch_size):
                         row_capacity=8 * batch_size + 5)
 
 
+# The small-batch kernel's page warps count req_to_token's rows and the
+# tables' row strides in 32 bits; a pool of more rows (2^31 + 5 here, all
+# one row of memory) takes the warp-batch kernel's copy instead, where pool
+# indices past INT32_MAX are rows like any other (and one past the pool is
+# still outside it).
+@pytest.mark.parametrize("mode", MODES)
+def test_small_batch_with_a_pool_past_32_bit_rows(emulated, mode):
+    case = random_step_case(mode, 4, 29, width=600)
+    pool_rows = 2**31 + 5
+    case.req_to_token = case.req_to_token[:1].expand(pool_rows, -1)
+    case.req_pool_indices = torch.tensor([pool_rows - 1, 0, 2**31, pool_rows])
+    assert_step_matches(emulated, case, names=every_output(mode))
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("page_size", [1, 7, 64, 4096])
 @pytest.mark.parametrize("batch_size", [4, 50])
