@@ -154,9 +154,8 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::SmallBatch& s
   small.top_offset = static_cast<uint32_t>(model.top_offset);
   small.rows_per_request = Divisor::of(std::max<int64_t>(model.rows_per_request, 1));
   small.page_size = launch.page_size;
-  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
-  const auto count_32 = [kInt32Max](int64_t count) {
-    return static_cast<uint32_t>(std::min<int64_t>(count, kInt32Max));
+  const auto count_32 = [](int64_t count) {
+    return static_cast<uint32_t>(std::min(count, kInt32Max));
   };
   small.page_table_1_columns = count_32(buffers.page_table_1.columns);
   small.real_page_table_columns = count_32(buffers.real_page_table.columns);
