@@ -33,6 +33,20 @@ namespace plan_detail {
 
 using nsa_metadata::cuda::ceil_div;
 
+// The columns a request's page-copy units span at most: the source columns
+// the tables read (real_page_table's own columns where there is no
+// page_table_1 to copy: units_span_pages).
+inline int64_t spanned_columns_of(const Buffers& buffers, const TokenTable& tokens,
+                                  int64_t page_size) {
+  const int64_t copied_columns = buffers.page_table_1_flattened.present()
+                                     ? tokens.columns
+                                     : buffers.page_table_1.columns;
+  return buffers.page_table_1.data != nullptr || buffers.page_table_1_flattened.present()
+             ? std::max(copied_columns,
+                        real_source_span(buffers.real_page_table.columns, page_size))
+             : buffers.real_page_table.columns;
+}
+
 // Page-copy units of `unit_columns` columns of one request: enough for its
 // widest row, from the tables' widths (shapes only, never data); 0 without a
 // page table.
@@ -41,14 +55,8 @@ inline int64_t request_units_of(const Buffers& buffers, const TokenTable& tokens
   if (!buffers.has_page_table()) {
     return 0;
   }
-  const int64_t copied_columns = buffers.page_table_1_flattened.present()
-                                     ? tokens.columns
-                                     : buffers.page_table_1.columns;
-  const int64_t spanned_columns =
-      buffers.page_table_1.data != nullptr || buffers.page_table_1_flattened.present()
-          ? std::max(copied_columns, real_source_span(buffers.real_page_table.columns, page_size))
-          : buffers.real_page_table.columns;
-  return std::max<int64_t>(1, ceil_div(spanned_columns, unit_columns));
+  return std::max<int64_t>(1,
+                           ceil_div(spanned_columns_of(buffers, tokens, page_size), unit_columns));
 }
 
 // Row groups where a request has several page rows (every kernel's page
@@ -178,6 +186,7 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::SmallBatch& s
   small.real_page_table_stride = count_32(buffers.real_page_table.row_stride);
   small.max_row_group_shift = launch.max_row_group_shift;
   small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
+  small.unit_span = count_32(spanned_columns_of(buffers, launch.tokens, launch.page_size.divisor()));
   small.extend_seq_lens = model.extend_seq_lens;
   small.num_tokens = buffers.num_tokens;
   small.rows_per_lane = static_cast<uint32_t>(

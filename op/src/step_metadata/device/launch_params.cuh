@@ -76,6 +76,9 @@ struct SmallBatch {
   uint32_t real_page_table_stride;
   int32_t max_row_group_shift;  // Launch::max_row_group_shift
   Divisor batch_size_divisor;
+  // The source columns a request's units span at most, whatever its KV
+  // length (small_batch.cuh, small_batch_units).
+  uint32_t unit_span;
   // The row-vector warp (64 bytes):
   IndexVector extend_seq_lens;  // RowShape::kVariable's
   Counter num_tokens;

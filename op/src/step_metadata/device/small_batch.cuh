@@ -237,13 +237,16 @@ __device__ __forceinline__ Column small_real_columns(const SmallBatch& small, Co
 }
 
 // Units of a request's source its rows copy, from its last row's KV length:
-// the columns of page_table_1 that row writes and the sources of its
-// real_page_table columns (units_of's count, for a call with page_table_1).
+// enough for the columns of page_table_1 that row writes and the sources of
+// its real_page_table columns. Those columns are each below the KV length and
+// below unit_span (the host's bound for any length), so units up to
+// min(kv, unit_span) cover them. That is more than the exact count only where
+// real_page_table's last source column lies units before the KV length, and
+// those units' loads and stores are bounded by the exact columns
+// (load_small_unit, store_small_unit): a few instructions on the page warps'
+// chain instead of the exact count's division and 64-bit products.
 __device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, Column kv) {
-  Column span = small_columns(kv, small.page_table_1_columns);
-  if (small.real_page_table != nullptr) {
-    span = max_of(span, real_source_span(small_real_columns(small, kv), small.page_size.divisor()));
-  }
+  const Column span = kv < small.unit_span ? kv : small.unit_span;
   return static_cast<uint32_t>(ceil_div(span, unit_columns<kShortVectorsPerLane>));
 }
 
