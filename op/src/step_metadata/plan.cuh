@@ -186,7 +186,8 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::SmallBatch& s
   small.real_page_table_stride = count_32(buffers.real_page_table.row_stride);
   small.max_row_group_shift = launch.max_row_group_shift;
   small.batch_size_divisor = Divisor::of(std::max<int64_t>(launch.batch_size, 1));
-  small.unit_span = count_32(spanned_columns_of(buffers, launch.tokens, launch.page_size.divisor()));
+  small.unit_span =
+      count_32(spanned_columns_of(buffers, launch.tokens, launch.page_size.divisor()));
   small.extend_seq_lens = model.extend_seq_lens;
   small.num_tokens = buffers.num_tokens;
   small.rows_per_lane = static_cast<uint32_t>(
@@ -241,17 +242,19 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
   launch.sum_topk = buffers.needs_topk_sums();
   launch.max_row_group_shift = plan_detail::max_row_group_shift(model);
   const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps * multiprocessors;
+  const int64_t warp_batch_resident_warps =
+      cuda::kWarpBatchBlocksPerSM * cuda::kWarps * multiprocessors;
   plan.extend = launch.buffers.has_extend_outputs();
   plan.rows = plan_detail::row_shape_of(model, plan.extend);
   if (plan_detail::warp_batch_fits(launch) &&
       plan_detail::small_batch_fits(launch, plan.rows, plan.extend)) {
     plan.kernel = cuda::Kernel::kSmallBatch;
-    plan.blocks = static_cast<unsigned>(
-        plan_detail::plan_small_batch_kernel(launch, plan.small, plan.rows, resident_warps));
+    plan.blocks = static_cast<unsigned>(plan_detail::plan_small_batch_kernel(
+        launch, plan.small, plan.rows, warp_batch_resident_warps));
   } else if (plan_detail::warp_batch_fits(launch)) {
     plan.kernel = cuda::Kernel::kWarpBatch;
-    plan.blocks =
-        static_cast<unsigned>(plan_detail::plan_warp_batch_kernel(launch, resident_warps));
+    plan.blocks = static_cast<unsigned>(
+        plan_detail::plan_warp_batch_kernel(launch, warp_batch_resident_warps));
     if (plan.rows == cuda::RowShape::kOne) {
       plan.rows = cuda::RowShape::kFixed;  // its instance for any fixed count
     }
