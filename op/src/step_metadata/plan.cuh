@@ -242,19 +242,19 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
   launch.sum_topk = buffers.needs_topk_sums();
   launch.max_row_group_shift = plan_detail::max_row_group_shift(model);
   const int64_t resident_warps = cuda::kBlocksPerSM * cuda::kWarps * multiprocessors;
-  const int64_t warp_batch_resident_warps =
-      cuda::kWarpBatchBlocksPerSM * cuda::kWarps * multiprocessors;
+  const int64_t small_batch_resident_warps =
+      cuda::kSmallBatchBlocksPerSM * cuda::kWarps * multiprocessors;
   plan.extend = launch.buffers.has_extend_outputs();
   plan.rows = plan_detail::row_shape_of(model, plan.extend);
   if (plan_detail::warp_batch_fits(launch) &&
       plan_detail::small_batch_fits(launch, plan.rows, plan.extend)) {
     plan.kernel = cuda::Kernel::kSmallBatch;
     plan.blocks = static_cast<unsigned>(plan_detail::plan_small_batch_kernel(
-        launch, plan.small, plan.rows, warp_batch_resident_warps));
+        launch, plan.small, plan.rows, small_batch_resident_warps));
   } else if (plan_detail::warp_batch_fits(launch)) {
     plan.kernel = cuda::Kernel::kWarpBatch;
-    plan.blocks = static_cast<unsigned>(
-        plan_detail::plan_warp_batch_kernel(launch, warp_batch_resident_warps));
+    plan.blocks =
+        static_cast<unsigned>(plan_detail::plan_warp_batch_kernel(launch, resident_warps));
     if (plan.rows == cuda::RowShape::kOne) {
       plan.rows = cuda::RowShape::kFixed;  // its instance for any fixed count
     }

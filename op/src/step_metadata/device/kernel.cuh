@@ -37,8 +37,7 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
 }
 
 template <RowShape kRows, bool kExtend>
-__global__ void __launch_bounds__(kThreads, kWarpBatchBlocksPerSM)
-    step_metadata_warp_batch_kernel(const Launch launch) {
+__global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(const Launch launch) {
   const int64_t warp = dealt_warp(blockIdx.x, gridDim.x);
   if (warp < launch.vector_warps) {
     write_warp_batch_vectors<kRows, kExtend>(launch, warp);
@@ -51,7 +50,7 @@ __global__ void __launch_bounds__(kThreads, kWarpBatchBlocksPerSM)
 // The packed parameters come first: their lines are the ones the warps
 // wait for (launch_params.cuh); the Launch serves the page warps' fallback.
 template <RowShape kRows>
-__global__ void __launch_bounds__(kThreads, kWarpBatchBlocksPerSM)
+__global__ void __launch_bounds__(kThreads, kSmallBatchBlocksPerSM)
     step_metadata_small_batch_kernel(const SmallBatch small, const Launch launch) {
   // The page warps' branch first, so that their path follows the entry in
   // the code: theirs is the chain that sets a small call's time, and a jump

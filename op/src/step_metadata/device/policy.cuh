@@ -101,14 +101,18 @@ constexpr int kSmallBatchRowsPerLane = static_cast<int>(kSmallBatchRows / kWarpS
 constexpr int64_t kSmallBatchPageSize = unit_columns<kShortVectorsPerLane> / kWarpSize;
 
 // Resident blocks per multiprocessor the grid aims at for the page copies:
-// the block kernel's registers (up to 128 a thread at 256 threads) fit two.
-// The warp-batch and small-batch kernels' fit three (their launch bounds hold
-// them to 80), and their page warps' copy, where a call's units do not fit
-// one pass, is bounded by bytes in flight: on an H200, contexts up to 163840
-// at bs 32 took 6.7-6.8 us instead of 7.3-7.6 for decode and 19.0-19.3
-// instead of 20.6 for static draft-extend with three. The block kernel held
-// to 80 registers spills, and took 1-1.6 us longer at 1K-8K bs 128-256.
+// the block kernel's registers (up to 128 a thread at 256 threads) fit two,
+// as do the warp-batch kernel's.
 constexpr int64_t kBlocksPerSM = 2;
-constexpr int kWarpBatchBlocksPerSM = 3;
+// The small-batch kernel's fit three (its launch bounds hold it to 80
+// registers), and where a call's units do not fit one pass of its page
+// warps, their copy is bounded by bytes in flight: on an H200, contexts up
+// to 163840 at bs 32 took 6.7-6.8 us instead of 7.3-7.6 for decode and
+// 19.0-19.3 instead of 20.6 for static draft-extend with three. (The block
+// kernel held to 80 registers spills: 1-1.6 us slower at 1K-8K bs 128-256.
+// The warp-batch kernel, which serves extend's small batches, was no faster
+// with three in the one benchmark run that had it: extend at bs 32, mixed,
+// 4.3 us against 3.6 in the run before; not compared side by side.)
+constexpr int kSmallBatchBlocksPerSM = 3;
 
 }  // namespace nsa_metadata::step_metadata::cuda
