@@ -139,6 +139,26 @@ def test_small_batch_page_items(emulated, mode, batch_size, static_extend, row_c
     assert_step_matches(emulated, case, names=every_output(mode), row_capacity=row_capacity)
 
 
+# The small-batch kernel's page warps count a request's units up to
+# min(KV length, unit_span), unit_span being the columns any request's units
+# may span (device/small_batch.cuh). With page_table_1 100 columns wide and
+# pages wider than a unit (256 columns), a request of 2999 tokens counts 12
+# units where its sources end in the 11th (pages of 512, real_page_table 9
+# columns: the last page starts at column 2560) or the 8th (pages of 1000, 6
+# columns: at 2000): the units past them must load and store nothing. One
+# request: its units fit one pass of the page warps as rows with N rows or
+# one; three: as requests, or not at all.
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("batch_size", [1, 3])
+@pytest.mark.parametrize("page_size,real_columns", [(512, 9), (1000, 6)])
+def test_small_batch_units_past_the_last_page(emulated, mode, batch_size, page_size,
+                                              real_columns):
+    case = random_step_case(mode, batch_size, page_size + batch_size, width=6000,
+                            page_size=page_size, static_extend=True)
+    case.seq_lens[:] = 2999
+    assert_step_matches(emulated, case, names=every_output(mode), widths=(100, real_columns))
+
+
 # The block kernel's page warps share a unit's rows in G groups where the
 # tile's units times G fit one pass of them (device/block_pages.cuh). The
 # emulated GPU's block-kernel grid holds 24 page warps: of 40 requests with
