@@ -57,10 +57,10 @@ __global__ void __launch_bounds__(kThreads, kSmallBatchBlocksPerSM)
   // far into the kernel costs each multiprocessor an instruction-cache miss.
   const int64_t warp = dealt_warp(blockIdx.x, gridDim.x);
   if (warp < kSmallBatchVectorWarps) {
-    if (warp == kRowVectorWarp) {
-      write_small_batch_rows<kRows>(small);
-    } else {
+    if (warp == kRequestVectorWarp) {
       write_small_batch_requests(small);
+    } else {
+      write_small_batch_rows<kRows>(small);
     }
     return;
   }

@@ -91,11 +91,10 @@ constexpr int kMaxRowGroupShift = 2;
 // kSmallBatchPageSize, so that a unit's real_page_table columns are one per
 // lane at most.
 constexpr int64_t kSmallBatchRows = 128;
-// Its first two warps write the vectors side by side, one the per-request
-// ones, the other the row vectors: two chains of one scan each rather than
-// one of two, each waiting for fewer lines of the parameters.
+// Its first two warps write the vectors side by side, the first the
+// per-request ones, the second the row vectors: two chains of one scan each
+// rather than one of two, each waiting for fewer lines of the parameters.
 constexpr int64_t kRequestVectorWarp = 0;
-constexpr int64_t kRowVectorWarp = 1;
 constexpr int64_t kSmallBatchVectorWarps = 2;
 constexpr int kSmallBatchRowsPerLane = static_cast<int>(kSmallBatchRows / kWarpSize);
 constexpr int64_t kSmallBatchPageSize = unit_columns<kShortVectorsPerLane> / kWarpSize;
