@@ -65,15 +65,11 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
     run_row_scan(plan.row_scan_plan, model, buffers);
     return;
   }
-  if (plan.kernel == kernels::Kernel::kSmallBatch) {
-    const kernels::SmallBatchEntry kernel = kernels::small_batch_entry(plan.rows);
-    cuda_emulation::launch(plan.blocks, kernels::kThreads,
-                           [&] { kernel(plan.small, plan.launch); });
-    return;
-  }
-  const kernels::KernelEntry kernel =
-      kernels::kernel_entry(plan.kernel, plan.rows, plan.extend);
-  cuda_emulation::launch(plan.blocks, kernels::kThreads, [&] { kernel(plan.launch); });
+  kernels::run_kernel(plan.kernel, plan.rows, plan.extend, plan.small, plan.launch,
+                      [&](auto kernel, const auto&... arguments) {
+                        cuda_emulation::launch(plan.blocks, kernels::kThreads,
+                                               [&] { kernel(arguments...); });
+                      });
 }
 
 void fill_step_metadata_emulated(const step_metadata::Arguments& arguments) {

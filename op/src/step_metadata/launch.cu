@@ -49,13 +49,10 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
     launch_row_scan(plan.row_scan_plan, model, buffers, device, stream);
     return;
   }
-  if (plan.kernel == cuda::Kernel::kSmallBatch) {
-    cuda::small_batch_entry(plan.rows)<<<plan.blocks, cuda::kThreads, 0, stream>>>(plan.small,
-                                                                                  plan.launch);
-  } else {
-    cuda::kernel_entry(plan.kernel, plan.rows, plan.extend)<<<plan.blocks, cuda::kThreads, 0,
-                                                              stream>>>(plan.launch);
-  }
+  cuda::run_kernel(plan.kernel, plan.rows, plan.extend, plan.small, plan.launch,
+                   [&](auto kernel, const auto&... arguments) {
+                     kernel<<<plan.blocks, cuda::kThreads, 0, stream>>>(arguments...);
+                   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

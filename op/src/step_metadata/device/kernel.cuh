@@ -96,4 +96,17 @@ inline KernelEntry kernel_entry(Kernel kernel, RowShape rows, bool extend) {
   return step_metadata_warp_batch_kernel<RowShape::kFixed, false>;
 }
 
+// Runs that instance with its parameters through `run(kernel, arguments...)`
+// (a launch on a stream, or the CPU emulation's): the one place that knows
+// which entry takes the packed SmallBatch.
+template <typename Run>
+void run_kernel(Kernel kernel, RowShape rows, bool extend, const SmallBatch& small,
+                const Launch& launch, const Run& run) {
+  if (kernel == Kernel::kSmallBatch) {
+    run(small_batch_entry(rows), small, launch);
+  } else {
+    run(kernel_entry(kernel, rows, extend), launch);
+  }
+}
+
 }  // namespace nsa_metadata::step_metadata::cuda
