@@ -246,8 +246,8 @@ __device__ __forceinline__ Column small_real_columns(const SmallBatch& small, Co
 // (load_small_unit, store_small_unit): a few instructions on the page warps'
 // chain instead of the exact count's division and 64-bit products.
 __device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, Column kv) {
-  const Column span = kv < small.unit_span ? kv : small.unit_span;
-  return static_cast<uint32_t>(ceil_div(span, unit_columns<kShortVectorsPerLane>));
+  return static_cast<uint32_t>(
+      ceil_div(small_columns(kv, small.unit_span), unit_columns<kShortVectorsPerLane>));
 }
 
 // One unit of a request's source as a warp holds it: page_table_1's columns
