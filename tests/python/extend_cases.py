@@ -159,3 +159,34 @@ def bad_values_case(name, dtype, copies):
     for counter in COUNTERS:
         plain[counter] = torch.full((1,), -1, dtype=dtype)
     return case, plain
+
+
+# The block kernel writes the rows of a tile (256 requests) in 32-bit
+# arithmetic when its rows and sums stay below INT32_MAX and every KV length
+# fits int32, else in 64-bit saturating arithmetic: a batch whose first tile
+# ends just under the limit and whose second crosses it takes both.
+TILE_LIMITS = {
+    # The KV sums: the first tile's end at INT32_MAX - 1, then past it.
+    "kv_sums": (None, 2**31 - 1),
+    # One KV length past int32, with no output that sums them.
+    "kv_length": (("seqlens_expanded", "nsa_cache_seqlens", "page_table_1"), 2**40),
+}
+
+
+def tiles_across_int32_case(name, dtype=torch.int64):
+    """A batch of 600 requests of 20 tokens each (rows past the kernel's
+    direct path) for TILE_LIMITS[name], with poisoned CPU buffers."""
+    names, wide_seq_len = TILE_LIMITS[name]
+    generator = torch.Generator().manual_seed(600)
+    extend = torch.full((600,), 20, dtype=torch.int64)
+    seq_lens = extend + torch.randint(0, 50, (600,), generator=generator)
+    if names is None:
+        seq_lens[255] = 2**31 - 2 - int(seq_lens[:255].sum())
+    seq_lens[300] = wide_seq_len
+    case = ExtendCase(seq_lens.to(dtype), extend.to(dtype),
+                      torch.randperm(600, generator=generator).to(dtype),
+                      torch.randint(-5, 1 << 20, (600, 400), generator=generator,
+                                    dtype=torch.int32))
+    plain = poisoned_outputs(case, **({} if names is None else {"names": names}),
+                             kv_capacity=3000)
+    return case, plain

@@ -23,7 +23,8 @@ from hypothesis import given
 from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
 from extend_cases import poisoned_outputs as extend_outputs
-from extend_cases import TOKEN_OUTPUTS, assert_guarded_matches_reference, random_extend_case
+from extend_cases import TILE_LIMITS, TOKEN_OUTPUTS, assert_guarded_matches_reference, random_extend_case
+from extend_cases import tiles_across_int32_case
 from fuzzing import (draft_extend_draws, extend_draws, extend_draws_across_tiles, fuzz_settings,
                      step_draws, step_draws_across_tiles)
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
@@ -322,6 +323,12 @@ def test_flattened_table_at_every_alignment(emulated, offset, batch_size):
 @pytest.mark.parametrize("copies", [1, 10])
 def test_extend_bad_device_values_give_the_documented_result(emulated, name, dtype, copies):
     case, plain = extend_bad_values_case(name, dtype, copies)
+    assert_extend_matches(emulated, case, plain)
+
+
+@pytest.mark.parametrize("name", list(TILE_LIMITS))
+def test_extend_tiles_on_both_sides_of_int32(emulated, name):
+    case, plain = tiles_across_int32_case(name)
     assert_extend_matches(emulated, case, plain)
 
 

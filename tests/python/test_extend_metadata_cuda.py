@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from conftest import requires_cuda
-from extend_cases import (BAD_DEVICE_VALUES, ExtendCase, assert_guarded_matches_reference,
-                          bad_values_case, poisoned_outputs, random_extend_case)
+from extend_cases import (BAD_DEVICE_VALUES, TILE_LIMITS, ExtendCase,
+                          assert_guarded_matches_reference, bad_values_case, poisoned_outputs,
+                          random_extend_case, tiles_across_int32_case)
 from helpers import POISON, cuda_kernels_without_sync, guard_buffers
 from step_cases import assert_outputs_equal, assert_runs_on_the_current_stream
 
@@ -82,6 +83,14 @@ def test_flattened_table_at_every_alignment(offset, batch_size):
 
 
 GUARD = 512
+
+
+# Tiles of requests in 32-bit and in 64-bit arithmetic in one batch
+# (extend_cases.TILE_LIMITS).
+@pytest.mark.parametrize("name", list(TILE_LIMITS))
+def test_tiles_on_both_sides_of_int32(name):
+    case, plain = tiles_across_int32_case(name)
+    assert_guarded_matches_reference(case, *guard_buffers(plain, "cuda", GUARD))
 
 
 @pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))

@@ -41,14 +41,15 @@ __host__ __device__ __forceinline__ constexpr int64_t ceil_div(int64_t a, int64_
 // The last index k in [0, count) with starts[k] <= value, for starts sorted
 // ascending with starts[0] <= value: the owner of `value` when starts[k] is
 // where item k's range begins. Items with empty ranges share their start with
-// the next item and lose the tie to it.
+// the next item and lose the tie to it. Both of one type, so that 32-bit
+// starts are searched with 32-bit compares.
 template <typename T>
-__device__ __forceinline__ int last_at_most(const T* starts, int count, int64_t value) {
+__device__ __forceinline__ int last_at_most(const T* starts, int count, T value) {
   int lo = 0;
   int hi = count - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (static_cast<int64_t>(starts[mid]) <= value) {
+    if (starts[mid] <= value) {
       lo = mid;
     } else {
       hi = mid - 1;

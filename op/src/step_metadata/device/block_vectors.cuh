@@ -52,29 +52,75 @@ __device__ __forceinline__ Sums vector_sums(const Launch& launch, const RequestS
           launch.sum_topk ? request_sums(launch.model, shape).topk : 0};
 }
 
-// One tile of requests, as its rows need them.
+// A tile's requests as its rows need them, in Count arithmetic.
+template <typename Count>
+struct TileRequests {
+  Count first_row[kThreads];
+  Count rows[kThreads];
+  Count top[kThreads];
+  Count kv_before[kThreads];
+  Count topk_before[kThreads];
+};
+
+// One tile of requests, as its rows need them: in 64 bits, and in 32 bits
+// for tiles whose sums all fit there (NarrowRows).
 struct VectorTile {
   union {
     cub::BlockReduce<Sums, kThreads>::TempStorage reduce;
     cub::BlockScan<Sums, kThreads>::TempStorage scan;
   } cub;
-  int64_t first_row[kThreads];
-  int64_t rows[kThreads];
-  int64_t top[kThreads];
-  int64_t kv_before[kThreads];
-  int64_t topk_before[kThreads];
+  TileRequests<int64_t> wide;
+  TileRequests<int32_t> narrow;
   SplitSums<Sums> start;  // sums before the block's chunk, and the batch's
 };
 
+template <typename Count>
+__device__ __forceinline__ const TileRequests<Count>& tile_requests(const VectorTile& tile) {
+  if constexpr (sizeof(Count) == sizeof(int32_t)) {
+    return tile.narrow;
+  } else {
+    return tile.wide;
+  }
+}
+
+// The arithmetic of a tile's rows. In general 64-bit and saturating (the
+// shared length math); where every row, KV sum and nsa_cache_seqlens sum of
+// the tile stays below INT32_MAX (narrow_tile), nothing saturates and every
+// top fits, so plain 32-bit arithmetic gives the same values with about half
+// the instructions on a row's chain.
+__device__ __forceinline__ int64_t add_counts(int64_t a, int64_t b) { return saturating_add(a, b); }
+__device__ __forceinline__ int32_t add_counts(int32_t a, int32_t b) { return a + b; }
+__device__ __forceinline__ int32_t count_value(int64_t count) {
+  return narrow_count<int32_t>(count);
+}
+__device__ __forceinline__ int32_t count_value(int32_t count) { return count; }
+__device__ __forceinline__ int32_t kv_of_row(int64_t top, int64_t later) {
+  return row_kv_len(top, later);
+}
+// For top <= INT32_MAX (a negative top, as any top <= later, sees nothing).
+__device__ __forceinline__ int32_t kv_of_row(int32_t top, int32_t later) {
+  return top > later ? top - later : 0;
+}
+
+// Rows below this keep a group's last row and the row after it (where
+// nsa_cu_seqlens_k's sum lands) in int32.
+constexpr int64_t kNarrowRowLimit = kInt32Max - 2 * kRowsPerGroup;
+
+// Whether a tile whose requests end with the sums `end` (and whose tops
+// are all at most INT32_MAX: no_wide_top) may take the 32-bit arithmetic.
+__device__ __forceinline__ bool narrow_tile(const Sums& end, bool no_wide_top) {
+  return no_wide_top && end.rows < kNarrowRowLimit && end.kv < kInt32Max && end.topk < kInt32Max;
+}
+
 // Stores the group's rows [row_begin, row_end) of one row vector: one
 // 16-byte store when the group is whole, fits and the buffer is aligned.
-__device__ __forceinline__ void store_group(const Vector& vector, int64_t group_row,
-                                            int64_t row_begin, int64_t row_end,
-                                            const int32_t (&values)[kRowsPerGroup]) {
+template <typename Count>
+__device__ __forceinline__ void store_group(const Vector& vector, Count group_row, Count row_begin,
+                                            Count row_end, const int32_t (&values)[kRowsPerGroup]) {
   if (!vector.present()) {
     return;
   }
-  const int64_t end = min_of(row_end, vector.capacity);
+  const Count end = vector.capacity < row_end ? static_cast<Count>(vector.capacity) : row_end;
   if (row_begin == group_row && end == group_row + kRowsPerGroup &&
       (reinterpret_cast<uintptr_t>(vector.data) & 15) == 0) {
     *reinterpret_cast<int4*>(vector.data + group_row) =
@@ -93,27 +139,31 @@ __device__ __forceinline__ void store_group(const Vector& vector, int64_t group_
 // takes, kRowsPerGroup consecutive rows per thread: the request is searched
 // for once per group and followed from row to row, nsa_cu_seqlens_k is
 // summed along, and whole groups are stored in 16 bytes. The tile's first
-// request is `tile_begin`, its first row `tile_row`.
-template <bool kExtend>
+// request is `tile_begin`, its first row `tile_row`; Count is the tile's
+// arithmetic (int32_t only where narrow_tile holds).
+template <bool kExtend, typename Count>
 __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, int64_t tile_begin,
                                 int64_t tile_row, int64_t tile_end, int64_t split) {
   const Buffers& buffers = launch.buffers;
   const Model& model = launch.model;
-  const int64_t limit = min_of(tile_end, buffers.vector_row_limit());
+  const TileRequests<Count>& requests = tile_requests<Count>(tile);
+  const auto limit = static_cast<Count>(min_of(tile_end, buffers.vector_row_limit()));
   const int64_t group_end = ceil_div(limit, kRowsPerGroup);
   const int64_t stride = int64_t{kThreads} * launch.row_splits;
   for (int64_t group = tile_row / kRowsPerGroup + split * kThreads + threadIdx.x;
        group < group_end; group += stride) {
-    const int64_t group_row = group * kRowsPerGroup;
-    const int64_t row_begin = max_of(group_row, tile_row);
-    const int64_t row_end = min_of(group_row + kRowsPerGroup, limit);
-    int owner = last_at_most(tile.first_row, kThreads, row_begin);
-    RequestShape shape{tile.rows[owner], tile.top[owner]};
+    const auto group_row = static_cast<Count>(group * kRowsPerGroup);
+    const Count row_begin = max(group_row, static_cast<Count>(tile_row));
+    const Count row_end = min(static_cast<Count>(group_row + kRowsPerGroup), limit);
+    int owner = last_at_most(requests.first_row, kThreads, row_begin);
+    Count rows = requests.rows[owner];
+    Count top = requests.top[owner];
     // nsa_cache_seqlens summed through the row before row_begin.
-    int64_t topk_through =
+    Count topk_through =
         launch.sum_topk
-            ? saturating_add(tile.topk_before[owner],
-                             topk_len_through(model, shape, row_begin - tile.first_row[owner] - 1))
+            ? add_counts(requests.topk_before[owner],
+                         static_cast<Count>(topk_len_through(
+                             model, {rows, top}, row_begin - requests.first_row[owner] - 1)))
             : 0;
     int32_t expanded[kRowsPerGroup];
     int32_t selected[kRowsPerGroup];
@@ -122,29 +172,31 @@ __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, in
     int32_t ends[kRowsPerGroup];
 #pragma unroll
     for (int k = 0; k < kRowsPerGroup; ++k) {
-      const int64_t row = group_row + k;
+      const Count row = group_row + k;
       expanded[k] = selected[k] = request[k] = starts[k] = ends[k] = 0;
       if (row < row_begin || row >= row_end) {
         continue;
       }
-      if (owner + 1 < kThreads && tile.first_row[owner + 1] <= row) {
+      if (owner + 1 < kThreads && requests.first_row[owner + 1] <= row) {
         do {
           ++owner;
-        } while (owner + 1 < kThreads && tile.first_row[owner + 1] <= row);
-        shape = {tile.rows[owner], tile.top[owner]};
-        topk_through = tile.topk_before[owner];
+        } while (owner + 1 < kThreads && requests.first_row[owner + 1] <= row);
+        rows = requests.rows[owner];
+        top = requests.top[owner];
+        topk_through = requests.topk_before[owner];
       }
-      const int64_t j = row - tile.first_row[owner];
-      expanded[k] = row_kv_len(shape.top, shape.rows - 1 - j);
+      const Count j = row - requests.first_row[owner];
+      expanded[k] = kv_of_row(top, static_cast<Count>(rows - 1 - j));
       selected[k] = selected_len(model, expanded[k]);
-      topk_through = saturating_add(topk_through, selected[k]);
+      topk_through = add_counts(topk_through, static_cast<Count>(selected[k]));
       if (row + 1 < buffers.nsa_cu_seqlens_k.capacity) {
-        buffers.nsa_cu_seqlens_k.data[row + 1] = narrow_count<int32_t>(topk_through);
+        buffers.nsa_cu_seqlens_k.data[row + 1] = count_value(topk_through);
       }
       if (kExtend) {
+        const Count kv_before = requests.kv_before[owner];
         request[k] = static_cast<int32_t>(tile_begin + owner);
-        starts[k] = narrow_count<int32_t>(tile.kv_before[owner]);
-        ends[k] = narrow_count<int32_t>(saturating_add(tile.kv_before[owner], expanded[k]));
+        starts[k] = count_value(kv_before);
+        ends[k] = count_value(add_counts(kv_before, static_cast<Count>(expanded[k])));
       }
     }
     store_group(buffers.seqlens_expanded, group_row, row_begin, row_end, expanded);
@@ -274,17 +326,29 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t vector_block,
     Sums tile_sums;
     BlockScan(tile.cub.scan).ExclusiveScan(mine, before_mine, Sums{0, 0, 0}, SumOp(), tile_sums);
     const Sums before = add(tile_start, before_mine);
-    tile.first_row[threadIdx.x] = before.rows;
-    tile.rows[threadIdx.x] = shape.rows;
-    tile.top[threadIdx.x] = shape.top;
-    tile.kv_before[threadIdx.x] = before.kv;
-    tile.topk_before[threadIdx.x] = before.topk;
+    tile.wide.first_row[threadIdx.x] = before.rows;
+    tile.wide.rows[threadIdx.x] = shape.rows;
+    tile.wide.top[threadIdx.x] = shape.top;
+    tile.wide.kv_before[threadIdx.x] = before.kv;
+    tile.wide.topk_before[threadIdx.x] = before.topk;
+    // What narrow_tile lets the 32-bit rows read (exact there).
+    tile.narrow.first_row[threadIdx.x] = static_cast<int32_t>(before.rows);
+    tile.narrow.rows[threadIdx.x] = static_cast<int32_t>(shape.rows);
+    tile.narrow.top[threadIdx.x] = static_cast<int32_t>(clamp_to(shape.top, -1, kInt32Max));
+    tile.narrow.kv_before[threadIdx.x] = static_cast<int32_t>(before.kv);
+    tile.narrow.topk_before[threadIdx.x] = static_cast<int32_t>(before.topk);
     if (in_chunk && split == 0) {
       write_request<kExtend>(launch.buffers, i, shape, before);
     }
     if (__syncthreads_or(shape.rows > kDirectRows)) {
-      write_tile_rows<kExtend>(launch, tile, tile_begin, tile_start.rows,
-                               saturating_add(tile_start.rows, tile_sums.rows), split);
+      const Sums tile_end = add(tile_start, tile_sums);
+      if (narrow_tile(tile_end, !__syncthreads_or(shape.top > kInt32Max))) {
+        write_tile_rows<kExtend, int32_t>(launch, tile, tile_begin, tile_start.rows,
+                                          tile_end.rows, split);
+      } else {
+        write_tile_rows<kExtend, int64_t>(launch, tile, tile_begin, tile_start.rows,
+                                          tile_end.rows, split);
+      }
     } else if (split == 0 && before.rows < limit) {
       write_own_rows<kExtend>(launch, i, shape, before, limit);
     }
