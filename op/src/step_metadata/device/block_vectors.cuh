@@ -63,7 +63,7 @@ struct TileRequests {
 };
 
 // One tile of requests, as its rows need them: in 64 bits, and in 32 bits
-// for tiles whose sums all fit there (NarrowRows).
+// for tiles whose sums all fit there (narrow_tile).
 struct VectorTile {
   union {
     cub::BlockReduce<Sums, kThreads>::TempStorage reduce;
