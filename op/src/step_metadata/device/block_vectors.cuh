@@ -326,21 +326,23 @@ __device__ void write_chunk_vectors(const Launch& launch, int64_t vector_block,
     Sums tile_sums;
     BlockScan(tile.cub.scan).ExclusiveScan(mine, before_mine, Sums{0, 0, 0}, SumOp(), tile_sums);
     const Sums before = add(tile_start, before_mine);
-    tile.wide.first_row[threadIdx.x] = before.rows;
-    tile.wide.rows[threadIdx.x] = shape.rows;
-    tile.wide.top[threadIdx.x] = shape.top;
-    tile.wide.kv_before[threadIdx.x] = before.kv;
-    tile.wide.topk_before[threadIdx.x] = before.topk;
-    // What narrow_tile lets the 32-bit rows read (exact there).
-    tile.narrow.first_row[threadIdx.x] = static_cast<int32_t>(before.rows);
-    tile.narrow.rows[threadIdx.x] = static_cast<int32_t>(shape.rows);
-    tile.narrow.top[threadIdx.x] = static_cast<int32_t>(clamp_to(shape.top, -1, kInt32Max));
-    tile.narrow.kv_before[threadIdx.x] = static_cast<int32_t>(before.kv);
-    tile.narrow.topk_before[threadIdx.x] = static_cast<int32_t>(before.topk);
     if (in_chunk && split == 0) {
       write_request<kExtend>(launch.buffers, i, shape, before);
     }
     if (__syncthreads_or(shape.rows > kDirectRows)) {
+      // The shapes the block shares its rows by, published only here: the
+      // barrier in the narrow_tile call below orders them before the reads.
+      tile.wide.first_row[threadIdx.x] = before.rows;
+      tile.wide.rows[threadIdx.x] = shape.rows;
+      tile.wide.top[threadIdx.x] = shape.top;
+      tile.wide.kv_before[threadIdx.x] = before.kv;
+      tile.wide.topk_before[threadIdx.x] = before.topk;
+      // What narrow_tile lets the 32-bit rows read (exact there).
+      tile.narrow.first_row[threadIdx.x] = static_cast<int32_t>(before.rows);
+      tile.narrow.rows[threadIdx.x] = static_cast<int32_t>(shape.rows);
+      tile.narrow.top[threadIdx.x] = static_cast<int32_t>(clamp_to(shape.top, -1, kInt32Max));
+      tile.narrow.kv_before[threadIdx.x] = static_cast<int32_t>(before.kv);
+      tile.narrow.topk_before[threadIdx.x] = static_cast<int32_t>(before.topk);
       const Sums tile_end = add(tile_start, tile_sums);
       if (narrow_tile(tile_end, !__syncthreads_or(shape.top > kInt32Max))) {
         write_tile_rows<kExtend, int32_t>(launch, tile, tile_begin, tile_start.rows,
