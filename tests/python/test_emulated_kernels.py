@@ -259,6 +259,16 @@ def test_draft_extend_row_vectors_alone(emulated, batch_size, names):
                         num_tokens_dtype=count_dtype)
 
 
+# The row-scan kernels' nsa_cache_seqlens, with and without index pools, on
+# rows they store directly (bs 80) and on rows they stage (bs 1000).
+@pytest.mark.parametrize("index_kpool", [1, 3, 64])
+@pytest.mark.parametrize("batch_size", [80, 1000])
+def test_draft_extend_row_vectors_alone_with_index_pools(emulated, index_kpool, batch_size):
+    case = random_step_case("draft_extend", batch_size, index_kpool, width=300, topk=100)
+    case.index_kpool = index_kpool
+    assert_step_matches(emulated, case, names=ROW_VECTORS, row_capacity=case.rows() + 11)
+
+
 @pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
 def test_draft_extend_row_vectors_alone_with_bad_device_values(emulated, name, dtype):
