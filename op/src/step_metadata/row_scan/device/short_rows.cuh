@@ -49,6 +49,15 @@ __device__ __forceinline__ void for_each_short_row(const Request& request,
                                                    const Store& store) {
   const auto tokens = static_cast<int32_t>(request.tokens);
   const int32_t base = small_kv_base(request);
+  // Every valid request takes the first loop: no row of it is clamped, so
+  // base + j needs none of small_kv_len's min and max.
+  if (base >= 0 && base <= static_cast<int32_t>(kInt32Max) - kDirectMaxTokens) {
+    for (int32_t j = 0; j < tokens; ++j) {
+      const int32_t expanded = base + j;
+      store(j, expanded, selected(expanded));
+    }
+    return;
+  }
   for (int32_t j = 0; j < tokens; ++j) {
     const int32_t expanded = small_kv_len(base, j);
     store(j, expanded, selected(expanded));
@@ -120,10 +129,32 @@ __device__ __forceinline__ void stage_request_rows(StagedRows<kRequests>& staged
   });
 }
 
+// Copies the staged groups of rows [first, end) from the staged origin, each
+// nsa_cache_seqlens value from select(seqlens_expanded).
+template <int kRequests, typename Select>
+__device__ __forceinline__ void write_staged_groups(const StagedRows<kRequests>& staged,
+                                                    const RowSpan<int32_t>& expanded_rows,
+                                                    const RowSpan<int32_t>& cached_rows,
+                                                    int32_t first, int32_t end,
+                                                    const Select& select) {
+  for (int32_t group_row = kRowsPerGroup * static_cast<int32_t>(threadIdx.x); group_row < end;
+       group_row += kRowsPerGroup * kThreads) {
+    const int32_t row_begin = max(group_row, first);
+    const int32_t row_end = min(group_row + kRowsPerGroup, end);
+    const int4 vector = *reinterpret_cast<const int4*>(staged.expanded + group_row);
+    const int32_t expanded[kRowsPerGroup] = {vector.x, vector.y, vector.z, vector.w};
+    const int32_t cached[kRowsPerGroup] = {select(vector.x), select(vector.y), select(vector.z),
+                                           select(vector.w)};
+    store_group(expanded_rows, group_row, row_begin, row_end, expanded);
+    store_group(cached_rows, group_row, row_begin, row_end, cached);
+  }
+}
+
 // Copies rows [tile_row, tile_end) (already bounded by the row limit) out of
 // shared memory; staged values outside that range are never stored. A tile
 // spans fewer rows than the staging buffer, so all the row arithmetic is
-// 32-bit, from the staged origin.
+// 32-bit, from the staged origin. index_kpool is decided once per tile, not
+// per row: without pools the selection is a bare min.
 template <int kRequests>
 __device__ __forceinline__ void write_staged_tile(const Launch& launch,
                                                   const StagedRows<kRequests>& staged,
@@ -137,16 +168,12 @@ __device__ __forceinline__ void write_staged_tile(const Launch& launch,
   const RowSpan<int32_t> expanded_rows = window_of(launch.seqlens_expanded, origin, end);
   const RowSpan<int32_t> cached_rows = window_of(launch.nsa_cache_seqlens, origin, end);
   const Selection selected = selection_of(launch);
-  for (int32_t group_row = kRowsPerGroup * static_cast<int32_t>(threadIdx.x); group_row < end;
-       group_row += kRowsPerGroup * kThreads) {
-    const int32_t row_begin = max(group_row, first);
-    const int32_t row_end = min(group_row + kRowsPerGroup, end);
-    const int4 vector = *reinterpret_cast<const int4*>(staged.expanded + group_row);
-    const int32_t expanded[kRowsPerGroup] = {vector.x, vector.y, vector.z, vector.w};
-    const int32_t cached[kRowsPerGroup] = {selected(vector.x), selected(vector.y),
-                                           selected(vector.z), selected(vector.w)};
-    store_group(expanded_rows, group_row, row_begin, row_end, expanded);
-    store_group(cached_rows, group_row, row_begin, row_end, cached);
+  if (selected.index_kpool == 1) {
+    const int32_t topk = selected.topk;
+    write_staged_groups(staged, expanded_rows, cached_rows, first, end,
+                        [topk](int32_t expanded) { return min(expanded, topk); });
+  } else {
+    write_staged_groups(staged, expanded_rows, cached_rows, first, end, selected);
   }
 }
 
