@@ -86,6 +86,12 @@ T __ldg(const T* address) {
   return *address;
 }
 
+// A streaming store's cache hint means nothing on the host.
+template <typename T>
+void __stcs(T* address, T value) {
+  *address = value;
+}
+
 template <typename T>
 T __shfl_sync(unsigned /*mask*/, T value, int source_lane) {
   const uint64_t* words = cuda_emulation::exchange_in_warp(cuda_emulation::to_word(value));

@@ -112,7 +112,10 @@ __device__ __forceinline__ void load_unit(const int32_t* __restrict__ source, Co
   }
 }
 
-// Stores the loaded unit into a row of `columns` columns.
+// Stores the loaded unit into a row of `columns` columns. The 16-byte stores
+// stream (evict-first): no kernel of the call reads a page table back, and
+// keeping them out of L2's way leaves it to the source rows other rows and
+// other warps still load.
 template <int kVectors>
 __device__ __forceinline__ void store_unit(int32_t* destination, Column first, Column columns,
                                            const int4 (&values)[kVectors]) {
@@ -122,7 +125,7 @@ __device__ __forceinline__ void store_unit(int32_t* destination, Column first, C
   for (int t = 0; t < kVectors; ++t) {
     const Column c = vector_column(first, t, lane);
     if (vectors && c + kColumnsPerVector <= columns) {
-      *reinterpret_cast<int4*>(destination + c) = values[t];
+      __stcs(reinterpret_cast<int4*>(destination + c), values[t]);
     } else {
       if (c < columns) destination[c] = values[t].x;
       if (c + 1 < columns) destination[c + 1] = values[t].y;
