@@ -31,8 +31,13 @@ struct Selection {
   int32_t topk;
   int64_t index_kpool;
 
+  // The selection where the caller knows index_kpool is 1.
+  __device__ __forceinline__ int32_t unpooled(int32_t expanded) const {
+    return min(expanded, topk);
+  }
+
   __device__ __forceinline__ int32_t operator()(int32_t expanded) const {
-    return index_kpool == 1 ? min(expanded, topk)
+    return index_kpool == 1 ? unpooled(expanded)
                             : nsa_cache_seqlen(expanded, topk, index_kpool);
   }
 };
@@ -49,8 +54,9 @@ __device__ __forceinline__ void for_each_short_row(const Request& request,
                                                    const Store& store) {
   const auto tokens = static_cast<int32_t>(request.tokens);
   const int32_t base = small_kv_base(request);
-  // Every valid request takes the first loop: no row of it is clamped, so
-  // base + j needs none of small_kv_len's min and max.
+  // A request whose KV cache holds its new tokens (base >= 0) and ends at
+  // least kDirectMaxTokens short of INT32_MAX has no clamped row, so base + j
+  // needs none of small_kv_len's min and max.
   if (base >= 0 && base <= static_cast<int32_t>(kInt32Max) - kDirectMaxTokens) {
     for (int32_t j = 0; j < tokens; ++j) {
       const int32_t expanded = base + j;
@@ -169,9 +175,8 @@ __device__ __forceinline__ void write_staged_tile(const Launch& launch,
   const RowSpan<int32_t> cached_rows = window_of(launch.nsa_cache_seqlens, origin, end);
   const Selection selected = selection_of(launch);
   if (selected.index_kpool == 1) {
-    const int32_t topk = selected.topk;
     write_staged_groups(staged, expanded_rows, cached_rows, first, end,
-                        [topk](int32_t expanded) { return min(expanded, topk); });
+                        [selected](int32_t expanded) { return selected.unpooled(expanded); });
   } else {
     write_staged_groups(staged, expanded_rows, cached_rows, first, end, selected);
   }
