@@ -2,6 +2,7 @@
 import torch
 
 import reference
+from inputs import random_inputs
 
 POISON = -123456  # Any row left unwritten shows up as this value.
 
@@ -117,6 +118,19 @@ def assert_guarded_run_matches_reference(extend_seq_lens, seq_lens, capacities, 
     assert_equal(got_expanded, want_expanded, "seqlens_expanded")
     assert_equal(got_cache, want_cache, "nsa_cache_seqlens")
     assert got_count == min(total, torch.iinfo(count_dtype).max)
+
+
+def assert_buffers_off_a_16_byte_boundary_match(batch_size, guard, device, namespace=None):
+    """The rows leave in 16-byte stores where a buffer's address allows it and
+    4-byte stores elsewhere: buffers 1, 2 or 3 elements past a 16-byte
+    boundary (and, with guard 4, on one), with capacities over the total and
+    capacities that cut a group, must get the reference's rows, and nothing
+    outside them may change."""
+    extend_seq_lens, seq_lens = random_inputs(batch_size, "zeros_to_8", "padded", guard)
+    total = int(extend_seq_lens.sum())
+    for capacities in ((total + 13, total + 21), (total - 5, total + 3)):
+        assert_guarded_run_matches_reference(extend_seq_lens, seq_lens, capacities, torch.int64,
+                                             device, guard, namespace)
 
 
 def fill(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity=None,

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from conftest import requires_cuda
-from helpers import (BAD_DEVICE_VALUES, assert_equal, assert_guarded_run_matches_reference,
-                     assert_matches_reference, expected, poisoned_buffer, run_guarded)
+from helpers import (BAD_DEVICE_VALUES, assert_buffers_off_a_16_byte_boundary_match,
+                     assert_equal, assert_guarded_run_matches_reference,
+                     assert_matches_reference, expected, poisoned_buffer)
 from inputs import draft_batch, random_inputs
 from reference import INT32_MAX
 
@@ -172,25 +173,9 @@ def test_bad_device_values_give_the_documented_result(case, count_dtype):
 @pytest.mark.parametrize("batch_size", [300, 3000, 20000])
 @pytest.mark.parametrize("guard", [1, 2, 3, 4])
 def test_buffers_off_a_16_byte_boundary(batch_size, guard):
-    """The kernel writes whole groups of 4 rows with 16-byte stores where a
-    buffer's address allows it and 4-byte stores elsewhere (300: rows stored
-    straight from each request's thread; 3000: staged in shared memory, one
-    launch; 20000: two launches). Buffers that start
-    1, 2 or 3 elements past a 16-byte boundary (and, with guard 4, on one),
-    with capacities that cut a group, must get the reference's rows and
-    nothing outside them may change."""
-    extend_seq_lens, seq_lens = random_inputs(batch_size, "zeros_to_8", "padded", guard)
-    total = int(extend_seq_lens.sum())
-    for expanded_capacity, cache_capacity in ((total + 13, total + 21), (total - 5, total + 3)):
-        error, got_expanded, got_cache, got_count = run_guarded(
-            extend_seq_lens, seq_lens, 2048, expanded_capacity, cache_capacity, torch.int64,
-            "cuda", guard=guard)
-        assert error is None, error
-        want_expanded, want_cache, want_total = expected(extend_seq_lens, seq_lens, 2048,
-                                                         expanded_capacity, cache_capacity)
-        assert_equal(got_expanded, want_expanded, "seqlens_expanded")
-        assert_equal(got_cache, want_cache, "nsa_cache_seqlens")
-        assert got_count == want_total == total
+    """300: rows stored straight from each request's thread; 3000: staged in
+    shared memory, one launch; 20000: two launches."""
+    assert_buffers_off_a_16_byte_boundary_match(batch_size, guard, "cuda")
 
 
 def test_checked_mode_raises_what_the_cpu_raises(checked_mode):
