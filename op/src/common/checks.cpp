@@ -123,8 +123,8 @@ void check_request_lengths(int64_t i, int64_t seq_len, const int64_t* extend_seq
               top);
 }
 
-std::vector<NamedTensor> present(std::initializer_list<NamedOptional> outputs) {
-  std::vector<NamedTensor> given;
+NamedTensors present(std::initializer_list<NamedOptional> outputs) {
+  NamedTensors given;
   for (const auto& [output, name] : outputs) {
     if (output->has_value()) {
       given.emplace_back(&output->value(), name);

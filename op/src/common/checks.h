@@ -5,11 +5,11 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
+#include <c10/util/SmallVector.h>
 
 #include <initializer_list>
 #include <optional>
 #include <utility>
-#include <vector>
 
 namespace nsa_metadata::checks {
 
@@ -69,9 +69,12 @@ void check_no_overlap(const at::Tensor& written, const char* written_name,
 
 using NamedTensor = std::pair<const at::Tensor*, const char*>;
 using NamedOptional = std::pair<const std::optional<at::Tensor>*, const char*>;
+// Room for every operator's outputs (at most 14) without a heap allocation:
+// a call's host checks run on every step.
+using NamedTensors = c10::SmallVector<NamedTensor, 16>;
 
 // The outputs a call was given, named.
-std::vector<NamedTensor> present(std::initializer_list<NamedOptional> outputs);
+NamedTensors present(std::initializer_list<NamedOptional> outputs);
 
 // check_no_overlap for every pair of outputs and every output with every input.
 void check_no_overlaps(c10::ArrayRef<NamedTensor> outputs, c10::ArrayRef<NamedTensor> inputs);

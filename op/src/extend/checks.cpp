@@ -7,8 +7,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <array>
 #include <utility>
-#include <vector>
 
 namespace nsa_metadata::extend {
 namespace {
@@ -16,16 +16,15 @@ namespace {
 using checks::NamedTensor;
 
 // The per-token buffers: any capacity (the token total lives on the device).
-std::vector<checks::NamedOptional> token_buffers(
-    const Outputs& outputs) {
-  return {{&outputs.seqlens_expanded, "seqlens_expanded"},
-          {&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
-          {&outputs.token_to_batch_idx, "token_to_batch_idx"},
-          {&outputs.indexer_k_start, "indexer_k_start"},
-          {&outputs.indexer_k_end, "indexer_k_end"}};
+std::array<checks::NamedOptional, 5> token_buffers(const Outputs& outputs) {
+  return {{{&outputs.seqlens_expanded, "seqlens_expanded"},
+           {&outputs.nsa_cache_seqlens, "nsa_cache_seqlens"},
+           {&outputs.token_to_batch_idx, "token_to_batch_idx"},
+           {&outputs.indexer_k_start, "indexer_k_start"},
+           {&outputs.indexer_k_end, "indexer_k_end"}}};
 }
 
-std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
+checks::NamedTensors present_outputs(const Outputs& outputs) {
   return checks::present({{&outputs.cache_seqlens, "cache_seqlens"},
                            {&outputs.cu_seqlens_k, "cu_seqlens_k"},
                            {&outputs.cu_seqlens_q, "cu_seqlens_q"},
@@ -113,11 +112,11 @@ void check_arguments(const Arguments& arguments) {
 }
 
 void check_no_aliasing(const Arguments& arguments) {
-  const std::vector<NamedTensor> outputs = present_outputs(arguments.outputs);
-  const std::vector<NamedTensor> inputs{{&arguments.seq_lens, "seq_lens"},
-                                        {&arguments.extend_seq_lens, "extend_seq_lens"},
-                                        {&arguments.req_pool_indices, "req_pool_indices"},
-                                        {&arguments.req_to_token, "req_to_token"}};
+  const checks::NamedTensors outputs = present_outputs(arguments.outputs);
+  const std::array<NamedTensor, 4> inputs{{{&arguments.seq_lens, "seq_lens"},
+                                           {&arguments.extend_seq_lens, "extend_seq_lens"},
+                                           {&arguments.req_pool_indices, "req_pool_indices"},
+                                           {&arguments.req_to_token, "req_to_token"}}};
   checks::check_no_overlaps(outputs, inputs);
 }
 

@@ -6,15 +6,15 @@
 
 #include <c10/util/Exception.h>
 
+#include <tuple>
 #include <utility>
-#include <vector>
 
 namespace nsa_metadata::step_metadata {
 namespace {
 
 using checks::NamedTensor;
 
-std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
+checks::NamedTensors present_outputs(const Outputs& outputs) {
   return checks::present({{&outputs.cache_seqlens, "cache_seqlens"},
                            {&outputs.cu_seqlens_k, "cu_seqlens_k"},
                            {&outputs.seqlens_expanded, "seqlens_expanded"},
@@ -26,10 +26,10 @@ std::vector<NamedTensor> present_outputs(const Outputs& outputs) {
                            {&outputs.paged_mqa_context_lens, "paged_mqa_context_lens"}});
 }
 
-std::vector<NamedTensor> inputs_of(const Arguments& arguments) {
-  std::vector<NamedTensor> inputs{{&arguments.seq_lens, "seq_lens"},
-                                  {&arguments.req_pool_indices, "req_pool_indices"},
-                                  {&arguments.req_to_token, "req_to_token"}};
+checks::NamedTensors inputs_of(const Arguments& arguments) {
+  checks::NamedTensors inputs{{&arguments.seq_lens, "seq_lens"},
+                              {&arguments.req_pool_indices, "req_pool_indices"},
+                              {&arguments.req_to_token, "req_to_token"}};
   if (arguments.extend_seq_lens.has_value()) {
     inputs.emplace_back(&arguments.extend_seq_lens.value(), "extend_seq_lens");
   }
@@ -144,8 +144,8 @@ void check_arguments(const Arguments& arguments) {
 }
 
 void check_no_aliasing(const Arguments& arguments) {
-  const std::vector<NamedTensor> outputs = present_outputs(arguments.outputs);
-  const std::vector<NamedTensor> inputs = inputs_of(arguments);
+  const checks::NamedTensors outputs = present_outputs(arguments.outputs);
+  const checks::NamedTensors inputs = inputs_of(arguments);
   checks::check_no_overlaps(outputs, inputs);
 }
 
