@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 #include <c10/util/SmallVector.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -136,8 +137,8 @@ NamedTensors present(std::initializer_list<NamedOptional> outputs) {
 namespace {
 
 // The bytes of a tensor's storage. Tensors whose storages span disjoint bytes
-// share no memory: one comparison decides most of the dozens of pairs a call
-// with every output has, without a call into c10 for each pair.
+// share no memory, which comparisons of addresses decide without a call into
+// c10 for each pair.
 struct StorageSpan {
   uintptr_t begin = 0;
   uintptr_t end = UINTPTR_MAX;  // unknown: may meet any other span
@@ -160,15 +161,37 @@ bool may_meet(const StorageSpan& a, const StorageSpan& b) {
   return a.begin < b.end && b.begin < a.end;
 }
 
+using StorageSpans = c10::SmallVector<StorageSpan, 24>;
+
+// Whether any two of the spans may meet, in one sort and one sweep instead
+// of a test per pair (an extend call with every output has 14 outputs and 4
+// inputs): in order of their first byte, a span meets an earlier one only if
+// it starts before the furthest end so far.
+bool any_may_meet(StorageSpans spans) {
+  std::sort(spans.begin(), spans.end(),
+            [](const StorageSpan& a, const StorageSpan& b) { return a.begin < b.begin; });
+  uintptr_t furthest_end = 0;
+  for (const StorageSpan& span : spans) {
+    if (span.begin < furthest_end) {
+      return true;
+    }
+    furthest_end = std::max(furthest_end, span.end);
+  }
+  return false;
+}
+
 }  // namespace
 
 void check_no_overlaps(c10::ArrayRef<NamedTensor> outputs, c10::ArrayRef<NamedTensor> inputs) {
-  c10::SmallVector<StorageSpan, 24> spans;
+  StorageSpans spans;
   for (const auto& [tensor, name] : outputs) {
     spans.push_back(storage_span(*tensor));
   }
   for (const auto& [tensor, name] : inputs) {
     spans.push_back(storage_span(*tensor));
+  }
+  if (!any_may_meet(spans)) {
+    return;  // the usual call: every tensor in memory of its own
   }
   const size_t output_count = outputs.size();
   for (size_t a = 0; a < output_count; ++a) {
