@@ -105,9 +105,12 @@ def measure(build, name, calls):
     """Per-call instructions of each part of PARTS for case `name`."""
     with tempfile.TemporaryDirectory() as folder:
         profile = os.path.join(folder, "callgrind.out")
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}",
-                        sys.executable, __file__, "--build", str(build), "--calls", str(calls),
-                        "--drive", name], check=True, capture_output=True)
+        run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}",
+                              sys.executable, __file__, "--build", str(build), "--calls",
+                              str(calls), "--drive", name], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(f"{name}: the driven calls failed under callgrind:\n"
+                             + run.stderr[-3000:])
         counts = inclusive_counts(profile)
     parts = {}
     for part, (added, subtracted) in PARTS.items():
