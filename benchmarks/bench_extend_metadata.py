@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import harness  # noqa: E402
 from bench_step_metadata import driver_version  # noqa: E402
 from extend_cases import TOKEN_OUTPUTS, ExtendCase, poisoned_outputs  # noqa: E402
-from helpers import POISON  # noqa: E402
+from helpers import POISON, define_like_ours  # noqa: E402
 from peers import extend_peers  # noqa: E402
 
 WIDTH = 163840
@@ -117,8 +117,7 @@ def define_floor():
     """nsa_metadata_bench::floor_fill_extend_metadata, ours's schema; its
     empty CUDA kernel is in peers/peers.cu."""
     library = torch.library.Library("nsa_metadata_bench", "FRAGMENT")
-    schema = str(torch.ops.nsa_metadata.fill_extend_metadata.default._schema)
-    library.define("floor_" + schema.split("::", 1)[1])
+    define_like_ours(library, ("fill_extend_metadata",), prefix="floor_")
     return library
 
 

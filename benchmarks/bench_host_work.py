@@ -54,11 +54,10 @@ def emulated_ops(build):
     import torch
     torch.ops.load_library(str(build / "op" / "libnsa_metadata.so"))
     torch.ops.load_library(str(build / "tests" / "emulation" / "libnsa_metadata_emulation.so"))
+    from helpers import define_like_ours
     library = torch.library.Library("nsa_metadata_emulated", "DEF")
-    for name in ("fill_decode_metadata", "fill_target_verify_metadata",
-                 "fill_draft_extend_metadata_full", "fill_extend_metadata"):
-        schema = str(getattr(torch.ops.nsa_metadata, name).default._schema)
-        library.define(schema.split("::", 1)[1])
+    define_like_ours(library, ("fill_decode_metadata", "fill_target_verify_metadata",
+                               "fill_draft_extend_metadata_full", "fill_extend_metadata"))
     return torch.ops.nsa_metadata_emulated, library
 
 

@@ -47,7 +47,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 import harness  # noqa: E402
-from helpers import POISON  # noqa: E402
+from helpers import POISON, define_like_ours  # noqa: E402
 from peers import sglang_peers, step_peers  # noqa: E402
 from step_cases import OPS, poisoned_outputs  # noqa: E402
 
@@ -157,9 +157,7 @@ def define_floors():
     """Defines nsa_metadata_bench::floor_<op> with each step op's own schema
     (their empty CUDA kernel is in peers/peers.cu)."""
     library = torch.library.Library("nsa_metadata_bench", "FRAGMENT")
-    for name in OPS.values():
-        schema = str(getattr(torch.ops.nsa_metadata, name).default._schema)
-        library.define("floor_" + schema.split("::", 1)[1])
+    define_like_ours(library, OPS.values(), prefix="floor_")
     return library
 
 

@@ -133,6 +133,15 @@ def assert_buffers_off_a_16_byte_boundary_match(batch_size, guard, device, names
                                              device, guard, namespace)
 
 
+def define_like_ours(library, names, prefix=""):
+    """Defines in `library` (a torch.library.Library) prefix + name with the
+    schema of each operator nsa_metadata::name: an emulation or a peer called
+    exactly as ours is."""
+    for name in names:
+        schema = str(getattr(torch.ops.nsa_metadata, name).default._schema)
+        library.define(prefix + schema.split("::", 1)[1])
+
+
 def fill(extend_seq_lens, seq_lens, topk, expanded_capacity, cache_capacity=None,
          count_dtype=torch.int64, index_kpool=1):
     """Runs the fill op into poisoned buffers; returns them and num_tokens on the CPU."""

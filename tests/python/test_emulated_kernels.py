@@ -29,7 +29,7 @@ from fuzzing import (draft_extend_draws, extend_draws, extend_draws_across_tiles
                      step_draws, step_draws_across_tiles)
 from helpers import BAD_DEVICE_VALUES as DRAFT_EXTEND_BAD_VALUES
 from helpers import (POISON, assert_buffers_off_a_16_byte_boundary_match,
-                     assert_guarded_run_matches_reference, guard_buffers)
+                     assert_guarded_run_matches_reference, define_like_ours, guard_buffers)
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
 from step_cases import (BAD_DEVICE_VALUES, OPS, ROW_VECTORS, SEQ_KINDS, TABLES,
@@ -49,9 +49,7 @@ def emulated():
     nsa_metadata's, over the emulation library's kernels."""
     torch.ops.load_library(LIBRARY)
     library = torch.library.Library("nsa_metadata_emulated", "DEF")
-    for name in (*OPS.values(), "fill_extend_metadata", "fill_draft_extend_metadata"):
-        schema = str(getattr(torch.ops.nsa_metadata, name).default._schema)
-        library.define(schema.split("::", 1)[1])
+    define_like_ours(library, (*OPS.values(), "fill_extend_metadata", "fill_draft_extend_metadata"))
     yield torch.ops.nsa_metadata_emulated
     del library
 
