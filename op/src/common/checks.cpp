@@ -1,6 +1,7 @@
 #include "common/checks.h"
 
 #include "common/length_math.h"
+#include "common/size_relations.h"
 
 #include <ATen/MemoryOverlap.h>
 #include <c10/util/Exception.h>
@@ -28,7 +29,7 @@ void check_same_device(const at::Tensor& tensor, const char* name,
 
 void check_same_length(const at::Tensor& tensor, const char* name,
                        const at::Tensor& reference, const char* reference_name) {
-  TORCH_CHECK(tensor.sym_size(0) == reference.sym_size(0), name,
+  TORCH_CHECK(sizes::equal(tensor.sym_size(0), reference.sym_size(0)), name,
               " should have the same length as ", reference_name, " (",
               reference.sym_size(0), "), got ", tensor.sym_size(0));
 }
@@ -43,36 +44,38 @@ void check_int32_buffer(const at::Tensor& tensor, const char* name) {
 
 void check_cumsum_buffer(const at::Tensor& tensor, const char* name) {
   check_int32_buffer(tensor, name);
-  TORCH_CHECK(tensor.sym_size(0) >= 1, name, " should have at least 1 element, got 0");
+  TORCH_CHECK(sizes::at_least(tensor.sym_size(0), 1), name,
+              " should have at least 1 element, got 0");
 }
 
 void check_buffer_length(const at::Tensor& tensor, const char* name, const c10::SymInt& length,
                          const char* meaning) {
   check_int32_buffer(tensor, name);
-  TORCH_CHECK(tensor.sym_size(0) == length, name, " should have ", length, " elements (",
-              meaning, "), got ", tensor.sym_size(0));
+  TORCH_CHECK(sizes::equal(tensor.sym_size(0), length), name, " should have ", length,
+              " elements (", meaning, "), got ", tensor.sym_size(0));
 }
 
 void check_int32_table(const at::Tensor& tensor, const char* name) {
   TORCH_CHECK(tensor.dim() == 2, name, " should be a 2-D tensor, got ", tensor.dim(), "-D");
   TORCH_CHECK(tensor.scalar_type() == at::kInt, name, " should have dtype int32, got ",
               tensor.scalar_type());
-  TORCH_CHECK(tensor.sym_size(1) <= 1 || tensor.sym_stride(1) == 1, name,
-              " should have stride 1 along dim 1, got stride ", tensor.sym_stride(1));
+  TORCH_CHECK(sizes::at_most(tensor.sym_size(1), 1) || sizes::equal(tensor.sym_stride(1), 1),
+              name, " should have stride 1 along dim 1, got stride ", tensor.sym_stride(1));
 }
 
 void check_table_rows(const at::Tensor& table, const char* name, const c10::SymInt& rows,
                       const char* meaning) {
   check_int32_table(table, name);
-  TORCH_CHECK(table.sym_size(0) == rows, name, " should have ", rows, " rows (", meaning,
-              "), got ", table.sym_size(0));
+  TORCH_CHECK(sizes::equal(table.sym_size(0), rows), name, " should have ", rows, " rows (",
+              meaning, "), got ", table.sym_size(0));
 }
 
 void check_table_width(const at::Tensor& table, const char* name,
                        const at::Tensor& req_to_token, int64_t column_stride) {
   const c10::SymInt token_columns = req_to_token.sym_size(1);
-  const c10::SymInt most_columns = (token_columns + column_stride - 1) / column_stride;
-  TORCH_CHECK(table.sym_size(1) <= most_columns, name, " should have at most ", most_columns,
+  const c10::SymInt most_columns = sizes::ceil_div(token_columns, column_stride);
+  TORCH_CHECK(sizes::at_most(table.sym_size(1), most_columns), name, " should have at most ",
+              most_columns,
               " columns (req_to_token has ", token_columns, "), got ", table.sym_size(1));
 }
 
@@ -90,7 +93,7 @@ void check_counter(const at::Tensor& tensor, const char* name) {
   const auto dtype = tensor.scalar_type();
   TORCH_CHECK(dtype == at::kInt || dtype == at::kLong, name,
               " should have dtype int32 or int64, got ", dtype);
-  TORCH_CHECK(tensor.sym_numel() == 1, name, " should have exactly 1 element, got ",
+  TORCH_CHECK(sizes::equal(tensor.sym_numel(), 1), name, " should have exactly 1 element, got ",
               tensor.sym_numel());
 }
 

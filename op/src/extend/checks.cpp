@@ -3,6 +3,7 @@
 #include "common/checks.h"
 #include "common/index_vector.h"
 #include "common/length_math.h"
+#include "common/size_relations.h"
 #include "extend/engine.h"
 
 #include <c10/util/Exception.h>
@@ -75,7 +76,7 @@ void check_outputs(const Arguments& arguments) {
   for (const auto& [output, name] : {std::pair{&outputs.cu_seqlens_k, "cu_seqlens_k"},
                                      std::pair{&outputs.cu_seqlens_q, "cu_seqlens_q"}}) {
     if (output->has_value()) {
-      checks::check_buffer_length(**output, name, batch_size + 1, "batch size + 1");
+      checks::check_buffer_length(**output, name, sizes::plus(batch_size, 1), "batch size + 1");
     }
   }
   for (const auto& [output, name] : token_buffers(outputs)) {

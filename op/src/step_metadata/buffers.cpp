@@ -12,8 +12,7 @@ Table table_of(const std::optional<at::Tensor>& tensor) {
   if (!tensor.has_value()) {
     return {};
   }
-  return {tensor->mutable_data_ptr<int32_t>(), tensor->size(0), tensor->size(1),
-          tensor->stride(0)};
+  return {int32_data(*tensor), tensor->size(0), tensor->size(1), tensor->stride(0)};
 }
 
 Counter counter_of(const std::optional<at::Tensor>& counter) {

@@ -2,6 +2,7 @@
 
 #include "common/checks.h"
 #include "common/index_vector.h"
+#include "common/size_relations.h"
 #include "step_metadata/request_math.h"
 
 #include <c10/util/Exception.h>
@@ -63,7 +64,7 @@ void check_inputs(const Arguments& arguments) {
 void check_row_buffer(const at::Tensor& buffer, const char* name, const Arguments& arguments,
                       const c10::SymInt& rows, int64_t extra) {
   if (arguments.exact_rows()) {
-    checks::check_buffer_length(buffer, name, rows + extra,
+    checks::check_buffer_length(buffer, name, sizes::plus(rows, extra),
                                 extra == 0 ? "one per query row" : "query rows + 1");
     return;
   }
@@ -73,8 +74,9 @@ void check_row_buffer(const at::Tensor& buffer, const char* name, const Argument
     checks::check_cumsum_buffer(buffer, name);
   }
   if (arguments.fixed_rows()) {
-    TORCH_CHECK(buffer.sym_size(0) >= rows + extra, name, " should hold the ", rows + extra,
-                " elements of the batch's ", rows, " rows, got ", buffer.sym_size(0));
+    const c10::SymInt elements = sizes::plus(rows, extra);
+    TORCH_CHECK(sizes::at_least(buffer.sym_size(0), elements), name, " should hold the ",
+                elements, " elements of the batch's ", rows, " rows, got ", buffer.sym_size(0));
   }
 }
 
@@ -85,8 +87,8 @@ void check_page_table(const at::Tensor& table, const char* name, const Arguments
   } else {
     checks::check_int32_table(table, name);
     if (arguments.fixed_rows()) {
-      TORCH_CHECK(table.sym_size(0) >= rows, name, " should have at least the batch's ", rows,
-                  " rows, got ", table.sym_size(0));
+      TORCH_CHECK(sizes::at_least(table.sym_size(0), rows), name,
+                  " should have at least the batch's ", rows, " rows, got ", table.sym_size(0));
     }
   }
   checks::check_table_width(table, name, arguments.req_to_token, column_stride);
@@ -98,13 +100,13 @@ void check_outputs(const Arguments& arguments) {
     checks::check_same_device(*output, name, arguments.seq_lens, "seq_lens");
   }
   const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
-  const c10::SymInt rows = batch_size * arguments.rows_per_request;
+  const c10::SymInt rows = sizes::times(batch_size, arguments.rows_per_request);
   if (outputs.cache_seqlens.has_value()) {
     checks::check_buffer_length(*outputs.cache_seqlens, "cache_seqlens", batch_size,
                                 "batch size");
   }
   if (outputs.cu_seqlens_k.has_value()) {
-    checks::check_buffer_length(*outputs.cu_seqlens_k, "cu_seqlens_k", batch_size + 1,
+    checks::check_buffer_length(*outputs.cu_seqlens_k, "cu_seqlens_k", sizes::plus(batch_size, 1),
                                 "batch size + 1");
   }
   if (outputs.seqlens_expanded.has_value()) {
@@ -130,7 +132,7 @@ void check_outputs(const Arguments& arguments) {
     const at::Tensor& context_lens = *outputs.paged_mqa_context_lens;
     checks::check_table_rows(context_lens, "paged_mqa_context_lens", batch_size,
                              "one per request");
-    TORCH_CHECK(context_lens.sym_size(1) == arguments.rows_per_request,
+    TORCH_CHECK(sizes::equal(context_lens.sym_size(1), arguments.rows_per_request),
                 "paged_mqa_context_lens should have ", arguments.rows_per_request,
                 " columns (num_draft_tokens), got ", context_lens.sym_size(1));
   }
