@@ -8,6 +8,7 @@
 
 #include "common/length_math.h"
 
+#include <bit>
 #include <cstdint>
 
 namespace nsa_metadata {
@@ -20,9 +21,8 @@ class Divisor {
   static Divisor of(int64_t divisor) {
     Divisor result;
     result.divisor_ = static_cast<uint32_t>(divisor);
-    while ((uint64_t{1} << result.shift_) < static_cast<uint64_t>(divisor)) {
-      ++result.shift_;  // the least shift with 2^shift >= divisor
-    }
+    // The least shift with 2^shift >= divisor.
+    result.shift_ = static_cast<uint32_t>(std::bit_width(static_cast<uint64_t>(divisor - 1)));
     // floor(2^32 * (2^shift - d) / d) + 1: below 2^32, as 2^shift - d < d.
     const uint64_t excess = (uint64_t{1} << result.shift_) - static_cast<uint64_t>(divisor);
     result.multiplier_ =
