@@ -13,9 +13,9 @@ Counted by callgrind (valgrind) over the CPU emulation of the CUDA operators
 plan as op/src/*/cuda.cu and step_metadata/launch.cu, compiled for the host,
 around an emulated launch; no GPU needed. Each case runs in its own process
 under callgrind (a minute or two each, mostly importing torch). Figures are
-inclusive instructions per call of the named functions; "plan" is the
-emulation's run_engine less its launch, so it also holds the emulation's own
-launch wrapper (about 0.2K).
+inclusive instructions per call of the named functions; "plan" is the rest
+of the emulated operator's body less its launch, so it also holds the
+emulation's own launch wrapper (about 0.2K).
 """
 import argparse
 import concurrent.futures
@@ -35,15 +35,20 @@ CASES = {
     "target_verify": ("target-verify (N = 4), every output", 8),
     "draft_extend": ("draft-extend with per-request lengths, every output", 8),
     "extend": ("extend, every output", 8),
+    "fill_draft_extend": ("fill_draft_extend_metadata, with num_tokens", 8),
 }
 # Column: patterns of the functions it sums, and of those it subtracts.
+CHECKS = [r"nsa_metadata::\w+::check_arguments\("]
+NO_OVERLAP = [r"nsa_metadata::\w+::check_no_aliasing\("]
+BUFFERS_AND_MODEL = [r"nsa_metadata::\w+::buffers_of\(", r"nsa_metadata::\w+::model_of\("]
 PARTS = {
-    "checks": ([r"nsa_metadata::\w+::check_arguments\("], []),
-    "no overlap": ([r"nsa_metadata::\w+::check_no_aliasing\("], []),
-    "buffers and model": ([r"nsa_metadata::\w+::buffers_of\(", r"nsa_metadata::\w+::model_of\("],
-                          []),
-    "plan": ([r"nsa_metadata::emulation::\(anonymous namespace\)::run_engine\("],
-             [r"cuda_emulation::launch\(", r"schedule_from_environment\("]),
+    "checks": (CHECKS, []),
+    "no overlap": (NO_OVERLAP, []),
+    "buffers and model": (BUFFERS_AND_MODEL, []),
+    # The emulated operator's body less the parts above and the launch.
+    "plan": ([r"nsa_metadata::emulation::\(anonymous namespace\)::fill_\w+_emulated\("],
+             [*CHECKS, *NO_OVERLAP, *BUFFERS_AND_MODEL, r"cuda_emulation::launch\(",
+              r"schedule_from_environment\("]),
 }
 LINE = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+\S*?:(.*)$")
 
@@ -57,7 +62,8 @@ def emulated_ops(build):
     from helpers import define_like_ours
     library = torch.library.Library("nsa_metadata_emulated", "DEF")
     define_like_ours(library, ("fill_decode_metadata", "fill_target_verify_metadata",
-                               "fill_draft_extend_metadata_full", "fill_extend_metadata"))
+                               "fill_draft_extend_metadata_full", "fill_extend_metadata",
+                               "fill_draft_extend_metadata"))
     return torch.ops.nsa_metadata_emulated, library
 
 
@@ -68,6 +74,18 @@ def drive(build, name, calls):
     import step_cases
     ops, _library = emulated_ops(build)
     batch_size = CASES[name][1]
+    if name == "fill_draft_extend":
+        generator = torch.Generator().manual_seed(0)
+        extend_seq_lens = torch.randint(1, 5, (batch_size,), generator=generator)
+        seq_lens = extend_seq_lens + torch.randint(0, 4096, (batch_size,), generator=generator)
+        capacity = 4 * batch_size
+        arguments = (extend_seq_lens.int(), seq_lens.int(), 2048,
+                     torch.zeros(capacity, dtype=torch.int32),
+                     torch.zeros(capacity, dtype=torch.int32))
+        num_tokens = torch.zeros(1, dtype=torch.int64)
+        for _ in range(calls):
+            ops.fill_draft_extend_metadata(*arguments, num_tokens=num_tokens)
+        return
     if name == "extend":
         case = extend_cases.random_extend_case(batch_size, 0, longest_prefix=200, width=256)
         outputs = extend_cases.poisoned_outputs(case)
