@@ -33,7 +33,9 @@ NSA_METADATA_LIBRARY="$build/op/libnsa_metadata.so" \
   "$repo/tests/python/test_draft_extend_concurrency.py" \
   "$repo/tests/python/test_step_metadata_values.py" \
   "$repo/tests/python/test_step_metadata_errors.py" \
-  "$repo/tests/python/test_step_metadata_fuzz.py" -q -k "not cuda" -p no:cacheprovider
+  "$repo/tests/python/test_step_metadata_fuzz.py" \
+  "$repo/tests/python/test_extend_metadata.py" \
+  "$repo/tests/python/test_extend_metadata_fuzz.py" -q -k "not cuda" -p no:cacheprovider
 echo "== sanitized emulation of the CUDA kernels (tests/emulation) =="
 # The engine's CUDA kernels run on the CPU, instrumented: a read or write of
 # theirs outside a buffer is a report, with its line in the device code.
