@@ -75,12 +75,10 @@ def drive(build, name, calls):
     ops, _library = emulated_ops(build)
     batch_size = CASES[name][1]
     if name == "fill_draft_extend":
-        generator = torch.Generator().manual_seed(0)
-        extend_seq_lens = torch.randint(1, 5, (batch_size,), generator=generator)
-        seq_lens = extend_seq_lens + torch.randint(0, 4096, (batch_size,), generator=generator)
+        from inputs import draft_batch
+        extend_seq_lens, seq_lens = draft_batch(batch_size, 1, 4, torch.Generator().manual_seed(0))
         capacity = 4 * batch_size
-        arguments = (extend_seq_lens.int(), seq_lens.int(), 2048,
-                     torch.zeros(capacity, dtype=torch.int32),
+        arguments = (extend_seq_lens, seq_lens, 2048, torch.zeros(capacity, dtype=torch.int32),
                      torch.zeros(capacity, dtype=torch.int32))
         num_tokens = torch.zeros(1, dtype=torch.int64)
         for _ in range(calls):
