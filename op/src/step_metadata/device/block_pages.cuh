@@ -7,8 +7,8 @@
 // the tile's units in turn with every other page block's warps (unit u to
 // warp u mod warps), so the copy is balanced however uneven the lengths,
 // with no workspace and no communication between blocks. A unit finds its
-// request by binary search in the tile. Where the tile's units leave page
-// warps idle, several warps share a unit's rows.
+// request by two votes of its warp over the tile (tile_request_of). Where the
+// tile's units leave page warps idle, several warps share a unit's rows.
 #pragma once
 
 #include "common/device_math.cuh"
@@ -25,7 +25,6 @@
 namespace nsa_metadata::step_metadata::cuda {
 
 using nsa_metadata::cuda::dealt_warp;
-using nsa_metadata::cuda::last_at_most;
 
 // Units, page rows and KV tokens, scanned together along a tile.
 struct PageSums {
@@ -40,9 +39,16 @@ struct PageSumOp {
   }
 };
 
+// Requests of a tile between two of its unit marks (PageTile::unit_marks):
+// a lane each, so that a warp finds a unit's request in two votes.
+constexpr int kRequestsPerMark = kPageTile / kWarpSize;
+static_assert(kRequestsPerMark <= kWarpSize && kPageTile % kWarpSize == 0,
+              "a tile's requests should be a warp's marks of at most a warp's requests each");
+
 struct PageTile {
   cub::BlockScan<PageSums, kThreads>::TempStorage scan;
   int64_t first_unit[kPageTile];
+  int64_t unit_marks[kWarpSize];  // first_unit of every kRequestsPerMark-th request
   int64_t first_row[kPageTile];
   int64_t kv_before[kPageTile];
   int64_t rows[kPageTile];
@@ -83,12 +89,29 @@ __device__ PageSums load_page_tile(const Launch& launch, PageTile& tile, int64_t
   for (int r = 0; r < kRequestsPerThread; ++r) {
     const int k = threadIdx.x * kRequestsPerThread + r;
     tile.first_unit[k] = before.units;
+    if (k % kRequestsPerMark == 0) {
+      tile.unit_marks[k / kRequestsPerMark] = before.units;
+    }
     tile.first_row[k] = saturating_add(start.rows, before.rows);
     tile.kv_before[k] = saturating_add(start.kv, before.kv);
     before = PageSumOp()(before, mine[r]);
   }
   __syncthreads();
   return tile_sums;
+}
+
+// The tile's request of unit u (the last k with first_unit[k] <= u; a unit
+// lies in the tile, and first_unit[0] is 0), for the whole warp: one vote
+// over the unit marks, then one over the requests after the last mark at or
+// below u. The requests at or below u are a prefix of the tile, so each
+// vote's count of them is the place of the last one. On the copy's chain a
+// binary search would cost nine dependent shared loads a unit.
+__device__ __forceinline__ int tile_request_of(const PageTile& tile, int64_t u) {
+  const int lane = lane_id();
+  const int mark = __popc(__ballot_sync(kFullWarp, tile.unit_marks[lane] <= u)) - 1;
+  const int first = mark * kRequestsPerMark;
+  const bool at_or_below = lane < kRequestsPerMark && tile.first_unit[first + lane] <= u;
+  return first + __popc(__ballot_sync(kFullWarp, at_or_below)) - 1;
 }
 
 template <bool kExtend>
@@ -107,7 +130,7 @@ __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageT
     for (int64_t item = warp; item < items; item += warps) {
       const int64_t u = item >> shift;
       const int64_t group = item - (u << shift);
-      const int k = last_at_most(tile.first_unit, kPageTile, u);
+      const int k = tile_request_of(tile, u);
       if (group >= tile.rows[k]) {
         continue;
       }
