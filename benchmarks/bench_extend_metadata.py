@@ -27,7 +27,7 @@ once, page_table_1, real_page_table and the flattened table written up to
 each request's KV length, the per-token and per-request vectors written
 once; "ours of bound" is that traffic at the measured copy rate over our
 GPU time. "copy x2 of rate" is what the GPU itself reaches for the page
-tables' mix of traffic at this size: a plain kernel (copy_to_two in
+tables' mix of traffic at this size: a plain kernel (copy_fan_out in
 peers/peers.cu) that reads the batch's KV tokens once and writes them twice,
 nothing gathered, its traffic at the copy rate over its GPU time.
 """
@@ -168,14 +168,10 @@ def check_eager(case, host, outputs, want):
 
 
 def copy_to_two_share(kv_tokens, copy_rate):
-    """copy_to_two's share of the copy rate over `kv_tokens` int32s (rounded
-    up to whole 16-byte vectors): one read, two writes."""
+    """A plain kernel's share of the copy rate reading `kv_tokens` int32s once
+    and writing them twice (harness.fan_out_copy_us)."""
     elements = -(-max(kv_tokens, 1) // 4) * 4
-    source = torch.randint(0, 1 << 24, (elements,), dtype=torch.int32, device="cuda")
-    first, second = torch.empty_like(source), torch.empty_like(source)
-    seconds = harness.gpu_time_in_graph(
-        torch.ops.nsa_metadata_bench.copy_to_two, (source, first, second), launches=20) / 1e6
-    return 3 * 4 * elements / copy_rate / seconds
+    return 3 * 4 * elements / copy_rate / (harness.fan_out_copy_us(elements, 2 * elements) / 1e6)
 
 
 def measure(workload, extend_range, prefix_range, batch_size, req_to_token, copy_rate,
@@ -198,7 +194,6 @@ def measure(workload, extend_range, prefix_range, batch_size, req_to_token, copy
     del outputs
     torch.cuda.empty_cache()
     row.copy_to_two_share = copy_to_two_share(row.kv_tokens, copy_rate)
-    torch.cuda.empty_cache()
     return row
 
 

@@ -24,7 +24,10 @@ once per batch size, into a cache of the run's own unless TRITON_CACHE_DIR
 names one), and the least traffic the work needs: each request's
 req_to_token prefix read once, each row's page-table columns written up to
 its own KV length, the vectors written once; "ours of bound" is that traffic
-at the measured copy rate over our GPU time.
+at the measured copy rate over our GPU time. "fan-out copy of bound" is what
+the GPU itself reaches for that mix of reads and writes at that size: a
+plain kernel (copy_fan_out in peers/peers.cu) reading as many bytes once and
+writing as many, contiguous, nothing gathered, the bound over its GPU time.
 """
 import argparse
 import atexit
@@ -71,6 +74,10 @@ class Row:
     gpu: dict
     first_call_ms: dict
     bound_us: float
+    # A plain kernel moving the same bytes, read once and written, with
+    # nothing to gather (harness.fan_out_copy_us): what the GPU reaches for
+    # the mix of reads and writes at this size.
+    fan_out_us: float = None
 
     def share(self, name):
         """The least-traffic bound over `name`'s GPU time."""
@@ -90,10 +97,10 @@ def step_inputs(mode, batch_size, shortest, longest, req_to_token, generator):
     return case.to("cuda")
 
 
-def least_traffic_bytes(case):
-    """Bytes the work must move: each request's req_to_token prefix read once,
-    each row's page-table columns written up to its own KV length, the
-    vectors written and the inputs read once."""
+def least_traffic(case):
+    """Bytes the work must (read, write): each request's req_to_token prefix
+    and the inputs read once, each row's page-table columns written up to its
+    own KV length, the vectors written once."""
     seq_lens = case.seq_lens.cpu().long()
     if case.mode == "draft_extend":
         rows = (case.extend_seq_lens.cpu().long() if case.extend_seq_lens is not None
@@ -116,7 +123,7 @@ def least_traffic_bytes(case):
     total_rows = int(rows.sum())
     vectors = 2 * (case.batch_size + 1) + 3 * (total_rows + 1)
     inputs = 3 * case.batch_size
-    return 4 * (read + written + vectors + inputs)
+    return 4 * (read + inputs), 4 * (written + vectors)
 
 
 def outputs_for(case):
@@ -210,10 +217,12 @@ def measure(context, shortest, longest, mode, batch_size, req_to_token, modules,
     gpu = {name: (None if name == "pytorch ops" and syncs
                   else harness.gpu_time_in_graph(call, (sets[0], outputs), launches=20))
            for name, call in calls.items()}
-    bound_us = least_traffic_bytes(sets[0]) / copy_rate * 1e6
+    read_bytes, written_bytes = least_traffic(sets[0])
+    bound_us = (read_bytes + written_bytes) / copy_rate * 1e6
     del outputs
     torch.cuda.empty_cache()
-    return Row(context, mode, batch_size, latency, gpu, first, bound_us)
+    fan_out_us = harness.fan_out_copy_us(read_bytes // 4, written_bytes // 4)
+    return Row(context, mode, batch_size, latency, gpu, first, bound_us, fan_out_us)
 
 
 def fmt(value):
@@ -226,7 +235,7 @@ def table(rows, versions):
     headers += [f"{n} GPU" for n in ("pytorch ops", *versions, "ours", "floor")]
     headers += [f"{v} first call (ms)" for v in versions]
     headers += ["bound GPU"] + [f"{n} of bound" for n in (*versions, "ours")]
-    headers += ["ours vs best SGLang GPU"]
+    headers += ["fan-out copy of bound", "ours vs best SGLang GPU"]
     lines = []
     for row in rows:
         best = min((row.gpu[v] for v in versions), default=None)
@@ -236,6 +245,7 @@ def table(rows, versions):
             + [fmt(row.gpu[n]) for n in ("pytorch ops", *versions, "ours", "floor")]
             + [row.first_call_ms[v] for v in versions]
             + [row.bound_us] + [f"{100 * row.share(n):.0f}%" for n in (*versions, "ours")]
+            + ["-" if row.fan_out_us is None else f"{100 * row.bound_us / row.fan_out_us:.0f}%"]
             + ["-" if best is None else f"{best / row.gpu['ours']:.2f}x"])
     return harness.format_table(headers, lines)
 
@@ -328,7 +338,8 @@ def main():
                 row = rows[-1]
                 print(context, mode, batch_size, "ours", f"{row.gpu['ours']:.2f}",
                       {v: round(row.gpu[v], 2) for v in versions},
-                      f"bound {row.bound_us:.2f}", flush=True)
+                      f"bound {row.bound_us:.2f}", f"fan-out copy {row.fan_out_us:.2f}",
+                      flush=True)
     header = (f"{datetime.date.today()}, {torch.cuda.get_device_name(0)}, driver "
               f"{driver_version()}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
               f"Triton {_triton_version()}, Python {platform.python_version()}; copy rate "

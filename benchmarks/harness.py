@@ -163,6 +163,22 @@ def device_copy_bandwidth(nbytes=2 * 1024**3, repeats=20):
     return 2 * nbytes / statistics.median(_event_times_s(lambda: target.copy_(source), repeats))
 
 
+def fan_out_copy_us(read_elements, written_elements):
+    """GPU time of a plain kernel moving a traffic mix with nothing to gather:
+    nsa_metadata_bench.copy_fan_out (benchmarks/peers/peers.cu, whose library
+    the benchmark has loaded) reading `read_elements` int32s once and writing
+    `written_elements`, each rounded up to whole 16-byte vectors."""
+    read = -(-max(read_elements, 1) // 4) * 4
+    written = max(-(-written_elements // 4) * 4, read)
+    source = torch.randint(0, 1 << 24, (read,), dtype=torch.int32, device="cuda")
+    destination = torch.empty(written, dtype=torch.int32, device="cuda")
+    time_us = gpu_time_in_graph(torch.ops.nsa_metadata_bench.copy_fan_out,
+                                (source, destination), launches=20)
+    del source, destination
+    torch.cuda.empty_cache()
+    return time_us
+
+
 def format_table(headers, rows):
     """A Markdown table, columns padded so it reads in a terminal too."""
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]

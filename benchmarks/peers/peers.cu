@@ -13,10 +13,12 @@
 //   nsa_metadata_bench::one_sync_fill    the earlier CUDA approach engines
 //                                        tried: cumsum, one host sync for the
 //                                        total, then a thread per request.
-//   nsa_metadata_bench::copy_to_two      reads a buffer once and writes it
-//                                        to two others: the page tables'
-//                                        traffic with nothing to gather, what
-//                                        the GPU reaches for that mix.
+//   nsa_metadata_bench::copy_fan_out     reads a buffer once and writes it
+//                                        over a destination of any length,
+//                                        again and again: the page tables'
+//                                        mix of reads and writes with nothing
+//                                        to gather, what the GPU reaches for
+//                                        that mix.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/cumsum.h>
 #include <c10/cuda/CUDAException.h>
@@ -59,46 +61,52 @@ __global__ void one_sync_kernel(const int32_t* extend_seq_lens, const int32_t* s
 }
 
 // Each thread keeps kCopyVectors 16-byte loads in flight, then stores each
-// twice; a grid-stride loop over whole groups, then one vector at a time.
+// into every place of the destination that repeats it (destination vector d
+// holds source vector d mod source_vectors); a grid-stride loop over whole
+// groups, then one vector at a time.
 constexpr int kCopyVectors = 4;
 
-__global__ void copy_to_two_kernel(const int4* __restrict__ source, int4* first, int4* second,
-                                   int64_t vectors) {
+__device__ __forceinline__ void fan_out_store(int4* destination, int64_t destination_vectors,
+                                              int64_t source_vectors, int64_t v, int4 value) {
+  for (int64_t d = v; d < destination_vectors; d += source_vectors) destination[d] = value;
+}
+
+__global__ void copy_fan_out_kernel(const int4* __restrict__ source, int64_t source_vectors,
+                                    int4* destination, int64_t destination_vectors) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  for (; v + (kCopyVectors - 1) * stride < vectors; v += kCopyVectors * stride) {
+  for (; v + (kCopyVectors - 1) * stride < source_vectors; v += kCopyVectors * stride) {
     int4 values[kCopyVectors];
 #pragma unroll
     for (int k = 0; k < kCopyVectors; ++k) values[k] = __ldg(source + v + k * stride);
 #pragma unroll
     for (int k = 0; k < kCopyVectors; ++k) {
-      first[v + k * stride] = values[k];
-      second[v + k * stride] = values[k];
+      fan_out_store(destination, destination_vectors, source_vectors, v + k * stride, values[k]);
     }
   }
-  for (; v < vectors; v += stride) {
-    const int4 value = __ldg(source + v);
-    first[v] = value;
-    second[v] = value;
+  for (; v < source_vectors; v += stride) {
+    fan_out_store(destination, destination_vectors, source_vectors, v, __ldg(source + v));
   }
 }
 
-// Whole 16-byte vectors of contiguous int32 buffers of one length only.
-void copy_to_two(const at::Tensor& source, const at::Tensor& first, const at::Tensor& second) {
-  for (const at::Tensor* tensor : {&source, &first, &second}) {
-    TORCH_CHECK(tensor->is_cuda() && tensor->scalar_type() == at::kInt && tensor->is_contiguous() &&
-                    tensor->numel() == source.numel() && source.numel() % 4 == 0,
-                "copy_to_two: contiguous CUDA int32 buffers of one length, a multiple of 4");
+// Contiguous CUDA int32 buffers of whole 16-byte vectors, the destination at
+// least as long as the source.
+void copy_fan_out(const at::Tensor& source, const at::Tensor& destination) {
+  for (const at::Tensor* tensor : {&source, &destination}) {
+    TORCH_CHECK(tensor->is_cuda() && tensor->scalar_type() == at::kInt &&
+                    tensor->is_contiguous() && tensor->numel() % 4 == 0,
+                "copy_fan_out: contiguous CUDA int32 buffers, each a multiple of 4 long");
   }
+  TORCH_CHECK(source.numel() > 0 && destination.numel() >= source.numel(),
+              "copy_fan_out: a source, and a destination at least as long");
   const c10::cuda::CUDAGuard device_guard(source.device());
   int multiprocessors = 0;
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount,
                                         source.device().index()));
   const int blocks = multiprocessors * 8;
-  copy_to_two_kernel<<<blocks, 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
-      reinterpret_cast<const int4*>(source.const_data_ptr<int32_t>()),
-      reinterpret_cast<int4*>(first.mutable_data_ptr<int32_t>()),
-      reinterpret_cast<int4*>(second.mutable_data_ptr<int32_t>()), source.numel() / 4);
+  copy_fan_out_kernel<<<blocks, 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+      reinterpret_cast<const int4*>(source.const_data_ptr<int32_t>()), source.numel() / 4,
+      reinterpret_cast<int4*>(destination.mutable_data_ptr<int32_t>()), destination.numel() / 4);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -153,13 +161,13 @@ TORCH_LIBRARY(nsa_metadata_bench, m) {
       "Tensor(c!)? num_tokens=None) -> ()";
   m.def(("floor_fill" + arguments).c_str());
   m.def(("one_sync_fill" + arguments).c_str());
-  m.def("copy_to_two(Tensor source, Tensor(a!) first, Tensor(b!) second) -> ()");
+  m.def("copy_fan_out(Tensor source, Tensor(a!) destination) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(nsa_metadata_bench, CUDA, m) {
   m.impl("floor_fill", &floor_fill);
   m.impl("one_sync_fill", &one_sync_fill);
-  m.impl("copy_to_two", &copy_to_two);
+  m.impl("copy_fan_out", &copy_fan_out);
   for (const char* name : {"floor_fill_decode_metadata", "floor_fill_target_verify_metadata",
                            "floor_fill_draft_extend_metadata_full", "floor_fill_extend_metadata"}) {
     m.impl(name, torch::CppFunction::makeFromBoxedFunction<&floor_boxed>());
