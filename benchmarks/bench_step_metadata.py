@@ -266,6 +266,9 @@ def plot(rows, versions, path):
                 ax.plot(sizes, [row.gpu[name] for row in selected], marker="o", label=name)
             ax.plot(sizes, [row.bound_us for row in selected], linestyle="--", color="gray",
                     label="least traffic at copy rate")
+            if all(row.fan_out_us is not None for row in selected):
+                ax.plot(sizes, [row.fan_out_us for row in selected], linestyle=":",
+                        color="black", label="fan-out copy of the same bytes")
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_title(f"{mode}, contexts {context}", fontsize=9)
