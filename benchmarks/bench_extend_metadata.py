@@ -169,9 +169,10 @@ def check_eager(case, host, outputs, want):
 
 def copy_to_two_share(kv_tokens, copy_rate):
     """A plain kernel's share of the copy rate reading `kv_tokens` int32s once
-    and writing them twice (harness.fan_out_copy_us)."""
-    elements = -(-max(kv_tokens, 1) // 4) * 4
-    return 3 * 4 * elements / copy_rate / (harness.fan_out_copy_us(elements, 2 * elements) / 1e6)
+    and writing them twice (harness.fan_out_copy_us, which rounds the buffers
+    up to whole 16-byte vectors)."""
+    seconds = harness.fan_out_copy_us(kv_tokens, 2 * kv_tokens) / 1e6
+    return 3 * 4 * kv_tokens / copy_rate / seconds
 
 
 def measure(workload, extend_range, prefix_range, batch_size, req_to_token, copy_rate,
