@@ -40,7 +40,9 @@ struct PageSumOp {
 };
 
 // Requests of a tile between two of its unit marks (PageTile::unit_marks):
-// a lane each, so that a warp finds a unit's request in two votes.
+// a lane each, so that a warp finds a unit's request in two votes. The marks
+// are a packed copy of every kRequestsPerMark-th first_unit: read in place,
+// at that stride, the lanes' loads would all fall in one shared-memory bank.
 constexpr int kRequestsPerMark = kPageTile / kWarpSize;
 static_assert(kRequestsPerMark <= kWarpSize && kPageTile % kWarpSize == 0,
               "a tile's requests should be a warp's marks of at most a warp's requests each");
