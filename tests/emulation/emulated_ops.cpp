@@ -9,6 +9,7 @@
 
 #include "draft_extend/checks.h"
 #include "draft_extend/engine.h"
+#include "draft_extend/registration.h"
 #include "extend/checks.h"
 #include "extend/engine.h"
 #include "extend/registration.h"
@@ -91,23 +92,15 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
 
 // fill_draft_extend_metadata: the engine's row-scan kernels at any size
 // (step_metadata/launch.h, launch_row_vectors).
-void fill_draft_extend_metadata_emulated(const at::Tensor& extend_seq_lens,
-                                         const at::Tensor& seq_lens, int64_t nsa_index_topk,
-                                         const at::Tensor& seqlens_expanded,
-                                         const at::Tensor& nsa_cache_seqlens,
-                                         const std::optional<at::Tensor>& num_tokens,
-                                         int64_t index_kpool) {
-  draft_extend::check_arguments(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded,
-                                nsa_cache_seqlens, num_tokens, index_kpool);
-  draft_extend::check_no_aliasing(extend_seq_lens, seq_lens, seqlens_expanded,
-                                  nsa_cache_seqlens, num_tokens);
-  const step_metadata::Model model =
-      draft_extend::model_of(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool);
-  const step_metadata::Buffers buffers =
-      draft_extend::buffers_of(seqlens_expanded, nsa_cache_seqlens, num_tokens);
+[[gnu::noinline]] void fill_draft_extend_metadata_emulated(
+    const draft_extend::Arguments& arguments) {
+  draft_extend::check_arguments(arguments);
+  draft_extend::check_no_aliasing(arguments);
+  const step_metadata::Model model = draft_extend::model_of(arguments);
+  const step_metadata::Buffers buffers = draft_extend::buffers_of(arguments);
   schedule_from_environment();
-  run_row_scan(step_metadata::row_scan::plan_launch(model, extend_seq_lens.size(0), buffers,
-                                                    kMultiprocessors),
+  run_row_scan(step_metadata::row_scan::plan_launch(model, arguments.extend_seq_lens.size(0),
+                                                    buffers, kMultiprocessors),
                model, buffers);
 }
 
@@ -116,7 +109,7 @@ void fill_draft_extend_metadata_emulated(const at::Tensor& extend_seq_lens,
 TORCH_LIBRARY_IMPL(nsa_metadata_emulated, CPU, m) {
   step_metadata::register_step_metadata_kernels<&fill_step_metadata_emulated>(m);
   extend::register_extend_kernel<&fill_extend_metadata_emulated>(m);
-  m.impl("fill_draft_extend_metadata", &fill_draft_extend_metadata_emulated);
+  draft_extend::register_draft_extend_kernel<&fill_draft_extend_metadata_emulated>(m);
 }
 
 }  // namespace nsa_metadata::emulation

@@ -10,10 +10,9 @@
 
 namespace nsa_metadata::draft_extend {
 
-void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
-                     int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
-                     const at::Tensor& nsa_cache_seqlens,
-                     const std::optional<at::Tensor>& num_tokens, int64_t index_kpool) {
+void check_arguments(const Arguments& arguments) {
+  const auto& [extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded, nsa_cache_seqlens,
+               num_tokens, index_kpool] = arguments;
   checks::check_index_vector(extend_seq_lens, "extend_seq_lens");
   checks::check_index_vector(seq_lens, "seq_lens");
   checks::check_same_device(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
@@ -32,16 +31,14 @@ void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_le
   }
 }
 
-void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
-                       const at::Tensor& seqlens_expanded,
-                       const at::Tensor& nsa_cache_seqlens,
-                       const std::optional<at::Tensor>& num_tokens) {
+void check_no_aliasing(const Arguments& arguments) {
+  const std::optional<at::Tensor>& num_tokens = arguments.num_tokens;
   const std::array<checks::NamedTensor, 3> outputs{
-      {{&seqlens_expanded, "seqlens_expanded"},
-       {&nsa_cache_seqlens, "nsa_cache_seqlens"},
+      {{&arguments.seqlens_expanded, "seqlens_expanded"},
+       {&arguments.nsa_cache_seqlens, "nsa_cache_seqlens"},
        {num_tokens.has_value() ? &*num_tokens : nullptr, "num_tokens"}}};
   const std::array<checks::NamedTensor, 2> inputs{
-      {{&extend_seq_lens, "extend_seq_lens"}, {&seq_lens, "seq_lens"}}};
+      {{&arguments.extend_seq_lens, "extend_seq_lens"}, {&arguments.seq_lens, "seq_lens"}}};
   checks::check_no_overlaps(
       c10::ArrayRef<checks::NamedTensor>(outputs.data(), num_tokens.has_value() ? 3 : 2), inputs);
 }

@@ -3,10 +3,11 @@
 // CUDA checked mode (host-visible data).
 #pragma once
 
+#include "draft_extend/arguments.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <optional>
 
 namespace nsa_metadata::draft_extend {
 
@@ -14,16 +15,10 @@ namespace nsa_metadata::draft_extend {
 // index_kpool >= 1.
 // Works on tensors with symbolic sizes, so the Meta kernel can call it under
 // torch.compile with dynamic shapes.
-void check_arguments(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
-                     int64_t nsa_index_topk, const at::Tensor& seqlens_expanded,
-                     const at::Tensor& nsa_cache_seqlens,
-                     const std::optional<at::Tensor>& num_tokens, int64_t index_kpool);
+void check_arguments(const Arguments& arguments);
 
 // Outputs share no memory with each other or with the inputs (real tensors only).
-void check_no_aliasing(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
-                       const at::Tensor& seqlens_expanded,
-                       const at::Tensor& nsa_cache_seqlens,
-                       const std::optional<at::Tensor>& num_tokens);
+void check_no_aliasing(const Arguments& arguments);
 
 // Reads the lengths (CPU tensors) and raises on the data problems the device
 // can only give a defined result for, with the step-metadata operators'

@@ -12,6 +12,7 @@
 #include "common/checked_mode_cuda.h"
 #include "draft_extend/checks.h"
 #include "draft_extend/engine.h"
+#include "draft_extend/registration.h"
 #include "step_metadata/launch.h"
 
 // Only c10's CUDA headers: ATen/cuda/CUDAContext.h would pull in cuBLAS and
@@ -20,51 +21,38 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
-
-#include <cstdint>
 
 namespace nsa_metadata::draft_extend {
 namespace {
 
 // Checked mode's second half: once the kernel has run, the same data checks
 // as the CPU kernel, raising the same error.
-void check_values_on_host(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
-                          int64_t expanded_capacity, int64_t cache_capacity,
-                          cudaStream_t stream) {
+void check_values_on_host(const Arguments& arguments, cudaStream_t stream) {
   C10_CUDA_CHECK(cudaStreamSynchronize(stream));
-  checked_token_total(extend_seq_lens.cpu(), seq_lens.cpu(), expanded_capacity, cache_capacity);
+  checked_token_total(arguments.extend_seq_lens.cpu(), arguments.seq_lens.cpu(),
+                      arguments.seqlens_expanded.numel(), arguments.nsa_cache_seqlens.numel());
 }
 
-void fill_draft_extend_metadata_cuda(const at::Tensor& extend_seq_lens,
-                                     const at::Tensor& seq_lens, int64_t nsa_index_topk,
-                                     const at::Tensor& seqlens_expanded,
-                                     const at::Tensor& nsa_cache_seqlens,
-                                     const std::optional<at::Tensor>& num_tokens,
-                                     int64_t index_kpool) {
-  check_arguments(extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded,
-                  nsa_cache_seqlens, num_tokens, index_kpool);
-  check_no_aliasing(extend_seq_lens, seq_lens, seqlens_expanded, nsa_cache_seqlens,
-                    num_tokens);
+void fill_draft_extend_metadata_cuda(const Arguments& arguments) {
+  check_arguments(arguments);
+  check_no_aliasing(arguments);
+  const at::Tensor& extend_seq_lens = arguments.extend_seq_lens;
   const c10::cuda::CUDAGuard device_guard(extend_seq_lens.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const bool checked = checked_launch();
 
-  step_metadata::launch_row_vectors(
-      model_of(extend_seq_lens, seq_lens, nsa_index_topk, index_kpool), extend_seq_lens.size(0),
-      buffers_of(seqlens_expanded, nsa_cache_seqlens, num_tokens), extend_seq_lens.device(),
-      stream);
+  step_metadata::launch_row_vectors(model_of(arguments), extend_seq_lens.size(0),
+                                    buffers_of(arguments), extend_seq_lens.device(), stream);
 
   if (checked) {
-    check_values_on_host(extend_seq_lens, seq_lens, seqlens_expanded.numel(),
-                         nsa_cache_seqlens.numel(), stream);
+    check_values_on_host(arguments, stream);
   }
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(nsa_metadata, CUDA, m) {
-  m.impl("fill_draft_extend_metadata", &fill_draft_extend_metadata_cuda);
+  register_draft_extend_kernel<&fill_draft_extend_metadata_cuda>(m);
 }
 
 }  // namespace nsa_metadata::draft_extend

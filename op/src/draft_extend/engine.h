@@ -5,20 +5,13 @@
 // (step_metadata/row_scan/) write.
 #pragma once
 
+#include "draft_extend/arguments.h"
 #include "step_metadata/buffers.h"
 #include "step_metadata/request_math.h"
 
-#include <ATen/core/Tensor.h>
-
-#include <cstdint>
-#include <optional>
-
 namespace nsa_metadata::draft_extend {
 
-step_metadata::Model model_of(const at::Tensor& extend_seq_lens, const at::Tensor& seq_lens,
-                              int64_t nsa_index_topk, int64_t index_kpool);
-step_metadata::Buffers buffers_of(const at::Tensor& seqlens_expanded,
-                                  const at::Tensor& nsa_cache_seqlens,
-                                  const std::optional<at::Tensor>& num_tokens);
+step_metadata::Model model_of(const Arguments& arguments);
+step_metadata::Buffers buffers_of(const Arguments& arguments);
 
 }  // namespace nsa_metadata::draft_extend

@@ -1,7 +1,5 @@
 #include "extend/engine.h"
 
-#include "common/index_vector.h"
-
 namespace nsa_metadata::extend {
 
 using step_metadata::counter_of;
@@ -9,13 +7,9 @@ using step_metadata::table_of;
 using step_metadata::vector_of;
 
 step_metadata::Model model_of(const Arguments& arguments) {
-  return {index_vector_of(arguments.seq_lens),
-          index_vector_of(arguments.extend_seq_lens),
-          /*rows_per_request=*/0,
-          /*top_offset=*/0,
-          arguments.nsa_index_topk,
-          arguments.index_kpool,
-          /*page_row_per_request=*/true};
+  return step_metadata::counted_rows_model(arguments.seq_lens, arguments.extend_seq_lens,
+                                           arguments.nsa_index_topk, arguments.index_kpool,
+                                           /*page_row_per_request=*/true);
 }
 
 step_metadata::Buffers buffers_of(const Outputs& outputs) {

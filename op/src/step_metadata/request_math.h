@@ -25,6 +25,13 @@ struct Model {
 
 Model model_of(const Arguments& arguments);
 
+// The model of request i having extend_seq_lens[i] rows, the last of which
+// sees seq_lens[i] tokens: fill_draft_extend_metadata's rows and
+// fill_extend_metadata's tokens (whose page rows are its requests').
+Model counted_rows_model(const at::Tensor& seq_lens, const at::Tensor& extend_seq_lens,
+                         int64_t nsa_index_topk, int64_t index_kpool,
+                         bool page_row_per_request);
+
 struct RequestShape {
   int64_t rows;  // query rows of the request (>= 0)
   int64_t top;   // KV tokens its last row sees (any value; clamped where used)
