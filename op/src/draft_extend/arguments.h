@@ -17,9 +17,9 @@ struct Arguments {
   const at::Tensor& extend_seq_lens;
   const at::Tensor& seq_lens;
   int64_t nsa_index_topk;
-  const at::Tensor& seqlens_expanded;            // int32, any capacity
-  const at::Tensor& nsa_cache_seqlens;           // int32, any capacity
-  const std::optional<at::Tensor>& num_tokens;   // int32 or int64
+  const at::Tensor& seqlens_expanded;           // int32, any capacity
+  const at::Tensor& nsa_cache_seqlens;          // int32, any capacity
+  const std::optional<at::Tensor>& num_tokens;  // int32 or int64
   int64_t index_kpool;
 };
 
