@@ -43,20 +43,18 @@ void check_no_aliasing(const Arguments& arguments) {
       c10::ArrayRef<checks::NamedTensor>(outputs.data(), num_tokens.has_value() ? 3 : 2), inputs);
 }
 
-int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu,
-                            const at::Tensor& seq_lens_cpu, int64_t expanded_capacity,
-                            int64_t cache_capacity) {
-  const IndexVector extend = index_vector_of(extend_seq_lens_cpu);
-  const IndexVector seq = index_vector_of(seq_lens_cpu);
+int64_t checked_token_total(const Arguments& arguments) {
+  const IndexVector extend = index_vector_of(arguments.extend_seq_lens);
+  const IndexVector seq = index_vector_of(arguments.seq_lens);
   int64_t total = 0;
-  for (int64_t i = 0; i < extend_seq_lens_cpu.size(0); ++i) {
+  for (int64_t i = 0; i < arguments.extend_seq_lens.size(0); ++i) {
     const int64_t extend_seq_len = extend[i];
     checks::check_request_lengths(i, seq[i], &extend_seq_len, seq[i],
                                   /*top_adds_draft_tokens=*/false);
     total = saturating_add(total, extend_seq_len);
   }
-  checks::check_holds_rows(expanded_capacity, "seqlens_expanded", total, 0);
-  checks::check_holds_rows(cache_capacity, "nsa_cache_seqlens", total, 0);
+  checks::check_holds_rows(arguments.seqlens_expanded.numel(), "seqlens_expanded", total, 0);
+  checks::check_holds_rows(arguments.nsa_cache_seqlens.numel(), "nsa_cache_seqlens", total, 0);
   return total;
 }
 

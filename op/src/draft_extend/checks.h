@@ -20,13 +20,11 @@ void check_arguments(const Arguments& arguments);
 // Outputs share no memory with each other or with the inputs (real tensors only).
 void check_no_aliasing(const Arguments& arguments);
 
-// Reads the lengths (CPU tensors) and raises on the data problems the device
-// can only give a defined result for, with the step-metadata operators'
-// checks and messages (common/checks.h): a negative length, a KV length past
-// int32, or a total that does not fit a buffer. Returns the total number of
-// tokens.
-int64_t checked_token_total(const at::Tensor& extend_seq_lens_cpu,
-                            const at::Tensor& seq_lens_cpu, int64_t expanded_capacity,
-                            int64_t cache_capacity);
+// Reads the lengths (the arguments' extend_seq_lens and seq_lens: CPU
+// tensors) and raises on the data problems the device can only give a
+// defined result for, with the step-metadata operators' checks and messages
+// (common/checks.h): a negative length, a KV length past int32, or a total
+// that does not fit a buffer. Returns the total number of tokens.
+int64_t checked_token_total(const Arguments& arguments);
 
 }  // namespace nsa_metadata::draft_extend

@@ -18,9 +18,7 @@ void fill_draft_extend_metadata_cpu(const Arguments& arguments) {
   check_no_aliasing(arguments);
   // Validates every value before the first write, so an error leaves the
   // caller's buffers as they were.
-  const int64_t total =
-      checked_token_total(arguments.extend_seq_lens, arguments.seq_lens,
-                          arguments.seqlens_expanded.numel(), arguments.nsa_cache_seqlens.numel());
+  const int64_t total = checked_token_total(arguments);
 
   step_metadata::write_on_host(model_of(arguments), arguments.extend_seq_lens.size(0),
                                buffers_of(arguments), nullptr, {total, 0, 0});

@@ -25,12 +25,15 @@
 namespace nsa_metadata::draft_extend {
 namespace {
 
-// Checked mode's second half: once the kernel has run, the same data checks
-// as the CPU kernel, raising the same error.
+// Checked mode's second half: once the kernel has run, the CPU kernel's data
+// checks on copies of the lengths, raising the same error.
 void check_values_on_host(const Arguments& arguments, cudaStream_t stream) {
   C10_CUDA_CHECK(cudaStreamSynchronize(stream));
-  checked_token_total(arguments.extend_seq_lens.cpu(), arguments.seq_lens.cpu(),
-                      arguments.seqlens_expanded.numel(), arguments.nsa_cache_seqlens.numel());
+  const at::Tensor extend_seq_lens = arguments.extend_seq_lens.cpu();
+  const at::Tensor seq_lens = arguments.seq_lens.cpu();
+  checked_token_total({extend_seq_lens, seq_lens, arguments.nsa_index_topk,
+                       arguments.seqlens_expanded, arguments.nsa_cache_seqlens,
+                       arguments.num_tokens, arguments.index_kpool});
 }
 
 void fill_draft_extend_metadata_cuda(const Arguments& arguments) {
