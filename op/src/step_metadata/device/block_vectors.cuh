@@ -2,9 +2,9 @@
 // row vectors, the counters and the tail of the row vectors (buffers.h).
 //
 // A chunk is a contiguous run of requests, written by `row_splits` blocks:
-// each scans the chunk's requests, and they share its rows (split k takes
-// the rows k, k + S, ... in units of kThreads), so that requests of
-// thousands of rows (extend) spread over the GPU. Blocks share no memory:
+// each scans the chunk's requests, and their warps share its rows (each
+// warp a contiguous run of them), so that requests of thousands of rows
+// (extend) spread over the GPU. Blocks share no memory:
 // each reduces the requests before its chunk itself (a few KB from L2 at
 // serving sizes), which keeps the call one launch with no workspace, and a
 // batch that fits one chunk depends on no other block. That reduction, like
@@ -15,8 +15,8 @@
 // sum, nsa_cache_seqlens sum at once). When every request of a tile has at
 // most kDirectRows rows (decode, target-verify, draft steps), each thread
 // writes its own request's rows with the sums running along them; otherwise
-// each group of kRowsPerGroup rows finds its request by binary search in
-// shared memory, so work is balanced however uneven the lengths.
+// the rows go to the warps in even runs (write_tile_rows), so work is
+// balanced however uneven the lengths.
 #pragma once
 
 #include "common/block_split_sums.cuh"
@@ -24,6 +24,7 @@
 #include "step_metadata/buffers.h"
 #include "step_metadata/device/launch_params.cuh"
 #include "step_metadata/device/policy.cuh"
+#include "step_metadata/device/row_group.cuh"
 #include "step_metadata/request_math.h"
 
 #include <cub/block/block_reduce.cuh>
@@ -112,35 +113,31 @@ __device__ __forceinline__ bool narrow_tile(const Sums& end, bool no_wide_top) {
   return no_wide_top && end.rows < kNarrowRowLimit && end.kv < kInt32Max && end.topk < kInt32Max;
 }
 
-// Stores the group's rows [row_begin, row_end) of one row vector: one
-// 16-byte store when the group is whole, fits and the buffer is aligned.
+// The inclusive sum of the lanes' counts (non-negative) in Count's
+// arithmetic (saturating in 64 bits).
 template <typename Count>
-__device__ __forceinline__ void store_group(const Vector& vector, Count group_row, Count row_begin,
-                                            Count row_end, const int32_t (&values)[kRowsPerGroup]) {
-  if (!vector.present()) {
-    return;
-  }
-  const Count end = vector.capacity < row_end ? static_cast<Count>(vector.capacity) : row_end;
-  if (row_begin == group_row && end == group_row + kRowsPerGroup &&
-      (reinterpret_cast<uintptr_t>(vector.data) & 15) == 0) {
-    *reinterpret_cast<int4*>(vector.data + group_row) =
-        make_int4(values[0], values[1], values[2], values[3]);
-    return;
-  }
+__device__ __forceinline__ Count inclusive_lane_sum(Count value) {
+  const int lane = lane_id();
 #pragma unroll
-  for (int k = 0; k < kRowsPerGroup; ++k) {
-    if (group_row + k >= row_begin && group_row + k < end) {
-      vector.data[group_row + k] = values[k];
+  for (int delta = 1; delta < kWarpSize; delta *= 2) {
+    const Count lower = __shfl_up_sync(kFullWarp, value, delta);
+    if (lane >= delta) {
+      value = add_counts(lower, value);
     }
   }
+  return value;
 }
 
 // The row vectors (write_row's values) of the tile's rows that split `split`
-// takes, kRowsPerGroup consecutive rows per thread: the request is searched
-// for once per group and followed from row to row, nsa_cu_seqlens_k is
-// summed along, and whole groups are stored in 16 bytes. The tile's first
-// request is `tile_begin`, its first row `tile_row`; Count is the tile's
-// arithmetic (int32_t only where narrow_tile holds).
+// takes. Each warp of the chunk's vector blocks takes a contiguous run of
+// the tile's groups of kRowsPerGroup rows (row_group.cuh) and walks it 32
+// groups at a time, a group a lane, so that each store instruction covers
+// 512 contiguous bytes: a lane follows its request from step to step (a
+// search in shared memory only where it moved past the next request), and
+// nsa_cu_seqlens_k comes from one closed-form sum at the run's first row
+// plus a scan of the lanes' sums at each step. The tile's first request is
+// `tile_begin`, its first row `tile_row`; Count is the tile's arithmetic
+// (int32_t only where narrow_tile holds).
 template <bool kExtend, typename Count>
 __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, int64_t tile_begin,
                                 int64_t tile_row, int64_t tile_end, int64_t split) {
@@ -148,64 +145,81 @@ __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, in
   const Model& model = launch.model;
   const TileRequests<Count>& requests = tile_requests<Count>(tile);
   const auto limit = static_cast<Count>(min_of(tile_end, buffers.vector_row_limit()));
+  const int64_t first_group = tile_row / kRowsPerGroup;
   const int64_t group_end = ceil_div(limit, kRowsPerGroup);
-  const int64_t stride = int64_t{kThreads} * launch.row_splits;
-  for (int64_t group = tile_row / kRowsPerGroup + split * kThreads + threadIdx.x;
-       group < group_end; group += stride) {
+  // Runs of whole steps of kWarpSize groups, one run a warp.
+  const int64_t steps = ceil_div(max_of(group_end - first_group, 0), kWarpSize);
+  const int64_t run_steps = ceil_div(steps, launch.row_splits * kWarps);
+  const int64_t warp = split * kWarps + threadIdx.x / kWarpSize;
+  const int64_t run_begin = first_group + warp * run_steps * kWarpSize;
+  const int64_t run_end = min_of(run_begin + run_steps * kWarpSize, group_end);
+  if (run_begin >= run_end) {
+    return;  // the whole warp: no barrier follows here
+  }
+  // Every lane starts from the run's first row and its request.
+  const auto run_row = static_cast<Count>(max_of(run_begin * kRowsPerGroup, tile_row));
+  int owner = last_at_most(requests.first_row, kThreads, run_row);
+  // nsa_cache_seqlens summed through the row before the current step's first.
+  Count topk_before_step =
+      launch.sum_topk
+          ? add_counts(requests.topk_before[owner],
+                       static_cast<Count>(topk_len_through(
+                           model, {requests.rows[owner], requests.top[owner]},
+                           run_row - requests.first_row[owner] - 1)))
+          : 0;
+  for (int64_t step = run_begin; step < run_end; step += kWarpSize) {
+    const int64_t group = step + lane_id();
     const auto group_row = static_cast<Count>(group * kRowsPerGroup);
-    const Count row_begin = max(group_row, static_cast<Count>(tile_row));
-    const Count row_end = min(static_cast<Count>(group_row + kRowsPerGroup), limit);
-    int owner = last_at_most(requests.first_row, kThreads, row_begin);
-    Count rows = requests.rows[owner];
-    Count top = requests.top[owner];
-    // nsa_cache_seqlens summed through the row before row_begin.
-    Count topk_through =
-        launch.sum_topk
-            ? add_counts(requests.topk_before[owner],
-                         static_cast<Count>(topk_len_through(
-                             model, {rows, top}, row_begin - requests.first_row[owner] - 1)))
-            : 0;
-    int32_t expanded[kRowsPerGroup];
-    int32_t selected[kRowsPerGroup];
-    int32_t request[kRowsPerGroup];
-    int32_t starts[kRowsPerGroup];
-    int32_t ends[kRowsPerGroup];
+    const Count row_begin = group < run_end ? max(group_row, run_row) : group_row;
+    const Count row_end = group < run_end ? min(static_cast<Count>(group_row + kRowsPerGroup), limit)
+                                          : group_row;
+    if (row_begin < row_end && owner + 1 < kThreads &&
+        requests.first_row[owner + 1] <= row_begin) {
+      owner += 1 + last_at_most(requests.first_row + owner + 1, kThreads - owner - 1, row_begin);
+    }
+    RowGroup values{};
+    Count topk_in_group[kRowsPerGroup];  // before each row, from the group's first
+    Count group_topk = 0;
 #pragma unroll
     for (int k = 0; k < kRowsPerGroup; ++k) {
       const Count row = group_row + k;
-      expanded[k] = selected[k] = request[k] = starts[k] = ends[k] = 0;
+      topk_in_group[k] = 0;
       if (row < row_begin || row >= row_end) {
         continue;
       }
-      if (owner + 1 < kThreads && requests.first_row[owner + 1] <= row) {
-        do {
-          ++owner;
-        } while (owner + 1 < kThreads && requests.first_row[owner + 1] <= row);
-        rows = requests.rows[owner];
-        top = requests.top[owner];
-        topk_through = requests.topk_before[owner];
+      while (owner + 1 < kThreads && requests.first_row[owner + 1] <= row) {
+        ++owner;
       }
       const Count j = row - requests.first_row[owner];
-      expanded[k] = kv_of_row(top, static_cast<Count>(rows - 1 - j));
-      selected[k] = selected_len(model, expanded[k]);
-      topk_through = add_counts(topk_through, static_cast<Count>(selected[k]));
-      if (row + 1 < buffers.nsa_cu_seqlens_k.capacity) {
-        buffers.nsa_cu_seqlens_k.data[row + 1] = count_value(topk_through);
-      }
+      values.expanded[k] =
+          kv_of_row(requests.top[owner], static_cast<Count>(requests.rows[owner] - 1 - j));
+      values.selected[k] = selected_len(model, values.expanded[k]);
+      topk_in_group[k] = group_topk;
+      group_topk = add_counts(group_topk, static_cast<Count>(values.selected[k]));
       if (kExtend) {
         const Count kv_before = requests.kv_before[owner];
-        request[k] = static_cast<int32_t>(tile_begin + owner);
-        starts[k] = count_value(kv_before);
-        ends[k] = count_value(add_counts(kv_before, static_cast<Count>(expanded[k])));
+        values.request[k] = static_cast<int32_t>(tile_begin + owner);
+        values.starts[k] = count_value(kv_before);
+        values.ends[k] = count_value(add_counts(kv_before, static_cast<Count>(values.expanded[k])));
       }
     }
-    store_group(buffers.seqlens_expanded, group_row, row_begin, row_end, expanded);
-    store_group(buffers.nsa_cache_seqlens, group_row, row_begin, row_end, selected);
-    if (kExtend) {
-      store_group(buffers.token_to_batch_idx, group_row, row_begin, row_end, request);
-      store_group(buffers.indexer_k_start, group_row, row_begin, row_end, starts);
-      store_group(buffers.indexer_k_end, group_row, row_begin, row_end, ends);
+    Count lane_topk_end = 0;  // through the lane's last row
+    if (launch.sum_topk) {
+      const Count lanes_through = inclusive_lane_sum(group_topk);
+      const Count lane_before = add_counts(
+          topk_before_step, static_cast<Count>(lanes_through - group_topk));
+#pragma unroll
+      for (int k = 0; k < kRowsPerGroup; ++k) {
+        values.cu_before[k] = count_value(add_counts(lane_before, topk_in_group[k]));
+      }
+      lane_topk_end = add_counts(lane_before, group_topk);
+      topk_before_step =
+          add_counts(topk_before_step, __shfl_sync(kFullWarp, lanes_through, kWarpSize - 1));
     }
+    // The tile's last group writes the sum through its last row: the next
+    // tile's first group or the tail would otherwise be the first to.
+    store_row_group<kExtend>(buffers, group_row, row_begin, row_end, values,
+                             row_begin < row_end && row_end == limit, count_value(lane_topk_end));
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/device_math.cuh"
+#include "common/row_groups.cuh"
 
 #include <cstdint>
 
@@ -29,8 +30,8 @@ constexpr int kReduceLoadsInFlight = 8;
 // A chunk's rows are shared by as many vector blocks as give each about this
 // many (the rows of a chunk's requests are unbounded for extend: thousands
 // per request), at most the blocks the GPU holds at once. Eight a thread:
-// each row costs a binary search in shared memory and a few stores, so a
-// block's scan of its chunk stays a small part of its work.
+// each row costs a few instructions and a share of a few 16-byte stores, so
+// a block's scan of its chunk stays a small part of its work.
 constexpr int64_t kRowsPerVectorBlock = int64_t{kThreads} * 8;
 
 // Where every request of a tile has at most this many rows (decode,
@@ -42,9 +43,9 @@ constexpr int64_t kRowsPerVectorBlock = int64_t{kThreads} * 8;
 // chain long, so they share their rows over the block instead.
 constexpr int64_t kDirectRows = 16;
 
-// A vector-block thread writes this many consecutive rows at once: one
-// search for their request, one 16-byte store per row vector.
-constexpr int kRowsPerGroup = 4;
+// A vector-block lane writes this many consecutive rows at once
+// (common/row_groups.cuh): one 16-byte store per row vector.
+using nsa_metadata::cuda::kRowsPerGroup;
 
 // A page block loads this many requests' shapes per tile (a few per thread,
 // one scan per tile), so that a batch of up to kPageTile requests costs one
