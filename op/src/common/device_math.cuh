@@ -21,6 +21,21 @@ __device__ __forceinline__ int64_t dealt_warp(int64_t block, int64_t blocks) {
   return int64_t{threadIdx.x / kWarpSize} * blocks + block;
 }
 
+// The inclusive scan of a warp's values along its lanes under `add` (any
+// associative sum, such as a saturating one); every lane takes part.
+template <typename T, typename Add>
+__device__ __forceinline__ T inclusive_warp_scan(T value, const Add& add) {
+  const int lane = lane_id();
+#pragma unroll
+  for (int delta = 1; delta < kWarpSize; delta *= 2) {
+    const T lower = __shfl_up_sync(kFullWarp, value, delta);
+    if (lane >= delta) {
+      value = add(lower, value);
+    }
+  }
+  return value;
+}
+
 __host__ __device__ __forceinline__ constexpr int64_t min_of(int64_t a, int64_t b) {
   return a < b ? a : b;
 }

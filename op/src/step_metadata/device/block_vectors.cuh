@@ -113,21 +113,6 @@ __device__ __forceinline__ bool narrow_tile(const Sums& end, bool no_wide_top) {
   return no_wide_top && end.rows < kNarrowRowLimit && end.kv < kInt32Max && end.topk < kInt32Max;
 }
 
-// The inclusive sum of the lanes' counts (non-negative) in Count's
-// arithmetic (saturating in 64 bits).
-template <typename Count>
-__device__ __forceinline__ Count inclusive_lane_sum(Count value) {
-  const int lane = lane_id();
-#pragma unroll
-  for (int delta = 1; delta < kWarpSize; delta *= 2) {
-    const Count lower = __shfl_up_sync(kFullWarp, value, delta);
-    if (lane >= delta) {
-      value = add_counts(lower, value);
-    }
-  }
-  return value;
-}
-
 // The row vectors (write_row's values) of the tile's rows that split `split`
 // takes. Each warp of the chunk's vector blocks takes a contiguous run of
 // the tile's groups of kRowsPerGroup rows (row_group.cuh) and walks it 32
@@ -171,8 +156,8 @@ __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, in
     const int64_t group = step + lane_id();
     const auto group_row = static_cast<Count>(group * kRowsPerGroup);
     const Count row_begin = group < run_end ? max(group_row, run_row) : group_row;
-    const Count row_end = group < run_end ? min(static_cast<Count>(group_row + kRowsPerGroup), limit)
-                                          : group_row;
+    const Count row_end =
+        group < run_end ? min(static_cast<Count>(group_row + kRowsPerGroup), limit) : group_row;
     if (row_begin < row_end && owner + 1 < kThreads &&
         requests.first_row[owner + 1] <= row_begin) {
       owner += 1 + last_at_most(requests.first_row + owner + 1, kThreads - owner - 1, row_begin);
@@ -205,7 +190,8 @@ __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, in
     }
     Count lane_topk_end = 0;  // through the lane's last row
     if (launch.sum_topk) {
-      const Count lanes_through = inclusive_lane_sum(group_topk);
+      const Count lanes_through = nsa_metadata::cuda::inclusive_warp_scan(
+          group_topk, [](Count a, Count b) { return add_counts(a, b); });
       const Count lane_before = add_counts(
           topk_before_step, static_cast<Count>(lanes_through - group_topk));
 #pragma unroll

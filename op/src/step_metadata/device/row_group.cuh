@@ -7,8 +7,8 @@
 // nsa_cache_seqlens through the row before, so that a group's four
 // positions [group_row, group_row + 4) line up with its other vectors' and
 // take one aligned store instead of four scalar ones. The position past a
-// run of rows (`writes_end_position`) is then the last group's to write, one scalar
-// store.
+// run of rows is then the last group's to write (`writes_end_position`), one
+// scalar store.
 #pragma once
 
 #include "common/row_groups.cuh"

@@ -53,15 +53,8 @@ __device__ __forceinline__ int32_t saturating_add_32(int32_t a, int32_t b) {
 // The inclusive sum of a warp's values (non-negative) along its lanes,
 // saturating at INT32_MAX.
 __device__ __forceinline__ int32_t inclusive_sum_32(int32_t value) {
-  const int lane = lane_id();
-#pragma unroll
-  for (int delta = 1; delta < kWarpSize; delta *= 2) {
-    const int32_t lower = __shfl_up_sync(kFullWarp, value, delta);
-    if (lane >= delta) {
-      value = saturating_add_32(lower, value);
-    }
-  }
-  return value;
+  return nsa_metadata::cuda::inclusive_warp_scan(
+      value, [](int32_t a, int32_t b) { return saturating_add_32(a, b); });
 }
 
 __device__ __forceinline__ NarrowSums add(const NarrowSums& a, const NarrowSums& b) {
