@@ -21,6 +21,23 @@ __device__ __forceinline__ int64_t dealt_warp(int64_t block, int64_t blocks) {
   return int64_t{threadIdx.x / kWarpSize} * blocks + block;
 }
 
+// `value` of the lane `delta` below the caller's (the caller's own in the
+// lowest `delta` lanes); every lane takes part. A struct of such values
+// shuffles with an overload of its own, beside it (argument-dependent lookup
+// finds it).
+template <typename T>
+__device__ __forceinline__ T shuffle_up(T value, unsigned delta) {
+  return __shfl_up_sync(kFullWarp, value, delta);
+}
+
+// Plain addition, for a scan whose sums cannot overflow.
+struct Plus {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const {
+    return a + b;
+  }
+};
+
 // The inclusive scan of a warp's values along its lanes under `add` (any
 // associative sum, such as a saturating one); every lane takes part.
 template <typename T, typename Add>
@@ -28,7 +45,7 @@ __device__ __forceinline__ T inclusive_warp_scan(T value, const Add& add) {
   const int lane = lane_id();
 #pragma unroll
   for (int delta = 1; delta < kWarpSize; delta *= 2) {
-    const T lower = __shfl_up_sync(kFullWarp, value, delta);
+    const T lower = shuffle_up(value, delta);
     if (lane >= delta) {
       value = add(lower, value);
     }

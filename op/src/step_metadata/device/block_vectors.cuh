@@ -190,7 +190,7 @@ __device__ void write_tile_rows(const Launch& launch, const VectorTile& tile, in
     }
     Count lane_topk_end = 0;  // through the lane's last row
     if (launch.sum_topk) {
-      const Count lanes_through = nsa_metadata::cuda::inclusive_warp_scan(
+      const Count lanes_through = inclusive_warp_scan(
           group_topk, [](Count a, Count b) { return add_counts(a, b); });
       const Count lane_before = add_counts(
           topk_before_step, static_cast<Count>(lanes_through - group_topk));

@@ -10,8 +10,10 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+using nsa_metadata::cuda::inclusive_warp_scan;
 using nsa_metadata::cuda::kFullWarp;
 using nsa_metadata::cuda::kWarpSize;
+using nsa_metadata::cuda::Plus;
 
 // Threads per block, for both kinds of block: the vector blocks scan a tile
 // of this many requests at once; the page blocks run kWarps copy warps.

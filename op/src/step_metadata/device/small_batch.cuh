@@ -104,15 +104,8 @@ __device__ SmallRequest load_small_request(const SmallBatch& small) {
   }
   if constexpr (kRows == RowShape::kVariable) {
     // At most 32 counts of at most kSmallBatchRows: no overflow.
-    uint32_t row_end = static_cast<uint32_t>(min_of(request.rows, kSmallBatchRows));
-    const uint32_t count = row_end;
-#pragma unroll
-    for (int delta = 1; delta < kWarpSize; delta *= 2) {
-      const uint32_t lower = __shfl_up_sync(kFullWarp, row_end, delta);
-      if (lane >= delta) {
-        row_end += lower;
-      }
-    }
+    const auto count = static_cast<uint32_t>(min_of(request.rows, kSmallBatchRows));
+    const uint32_t row_end = inclusive_warp_scan(count, Plus{});
     request.row_end = row_end;
     request.row_start = row_end - count;
   }

@@ -53,7 +53,7 @@ __device__ __forceinline__ int32_t saturating_add_32(int32_t a, int32_t b) {
 // The inclusive sum of a warp's values (non-negative) along its lanes,
 // saturating at INT32_MAX.
 __device__ __forceinline__ int32_t inclusive_sum_32(int32_t value) {
-  return nsa_metadata::cuda::inclusive_warp_scan(
+  return inclusive_warp_scan(
       value, [](int32_t a, int32_t b) { return saturating_add_32(a, b); });
 }
 
@@ -105,13 +105,8 @@ __device__ LaneRequest load_lane_request(const Launch& launch) {
     inclusive = {narrow_count<int32_t>(mine.rows), narrow_count<int32_t>(mine.kv),
                  narrow_count<int32_t>(mine.topk)};
   }
-#pragma unroll
-  for (int delta = 1; delta < kWarpSize; delta *= 2) {
-    const NarrowSums lower = shuffle_up(inclusive, delta);
-    if (lane >= delta) {
-      inclusive = add(lower, inclusive);
-    }
-  }
+  inclusive = inclusive_warp_scan(
+      inclusive, [](const NarrowSums& a, const NarrowSums& b) { return add(a, b); });
   const NarrowSums lower = shuffle_up(inclusive, 1);
   request.before = lane > 0 ? lower : NarrowSums{0, 0, 0};
   request.total = {__shfl_sync(kFullWarp, inclusive.rows, kWarpSize - 1),
@@ -217,15 +212,8 @@ __device__ LanePages load_lane_pages(const Launch& launch) {
   }
   if (kExtend && launch.buffers.page_table_1_flattened.present()) {
     const int64_t kv = lane < launch.batch_size ? clamped_len(pages.shape.top) : 0;
-    int64_t inclusive = kv;
-#pragma unroll
-    for (int delta = 1; delta < kWarpSize; delta *= 2) {
-      const int64_t lower = __shfl_up_sync(kFullWarp, inclusive, delta);
-      if (lane >= delta) {
-        inclusive += lower;  // at most 32 lengths below 2^31: no overflow
-      }
-    }
-    pages.kv_before = inclusive - kv;
+    // At most 32 lengths below 2^31: no overflow.
+    pages.kv_before = inclusive_warp_scan(kv, Plus{}) - kv;
   }
   return pages;
 }

@@ -162,14 +162,7 @@ __device__ __forceinline__ DirectScan direct_scan(int32_t before, int32_t own, i
                                                   int32_t longest, int4 (&warp_sums)[kWarps]) {
   const int lane = lane_id();
   const int warp = threadIdx.x / kWarpSize;
-  int32_t inclusive = own;
-#pragma unroll
-  for (int offset = 1; offset < kWarpSize; offset *= 2) {
-    const int32_t lower = __shfl_up_sync(kFullWarp, inclusive, offset);
-    if (lane >= offset) {
-      inclusive += lower;
-    }
-  }
+  const int32_t inclusive = inclusive_warp_scan(own, Plus{});
   const auto warp_before = static_cast<int32_t>(__reduce_add_sync(kFullWarp, before));
   const auto warp_after = static_cast<int32_t>(__reduce_add_sync(kFullWarp, after));
   const auto warp_most = static_cast<int32_t>(__reduce_max_sync(kFullWarp, longest));

@@ -14,6 +14,7 @@ namespace nsa_metadata::step_metadata::row_scan::cuda {
 using nsa_metadata::cuda::block_split_sums;
 using nsa_metadata::cuda::group_end_of;
 using nsa_metadata::cuda::group_of;
+using nsa_metadata::cuda::inclusive_warp_scan;
 using nsa_metadata::cuda::kFullWarp;
 using nsa_metadata::cuda::kRowsPerGroup;
 using nsa_metadata::cuda::kWarpSize;
@@ -21,6 +22,7 @@ using nsa_metadata::cuda::lane_id;
 using nsa_metadata::cuda::last_at_most;
 using nsa_metadata::cuda::max_of;
 using nsa_metadata::cuda::min_of;
+using nsa_metadata::cuda::Plus;
 using nsa_metadata::cuda::RowBuffer;
 using nsa_metadata::cuda::RowSpan;
 using nsa_metadata::cuda::SplitSums;
