@@ -53,6 +53,11 @@ __device__ __forceinline__ T inclusive_warp_scan(T value, const Add& add) {
   return value;
 }
 
+// Whether `data` is 16-byte aligned: where an int4 load or store may start.
+__host__ __device__ __forceinline__ bool aligned_16(const void* data) {
+  return (reinterpret_cast<uintptr_t>(data) & 15) == 0;
+}
+
 __host__ __device__ __forceinline__ constexpr int64_t min_of(int64_t a, int64_t b) {
   return a < b ? a : b;
 }

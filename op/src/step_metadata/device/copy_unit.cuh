@@ -81,10 +81,6 @@ __device__ __forceinline__ int64_t units_of(const Launch& launch, int64_t top) {
   return ceil_div(span, unit_columns<kVectors>);
 }
 
-__device__ __forceinline__ bool aligned_16(const void* pointer) {
-  return (reinterpret_cast<uintptr_t>(pointer) & 15) == 0;
-}
-
 // Column of lane `lane`'s t-th vector in the unit starting at `first`.
 __device__ __forceinline__ Column vector_column(Column first, int t, int lane) {
   return first + kColumnsPerVector * (t * kWarpSize + lane);

@@ -10,6 +10,7 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+using nsa_metadata::cuda::aligned_16;
 using nsa_metadata::cuda::inclusive_warp_scan;
 using nsa_metadata::cuda::kFullWarp;
 using nsa_metadata::cuda::kWarpSize;

@@ -37,7 +37,7 @@ template <typename Count>
 __device__ __forceinline__ nsa_metadata::cuda::RowSpan<Count> span_of(const Vector& vector) {
   const int64_t most = static_cast<int64_t>(std::numeric_limits<Count>::max());
   return {vector.data, static_cast<Count>(vector.capacity < most ? vector.capacity : most),
-          (reinterpret_cast<uintptr_t>(vector.data) & 15) == 0};
+          aligned_16(vector.data)};
 }
 
 template <typename Count>

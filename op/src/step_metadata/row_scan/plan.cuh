@@ -36,13 +36,9 @@ using nsa_metadata::cuda::ceil_div;
 // slower with large buffers, as more blocks re-read the batch.
 constexpr int64_t kTailRowsPerBlock = 2 * kThreads;
 
-inline bool aligned_16(const void* data) {
-  return reinterpret_cast<std::uintptr_t>(data) % 16 == 0;
-}
-
 // An absent vector is a buffer of no capacity: nothing is written to it.
 inline nsa_metadata::cuda::RowBuffer row_buffer(const Vector& vector) {
-  return {vector.data, vector.capacity, aligned_16(vector.data)};
+  return {vector.data, vector.capacity, nsa_metadata::cuda::aligned_16(vector.data)};
 }
 
 }  // namespace plan_detail
@@ -68,7 +64,7 @@ inline Plan plan_launch(const Model& model, int64_t batch_size, const Buffers& b
   launch.batch_size = batch_size;
   launch.extend_stride = model.extend_seq_lens.stride;
   launch.extend_vector_loads = !model.extend_seq_lens.is_int64 && launch.extend_stride == 1 &&
-                               aligned_16(model.extend_seq_lens.data);
+                               nsa_metadata::cuda::aligned_16(model.extend_seq_lens.data);
   launch.seq_stride = model.seq_lens.stride;
   launch.nsa_index_topk = model.nsa_index_topk;
   launch.index_kpool = model.index_kpool;
