@@ -14,7 +14,7 @@ Then: the scale sweep (up to 1M requests, 8M tokens) against the GPU's
 device-to-device copy bandwidth, and the CPU kernel against peer 1 on the CPU.
 Both GPU-time sweeps also time fill_draft_extend_metadata_full asked for the
 same two row vectors ("engine"): the engine's warp-batch kernel up to 32
-requests, its row-scan kernels, as this op, up to 8192, and past them its
+requests, its row-scan kernels, in one pass, up to 32768, and past them its
 block kernel (the step operators allocate no workspace, so they cannot take
 the row scan's second pass).
 The tables are printed last. Goals are reported, never asserted.
@@ -178,7 +178,7 @@ def scale_sweep(rows):
         # the clocks between calls does not either.
         time_us = harness.gpu_time_in_graph(fill, arguments, launches=20, replays=10)
         # The fewest bytes: extend_seq_lens and seq_lens read once, two int32
-        # rows written per token. (Ours reads extend_seq_lens twice past 8192.)
+        # rows written per token. (Ours reads extend_seq_lens twice past 12288.)
         moved = batch_size * 4 * 2 + total * 4 * 2
         achieved = moved / (time_us * 1e-6)
         engine_us = harness.gpu_time_in_graph(engine_rows, arguments, launches=20, replays=10)

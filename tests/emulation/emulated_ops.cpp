@@ -100,7 +100,8 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
   const step_metadata::Buffers buffers = draft_extend::buffers_of(arguments);
   schedule_from_environment();
   run_row_scan(step_metadata::row_scan::plan_launch(model, arguments.extend_seq_lens.size(0),
-                                                    buffers, kMultiprocessors),
+                                                    buffers, kMultiprocessors,
+                                                    /*two_passes_allowed=*/true),
                model, buffers);
 }
 

@@ -19,7 +19,7 @@ VECTORS = ("cache_seqlens", "cu_seqlens_k", "seqlens_expanded", "nsa_cache_seqle
            "nsa_cu_seqlens_k")
 TABLES = ("page_table_1", "real_page_table")
 # Draft-extend's row vectors: asked for alone (with num_tokens or not), the
-# CUDA engine writes them with its row-scan kernels from 33 to 8192 requests.
+# CUDA engine writes them with its row-scan kernels from 33 to 32768 requests.
 ROW_VECTORS = ("seqlens_expanded", "nsa_cache_seqlens")
 
 

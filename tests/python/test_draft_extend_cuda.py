@@ -41,7 +41,7 @@ def test_no_host_synchronization(batch_size):
     assert num_tokens.item() == total
 
 
-# 20000 takes the two-pass path (past 8192 requests), whose workspace comes
+# 20000 takes the two-pass path (past 12288 requests), whose workspace comes
 # from the caching allocator during capture.
 @pytest.mark.parametrize("batch_size", [1, 32, 128, 4096, 20000])
 def test_graph_capture_then_replay_with_new_values(batch_size):

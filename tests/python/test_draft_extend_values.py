@@ -133,10 +133,10 @@ def test_inputs_off_a_16_byte_boundary_are_read_in_place(device, offset):
 
 # Around the batch sizes where the CUDA kernel's read of the whole batch takes
 # another load per thread (4 lengths a load for aligned int32, else 1; 128 or
-# 256 threads a block), and around its two-pass threshold (8192).
+# 256 threads a block), and around its two-pass threshold (12288).
 LOAD_ROUND_SIZES = [127, 128, 129, 255, 256, 257, 511, 512, 513, 515, 516, 517, 1023, 1024,
                     1025, 1027, 1028, 1029, 2047, 2048, 2049, 2051, 2052, 2053, 4095, 4096,
-                    4097, 4099, 4100, 4101, 8191, 8192, 8193]
+                    4097, 4099, 4100, 4101, 8191, 8192, 8193, 12287, 12288, 12289]
 
 
 @pytest.mark.parametrize("layout", ["int32", "int64", "int32 strided"])

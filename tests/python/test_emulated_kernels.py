@@ -244,12 +244,12 @@ def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtyp
 
 # Draft-extend's row vectors alone (any of seqlens_expanded,
 # nsa_cache_seqlens and num_tokens): the warp-batch kernel up to 32 requests,
-# the row-scan kernels up to 8192, the block kernel past them (the step
+# the row-scan kernels up to 32768, the block kernel past them (the step
 # operators allocate no workspace).
 ROW_SUBSETS = [ROW_VECTORS, ("seqlens_expanded",), ("nsa_cache_seqlens",), ()]
 
 
-@pytest.mark.parametrize("batch_size", [0, 1, 33, 1000, 8192, 8193])
+@pytest.mark.parametrize("batch_size", [0, 1, 33, 1000, 8193, 32768, 32769])
 @pytest.mark.parametrize("names", ROW_SUBSETS)
 def test_draft_extend_row_vectors_alone(emulated, batch_size, names):
     case = random_step_case("draft_extend", batch_size, batch_size + len(names), width=300)
@@ -276,7 +276,7 @@ def test_draft_extend_row_vectors_alone_with_bad_device_values(emulated, name, d
                         num_tokens_dtype=dtype)
 
 
-@pytest.mark.parametrize("batch_size", [0, 5, 300, 8193])
+@pytest.mark.parametrize("batch_size", [0, 5, 300, 8193, 32769])
 def test_extend_row_vectors_alone(emulated, batch_size):
     case = random_extend_case(batch_size, batch_size + 1, longest_extend=20, width=300)
     plain = {name: buffer for name, buffer in extend_outputs(case, counter_dtype=None).items()
@@ -347,9 +347,9 @@ def assert_draft_extend_matches(emulated, extend_seq_lens, seq_lens, capacities,
                                          "cpu", GUARD, emulated)
 
 
-# One pass up to 8192 requests (the direct path for short requests, the
+# One pass up to 12288 requests (the direct path for short requests, the
 # general one otherwise), two passes past it.
-@pytest.mark.parametrize("batch_size", [0, 1, 31, 33, 1024, 8192, 8193, 20000])
+@pytest.mark.parametrize("batch_size", [0, 1, 31, 33, 1024, 12288, 12289, 20000])
 @pytest.mark.parametrize("extend_kind", EXTEND_KINDS)
 def test_fill_draft_extend_metadata_size_classes(emulated, batch_size, extend_kind):
     extend_seq_lens, seq_lens = random_inputs(batch_size, extend_kind, "up_to_context",

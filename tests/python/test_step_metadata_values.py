@@ -27,8 +27,8 @@ def test_size_classes(device, mode, batch_size):
 
 
 # Draft-extend's row vectors alone: on CUDA the warp-batch kernel up to 32
-# requests, the row-scan kernels up to 8192, the block kernel past them.
-@pytest.mark.parametrize("batch_size", [0, 1, 33, 1000, 8192, 8193, 40000])
+# requests, the row-scan kernels up to 32768, the block kernel past them.
+@pytest.mark.parametrize("batch_size", [0, 1, 33, 1000, 8193, 32768, 32769])
 @pytest.mark.parametrize("names", [ROW_VECTORS, ("nsa_cache_seqlens",)])
 def test_draft_extend_row_vectors_alone(device, batch_size, names):
     case = random_step_case("draft_extend", batch_size, seed=batch_size, width=300)

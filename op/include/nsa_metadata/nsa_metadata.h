@@ -25,7 +25,7 @@ namespace nsa_metadata {
 //                            (K = 1: min(x, nsa_index_topk))
 // Rows from the total up to each buffer's capacity are set to 0. num_tokens, if
 // given (one int32 or int64 element), receives the total. On CUDA: no host
-// synchronization; up to 8192 requests one kernel launch and no allocation
+// synchronization; up to 12288 requests one kernel launch and no allocation
 // (safe in CUDA-graph capture), past that two launches and an 8-byte-a-block
 // workspace from PyTorch's caching allocator (stream-ordered, capturable).
 // See docs/draft_extend.md for what bad device values produce.

@@ -3,7 +3,7 @@
 // the current stream behind a device guard.
 //
 // Contract (docs/draft_extend.md): no host synchronization; batches up to
-// 8192 requests (every serving batch) take one launch and no allocation, so
+// 12288 requests (every serving batch) take one launch and no allocation, so
 // the call can be captured in a CUDA graph and replayed with new input
 // values. Larger batches take two launches and a workspace of 8 bytes per
 // block from PyTorch's caching allocator (stream-ordered and capture-safe

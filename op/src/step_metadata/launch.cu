@@ -3,7 +3,7 @@
 //
 // Contract (docs/step_metadata.md): one launch on the given stream, no host
 // synchronization, no allocation, at every batch size (but
-// launch_row_vectors past 8192 requests: launch.h), so a call can be
+// launch_row_vectors past 12288 requests: launch.h), so a call can be
 // captured in a CUDA graph and replayed with new input values; the grid
 // depends only on shapes, never on data. Whatever the device data say, no
 // write lands outside the output buffers and no read outside the inputs.
@@ -59,7 +59,8 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
 void launch_row_vectors(const Model& model, int64_t batch_size, const Buffers& buffers,
                         c10::Device device, cudaStream_t stream) {
   launch_row_scan(row_scan::plan_launch(model, batch_size, buffers,
-                                        multiprocessor_count(device.index())),
+                                        multiprocessor_count(device.index()),
+                                        /*two_passes_allowed=*/true),
                   model, buffers, device, stream);
 }
 

@@ -23,7 +23,7 @@ void launch_engine(const Model& model, const at::Tensor& req_pool_indices,
 
 // Draft-extend's row vectors alone (row_scan::serves; fill_draft_extend_metadata),
 // on `device`'s `stream`, with the row-scan kernels at any batch size: one
-// launch and no allocation up to 8192 requests, past them two launches (the
+// launch and no allocation up to 12288 requests, past them two launches (the
 // second a dependent launch) over a workspace of 8 bytes a block from
 // PyTorch's caching allocator (stream-ordered, capturable), which
 // fill_draft_extend_metadata's contract allows.

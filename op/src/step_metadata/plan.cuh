@@ -262,7 +262,8 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
              launch.batch_size <= row_scan::cuda::kSinglePassMaxRequests) {
     plan.row_scan = true;
     plan.row_scan_plan =
-        row_scan::plan_launch(model, launch.batch_size, buffers, multiprocessors);
+        row_scan::plan_launch(model, launch.batch_size, buffers, multiprocessors,
+                              /*two_passes_allowed=*/false);
   } else {
     plan.kernel = cuda::Kernel::kBlock;
     launch.request_units = plan_detail::request_units_of(

@@ -23,7 +23,7 @@ struct Plan {
 namespace plan_detail {
 
 using cuda::kBlocksPerSM;
-using cuda::kSinglePassMaxRequests;
+using cuda::kSinglePassMaxRequestsWithWorkspace;
 using cuda::kThreads;
 using nsa_metadata::cuda::ceil_div;
 
@@ -52,12 +52,14 @@ inline bool serves(const Model& model, const Buffers& buffers) {
 }
 
 // The plan on a GPU of `multiprocessors` multiprocessors, for a model that
-// serves() accepts. Up to kSinglePassMaxRequests requests, every block
-// reduces the whole batch's extend lengths itself (a few KB from L2) and the
-// call is one launch; past it the redundant reads would cost more than a
-// second launch over a workspace (dispatch.cuh).
+// serves() accepts. In one pass every block reduces the whole batch's extend
+// lengths itself (a few KB from L2) and the call is one launch. A caller that
+// allows a workspace (`two_passes_allowed`) gets two passes past
+// kSinglePassMaxRequestsWithWorkspace requests, where the redundant reads
+// cost more than a second launch over the workspace (dispatch.cuh); one that
+// does not passes at most kSinglePassMaxRequests requests.
 inline Plan plan_launch(const Model& model, int64_t batch_size, const Buffers& buffers,
-                        int64_t multiprocessors) {
+                        int64_t multiprocessors, bool two_passes_allowed) {
   using namespace plan_detail;
   Plan plan{};
   cuda::Launch& launch = plan.launch;
@@ -73,7 +75,7 @@ inline Plan plan_launch(const Model& model, int64_t batch_size, const Buffers& b
   const int64_t row_limit =
       std::max(launch.seqlens_expanded.capacity, launch.nsa_cache_seqlens.capacity);
   const int64_t most_blocks = kBlocksPerSM * multiprocessors;
-  if (launch.batch_size <= kSinglePassMaxRequests) {
+  if (!two_passes_allowed || launch.batch_size <= kSinglePassMaxRequestsWithWorkspace) {
     // One tile of requests per block; blocks past the batch zero the tail.
     plan.blocks = std::max<int64_t>(
         {1, ceil_div(launch.batch_size, kThreads),

@@ -6,8 +6,9 @@
 // thread. A tile needs the row where it starts and each request's first row
 // (a block scan); the grid needs the batch total once (where the zeroed tail
 // starts).
-//   - Single pass (batches up to kSinglePassMaxRequests, every serving
-//     batch): a chunk is one tile, and each block reads the whole batch's
+//   - Single pass (every serving batch; up to kSinglePassMaxRequests requests,
+//     kSinglePassMaxRequestsWithWorkspace where the caller allows two
+//     passes): a chunk is one tile, and each block reads the whole batch's
 //     extend lengths itself. One block scan of (tokens before the chunk, the
 //     thread's own request's tokens, tokens after the chunk) gives the tile's
 //     start, every first row and the total at once. Every load is issued
@@ -20,9 +21,10 @@
 //     block takes a short path: the scan in 32 bits with warp intrinsics,
 //     each thread computing its own request's rows in 32 bits, and no search.
 //     Otherwise it takes the general path below.
-//   - Two passes (larger batches): chunk_tokens_kernel writes each chunk's
-//     token count to a small workspace and expand_kernel's blocks reduce those
-//     instead of the whole batch, so no byte is read more than twice however
+//   - Two passes (larger batches, where the caller allows a workspace):
+//     chunk_tokens_kernel writes each chunk's token count to a small
+//     workspace and expand_kernel's blocks reduce those instead of the
+//     whole batch, so no byte is read more than twice however
 //     large the batch. expand_kernel is launched as chunk_tokens_kernel's
 //     dependent (common/dependent_launch.cuh): it loads its first requests
 //     before it waits for the workspace. It walks its chunk two tiles at a

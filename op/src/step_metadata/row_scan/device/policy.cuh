@@ -41,9 +41,21 @@ constexpr int kThreads = 128;
 // fill the GPU with them, so many tiles' loads and stores are in flight.
 constexpr int kBlocksPerSM = 1024 / kThreads;
 
-// Up to this many requests every block reads the whole batch (one launch);
-// past it, two passes.
-constexpr int64_t kSinglePassMaxRequests = 8192;
+// The single-pass kernel, where every block reads the whole batch's extend
+// lengths itself (one launch, nothing allocated), serves batches of up to
+// kSinglePassMaxRequests requests: its cost grows with the square of the
+// batch. The step operators, which allocate nothing, take it up to there;
+// past it, the block kernel. On one H100 (docs/benchmarks.md) it took 4.3 to
+// 16.6 us at 12288 to 32768 requests where the block kernel took 22.6-57.1.
+constexpr int64_t kSinglePassMaxRequests = 32768;
+
+// Where a workspace is allowed (fill_draft_extend_metadata), batches past
+// this many requests take two passes instead, the second over a workspace
+// of each block's token count: on that H100 one pass took 4.10 us at 12288
+// requests against 4.60 for two, and 5.92 at 16384 against 4.77.
+constexpr int64_t kSinglePassMaxRequestsWithWorkspace = 12288;
+static_assert(kSinglePassMaxRequestsWithWorkspace <= kSinglePassMaxRequests,
+              "a call that may take two passes takes one at most as far as any");
 
 // Extend lengths each thread loads per round when a block reads the whole
 // batch with scalar loads: up to kThreads * kLoadsInFlight requests cost one

@@ -1,5 +1,5 @@
-// expand_kernel's pieces (batches past kSinglePassMaxRequests): the chunks'
-// token counts read back, and requests taken in pairs of tiles.
+// expand_kernel's pieces (batches past kSinglePassMaxRequestsWithWorkspace):
+// the chunks' token counts read back, and requests taken in pairs of tiles.
 #pragma once
 
 #include "step_metadata/row_scan/device/direct_path.cuh"
