@@ -34,6 +34,13 @@ void check_same_length(const at::Tensor& tensor, const char* name,
               reference.sym_size(0), "), got ", tensor.sym_size(0));
 }
 
+void check_companion_vector(const at::Tensor& tensor, const char* name,
+                            const at::Tensor& reference, const char* reference_name) {
+  check_index_vector(tensor, name);
+  check_same_device(tensor, name, reference, reference_name);
+  check_same_length(tensor, name, reference, reference_name);
+}
+
 void check_int32_buffer(const at::Tensor& tensor, const char* name) {
   TORCH_CHECK(tensor.dim() == 1, name, " should be a 1-D tensor, got ", tensor.dim(), "-D");
   TORCH_CHECK(tensor.scalar_type() == at::kInt, name, " should have dtype int32, got ",
@@ -68,6 +75,25 @@ void check_table_rows(const at::Tensor& table, const char* name, const c10::SymI
   check_int32_table(table, name);
   TORCH_CHECK(sizes::equal(table.sym_size(0), rows), name, " should have ", rows, " rows (",
               meaning, "), got ", table.sym_size(0));
+}
+
+void check_token_table(const at::Tensor& req_to_token, const at::Tensor& seq_lens) {
+  check_int32_table(req_to_token, "req_to_token");
+  check_same_device(req_to_token, "req_to_token", seq_lens, "seq_lens");
+}
+
+void check_request_buffer(const std::optional<at::Tensor>& buffer, const char* name,
+                          const c10::SymInt& batch_size) {
+  if (buffer.has_value()) {
+    check_buffer_length(*buffer, name, batch_size, "batch size");
+  }
+}
+
+void check_request_cumsum(const std::optional<at::Tensor>& cumsum, const char* name,
+                          const c10::SymInt& batch_size) {
+  if (cumsum.has_value()) {
+    check_buffer_length(*cumsum, name, sizes::plus(batch_size, 1), "batch size + 1");
+  }
 }
 
 void check_table_width(const at::Tensor& table, const char* name,

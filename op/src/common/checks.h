@@ -24,6 +24,11 @@ void check_same_device(const at::Tensor& tensor, const char* name,
 void check_same_length(const at::Tensor& tensor, const char* name,
                        const at::Tensor& reference, const char* reference_name);
 
+// An index vector (check_index_vector) that goes with `reference` (named
+// `reference_name`): on its device, with its length.
+void check_companion_vector(const at::Tensor& tensor, const char* name,
+                            const at::Tensor& reference, const char* reference_name);
+
 // A preallocated output row buffer: 1-D, contiguous, int32.
 void check_int32_buffer(const at::Tensor& tensor, const char* name);
 
@@ -50,6 +55,18 @@ void check_table_rows(const at::Tensor& table, const char* name, const c10::SymI
 // wider than req_to_token allows, or it would read past it.
 void check_table_width(const at::Tensor& table, const char* name,
                        const at::Tensor& req_to_token, int64_t column_stride);
+
+// req_to_token: a 2-D int32 table of unit column stride
+// (check_int32_table) on seq_lens' device.
+void check_token_table(const at::Tensor& req_to_token, const at::Tensor& seq_lens);
+
+// The per-request buffers of the paged operators, where given: `buffer`
+// (e.g. cache_seqlens) of exactly `batch_size` elements, or `cumsum` (e.g.
+// cu_seqlens_k) of batch_size + 1.
+void check_request_buffer(const std::optional<at::Tensor>& buffer, const char* name,
+                          const c10::SymInt& batch_size);
+void check_request_cumsum(const std::optional<at::Tensor>& cumsum, const char* name,
+                          const c10::SymInt& batch_size);
 
 // What nsa_cache_seqlens is made of: nsa_index_topk >= 1, index_kpool >= 1.
 void check_selection(int64_t nsa_index_topk, int64_t index_kpool);

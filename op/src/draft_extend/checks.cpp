@@ -14,9 +14,7 @@ void check_arguments(const Arguments& arguments) {
   const auto& [extend_seq_lens, seq_lens, nsa_index_topk, seqlens_expanded, nsa_cache_seqlens,
                num_tokens, index_kpool] = arguments;
   checks::check_index_vector(extend_seq_lens, "extend_seq_lens");
-  checks::check_index_vector(seq_lens, "seq_lens");
-  checks::check_same_device(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
-  checks::check_same_length(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
+  checks::check_companion_vector(seq_lens, "seq_lens", extend_seq_lens, "extend_seq_lens");
   checks::check_selection(nsa_index_topk, index_kpool);
 
   checks::check_same_device(seqlens_expanded, "seqlens_expanded", extend_seq_lens,

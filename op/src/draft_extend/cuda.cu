@@ -15,20 +15,14 @@
 #include "draft_extend/registration.h"
 #include "step_metadata/launch.h"
 
-// Only c10's CUDA headers: ATen/cuda/CUDAContext.h would pull in cuBLAS and
-// cuSPARSE headers, which a minimal CUDA toolkit (nvcc and cudart) lacks.
 #include <ATen/core/Tensor.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 
 namespace nsa_metadata::draft_extend {
 namespace {
 
-// Checked mode's second half: once the kernel has run, the CPU kernel's data
-// checks on copies of the lengths, raising the same error.
-void check_values_on_host(const Arguments& arguments, cudaStream_t stream) {
-  C10_CUDA_CHECK(cudaStreamSynchronize(stream));
+// Checked mode's second half (launch_on_current_stream): the CPU kernel's
+// data checks on copies of the lengths.
+void check_values_on_host(const Arguments& arguments) {
   const at::Tensor extend_seq_lens = arguments.extend_seq_lens.cpu();
   const at::Tensor seq_lens = arguments.seq_lens.cpu();
   checked_token_total({extend_seq_lens, seq_lens, arguments.nsa_index_topk,
@@ -40,16 +34,14 @@ void fill_draft_extend_metadata_cuda(const Arguments& arguments) {
   check_arguments(arguments);
   check_no_aliasing(arguments);
   const at::Tensor& extend_seq_lens = arguments.extend_seq_lens;
-  const c10::cuda::CUDAGuard device_guard(extend_seq_lens.device());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const bool checked = checked_launch();
-
-  step_metadata::launch_row_vectors(model_of(arguments), extend_seq_lens.size(0),
-                                    buffers_of(arguments), extend_seq_lens.device(), stream);
-
-  if (checked) {
-    check_values_on_host(arguments, stream);
-  }
+  launch_on_current_stream(
+      extend_seq_lens.device(),
+      [&](cudaStream_t stream) {
+        step_metadata::launch_row_vectors(model_of(arguments), extend_seq_lens.size(0),
+                                          buffers_of(arguments), extend_seq_lens.device(),
+                                          stream);
+      },
+      [&] { check_values_on_host(arguments); });
 }
 
 }  // namespace

@@ -44,15 +44,11 @@ checks::NamedTensors present_outputs(const Outputs& outputs) {
 
 void check_inputs(const Arguments& arguments) {
   checks::check_index_vector(arguments.seq_lens, "seq_lens");
-  for (const auto& [input, name] : {NamedTensor{&arguments.extend_seq_lens, "extend_seq_lens"},
-                                    NamedTensor{&arguments.req_pool_indices, "req_pool_indices"}}) {
-    checks::check_index_vector(*input, name);
-    checks::check_same_device(*input, name, arguments.seq_lens, "seq_lens");
-    checks::check_same_length(*input, name, arguments.seq_lens, "seq_lens");
-  }
-  checks::check_int32_table(arguments.req_to_token, "req_to_token");
-  checks::check_same_device(arguments.req_to_token, "req_to_token", arguments.seq_lens,
-                            "seq_lens");
+  checks::check_companion_vector(arguments.extend_seq_lens, "extend_seq_lens", arguments.seq_lens,
+                                 "seq_lens");
+  checks::check_companion_vector(arguments.req_pool_indices, "req_pool_indices",
+                                 arguments.seq_lens, "seq_lens");
+  checks::check_token_table(arguments.req_to_token, arguments.seq_lens);
   checks::check_selection(arguments.nsa_index_topk, arguments.index_kpool);
   checks::check_page_size(arguments.page_size);
 }
@@ -69,16 +65,9 @@ void check_outputs(const Arguments& arguments) {
     checks::check_same_device(*output, name, arguments.seq_lens, "seq_lens");
   }
   const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
-  if (outputs.cache_seqlens.has_value()) {
-    checks::check_buffer_length(*outputs.cache_seqlens, "cache_seqlens", batch_size,
-                                "batch size");
-  }
-  for (const auto& [output, name] : {std::pair{&outputs.cu_seqlens_k, "cu_seqlens_k"},
-                                     std::pair{&outputs.cu_seqlens_q, "cu_seqlens_q"}}) {
-    if (output->has_value()) {
-      checks::check_buffer_length(**output, name, sizes::plus(batch_size, 1), "batch size + 1");
-    }
-  }
+  checks::check_request_buffer(outputs.cache_seqlens, "cache_seqlens", batch_size);
+  checks::check_request_cumsum(outputs.cu_seqlens_k, "cu_seqlens_k", batch_size);
+  checks::check_request_cumsum(outputs.cu_seqlens_q, "cu_seqlens_q", batch_size);
   for (const auto& [output, name] : token_buffers(outputs)) {
     if (output->has_value()) {
       checks::check_int32_buffer(**output, name);

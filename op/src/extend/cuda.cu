@@ -8,19 +8,14 @@
 #include "extend/registration.h"
 #include "step_metadata/launch.h"
 
-// Only c10's CUDA headers (see draft_extend/cuda.cu).
 #include <ATen/core/Tensor.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 
 namespace nsa_metadata::extend {
 namespace {
 
-// Checked mode's second half: once the kernel has run, the CPU kernel's data
-// checks on copies of the inputs, raising the same error.
-void check_values_on_host(const Arguments& arguments, cudaStream_t stream) {
-  C10_CUDA_CHECK(cudaStreamSynchronize(stream));
+// Checked mode's second half (launch_on_current_stream): the CPU kernel's
+// data checks on copies of the inputs.
+void check_values_on_host(const Arguments& arguments) {
   const at::Tensor seq_lens = arguments.seq_lens.cpu();
   const at::Tensor extend_seq_lens = arguments.extend_seq_lens.cpu();
   const at::Tensor req_pool_indices = arguments.req_pool_indices.cpu();
@@ -32,17 +27,14 @@ void check_values_on_host(const Arguments& arguments, cudaStream_t stream) {
 void fill_extend_metadata_cuda(const Arguments& arguments) {
   check_arguments(arguments);
   check_no_aliasing(arguments);
-  const c10::cuda::CUDAGuard device_guard(arguments.seq_lens.device());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const bool checked = checked_launch();
-
-  step_metadata::launch_engine(model_of(arguments), arguments.req_pool_indices,
-                               arguments.req_to_token, arguments.page_size,
-                               buffers_of(arguments.outputs), stream);
-
-  if (checked) {
-    check_values_on_host(arguments, stream);
-  }
+  launch_on_current_stream(
+      arguments.seq_lens.device(),
+      [&](cudaStream_t stream) {
+        step_metadata::launch_engine(model_of(arguments), arguments.req_pool_indices,
+                                    arguments.req_to_token, arguments.page_size,
+                                    buffers_of(arguments.outputs), stream);
+      },
+      [&] { check_values_on_host(arguments); });
 }
 
 }  // namespace

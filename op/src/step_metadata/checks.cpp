@@ -39,20 +39,12 @@ checks::NamedTensors inputs_of(const Arguments& arguments) {
 
 void check_inputs(const Arguments& arguments) {
   checks::check_index_vector(arguments.seq_lens, "seq_lens");
-  checks::check_index_vector(arguments.req_pool_indices, "req_pool_indices");
-  checks::check_same_device(arguments.req_pool_indices, "req_pool_indices", arguments.seq_lens,
-                            "seq_lens");
-  checks::check_same_length(arguments.req_pool_indices, "req_pool_indices", arguments.seq_lens,
-                            "seq_lens");
-  checks::check_int32_table(arguments.req_to_token, "req_to_token");
-  checks::check_same_device(arguments.req_to_token, "req_to_token", arguments.seq_lens,
-                            "seq_lens");
+  checks::check_companion_vector(arguments.req_pool_indices, "req_pool_indices",
+                                 arguments.seq_lens, "seq_lens");
+  checks::check_token_table(arguments.req_to_token, arguments.seq_lens);
   if (arguments.extend_seq_lens.has_value()) {
-    checks::check_index_vector(*arguments.extend_seq_lens, "extend_seq_lens");
-    checks::check_same_device(*arguments.extend_seq_lens, "extend_seq_lens", arguments.seq_lens,
-                              "seq_lens");
-    checks::check_same_length(*arguments.extend_seq_lens, "extend_seq_lens",
-                              arguments.seq_lens, "seq_lens");
+    checks::check_companion_vector(*arguments.extend_seq_lens, "extend_seq_lens",
+                                   arguments.seq_lens, "seq_lens");
   } else if (arguments.mode != Mode::kDecode) {
     TORCH_CHECK(arguments.rows_per_request >= 1, "num_draft_tokens should be >= 1, got ",
                 arguments.rows_per_request);
@@ -101,14 +93,8 @@ void check_outputs(const Arguments& arguments) {
   }
   const c10::SymInt batch_size = arguments.seq_lens.sym_size(0);
   const c10::SymInt rows = sizes::times(batch_size, arguments.rows_per_request);
-  if (outputs.cache_seqlens.has_value()) {
-    checks::check_buffer_length(*outputs.cache_seqlens, "cache_seqlens", batch_size,
-                                "batch size");
-  }
-  if (outputs.cu_seqlens_k.has_value()) {
-    checks::check_buffer_length(*outputs.cu_seqlens_k, "cu_seqlens_k", sizes::plus(batch_size, 1),
-                                "batch size + 1");
-  }
+  checks::check_request_buffer(outputs.cache_seqlens, "cache_seqlens", batch_size);
+  checks::check_request_cumsum(outputs.cu_seqlens_k, "cu_seqlens_k", batch_size);
   if (outputs.seqlens_expanded.has_value()) {
     check_row_buffer(*outputs.seqlens_expanded, "seqlens_expanded", arguments, rows, 0);
   }
