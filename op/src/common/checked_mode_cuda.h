@@ -1,7 +1,7 @@
 // The CUDA launchers' half of checked mode (common/checked_mode.h): whether
 // this launch is checked, refused during CUDA graph capture before anything
 // is launched, so that a capture is never left half-recorded; and the one
-// way every CUDA kernel of the library launches.
+// way every CUDA operator of the library launches its kernels.
 #pragma once
 
 #include "common/checked_mode.h"
@@ -30,8 +30,8 @@ inline bool checked_launch() {
 // on `device`'s current stream behind a device guard; in checked mode, a
 // wait for it, then `check_values()`, the CPU kernel's data checks on copies
 // of the inputs, which raise the error that kernel would.
-template <typename Launch, typename CheckValues>
-void launch_on_current_stream(c10::Device device, const Launch& launch,
+template <typename KernelLaunch, typename CheckValues>
+void launch_on_current_stream(c10::Device device, const KernelLaunch& launch,
                               const CheckValues& check_values) {
   const c10::cuda::CUDAGuard device_guard(device);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
