@@ -3,7 +3,6 @@
 #include "common/checks.h"
 #include "common/index_vector.h"
 #include "common/length_math.h"
-#include "common/size_relations.h"
 #include "extend/engine.h"
 
 #include <c10/util/Exception.h>
