@@ -187,13 +187,18 @@ __device__ void write_small_batch_rows(const SmallBatch& small) {
   // them all. Rows past the batch's are the tail: no tokens, so zeros, and
   // nsa_cu_seqlens_k repeats the total.
   const uint32_t first_row = lane * small.rows_per_lane;
-  int32_t row_kv[kSmallBatchRowsPerLane];
-  int32_t selected[kSmallBatchRowsPerLane];
+  int32_t row_kv[kSmallBatchRowsPerLane] = {};
+  int32_t selected[kSmallBatchRowsPerLane] = {};
   int32_t lane_topk = 0;
 #pragma unroll
   for (uint32_t k = 0; k < kSmallBatchRowsPerLane; ++k) {
+    // The same count for every lane: the warp stops at once, and a call of
+    // up to 32 rows runs one round of the shuffles and lengths, not four.
+    if (k >= small.rows_per_lane) {
+      break;
+    }
     const uint32_t row = first_row + k;
-    const bool live = k < small.rows_per_lane && row < row_count;
+    const bool live = row < row_count;
     if constexpr (kRows == RowShape::kVariable) {
       row_kv[k] = live ? variable_row_kv[row] : 0;
     } else {
@@ -296,6 +301,9 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small, const 
 template <RowShape kRows>
 __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& launch,
                                        int64_t page_warp, int64_t page_warps) {
+  if (small.page_table_1 == nullptr && small.real_page_table == nullptr) {
+    return;  // The call asks for vectors alone.
+  }
   // The batch's loads first: the lean path waits for them, and they need
   // only the first lines of the parameters.
   const int lane = lane_id();
