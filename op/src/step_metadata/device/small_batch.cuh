@@ -301,9 +301,6 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small, const 
 template <RowShape kRows>
 __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& launch,
                                        int64_t page_warp, int64_t page_warps) {
-  if (small.page_table_1 == nullptr && small.real_page_table == nullptr) {
-    return;  // The call asks for vectors alone.
-  }
   // The batch's loads first: the lean path waits for them, and they need
   // only the first lines of the parameters.
   const int lane = lane_id();
@@ -312,7 +309,11 @@ __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& la
       has_request ? small.req_pool_indices.load(lane) : IndexVector::Loaded{0, 0};
   const SmallRequest request = load_small_request<kRows>(small);
   if (!small.lean_pages) {
-    copy_warp_batch_pages<kRows, false>(launch, page_warp, page_warps);
+    // Here, after the batch's loads, rather than first: a call with a page
+    // table never waits for the check.
+    if (small.page_table_1 != nullptr || small.real_page_table != nullptr) {
+      copy_warp_batch_pages<kRows, false>(launch, page_warp, page_warps);
+    }
     return;
   }
   const int32_t* source = nullptr;
