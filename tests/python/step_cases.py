@@ -171,10 +171,11 @@ SEQ_KINDS = ("up_to_width", "past_width", "padded", "zeros")
 def random_step_case(mode, batch_size, seed, seq_kind="up_to_width", width=4096,
                      page_size=64, num_draft_tokens=4, extend_kind="draft_1_to_8",
                      static_extend=False, dtypes=(torch.int32, torch.int64), topk=2048,
-                     pool_extra=3):
+                     pool_extra=3, extend_dtype=None):
     """One step's inputs: a req_to_token pool of random slots (a few negative,
     as padding) with rows for every request and a few spare, distinct pool
-    rows per request, seq_lens of `seq_kind`."""
+    rows per request, seq_lens of `seq_kind`. dtypes: seq_lens' and
+    req_pool_indices'; extend_seq_lens takes extend_dtype, else the second."""
     generator = torch.Generator().manual_seed(seed)
     pool_rows = batch_size + pool_extra
     req_to_token = torch.randint(-2, 1 << 22, (pool_rows, width), generator=generator,
@@ -200,10 +201,45 @@ def random_step_case(mode, batch_size, seed, seq_kind="up_to_width", width=4096,
     return StepCase(
         mode=mode, seq_lens=seq_lens.to(dtypes[0]), req_pool_indices=req_pool_indices.to(dtypes[1]),
         req_to_token=req_to_token,
-        extend_seq_lens=None if extend_seq_lens is None else extend_seq_lens.to(dtypes[1]),
+        extend_seq_lens=(None if extend_seq_lens is None
+                         else extend_seq_lens.to(extend_dtype or dtypes[1])),
         num_draft_tokens=None if mode == "decode" or extend_seq_lens is not None
         else num_draft_tokens,
         nsa_index_topk=topk, page_size=page_size)
+
+
+# (seq_lens, req_pool_indices, extend_seq_lens) dtypes: the small-batch
+# kernel reads int32 lengths with int32 or int64 pool indices at unit stride
+# as dense vectors, any other mix through IndexVector (device/kernel.cuh).
+INDEX_DTYPES = [(torch.int32, torch.int32, torch.int32), (torch.int32, torch.int64, torch.int32),
+                (torch.int32, torch.int64, torch.int64), (torch.int64, torch.int32, torch.int32),
+                (torch.int64, torch.int64, torch.int64)]
+
+# (lengths, req_pool_indices) dtypes of the bad-value cases: each instance of
+# the small-batch kernel, and the other kernels with either dtype.
+BAD_VALUE_DTYPES = [(torch.int32, torch.int32), (torch.int32, torch.int64),
+                    (torch.int64, torch.int64)]
+
+
+def strided_inputs(case):
+    """The case with its index vectors every second or third element of
+    larger tensors and req_to_token a column slice of a wider pool (the same
+    values, on the case's device)."""
+    def spread(vector, step):
+        if vector is None:
+            return None
+        storage = torch.zeros(vector.shape[0] * step, dtype=vector.dtype, device=vector.device)
+        storage[::step] = vector
+        return storage[::step]
+
+    tokens = case.req_to_token
+    wide = torch.zeros(tokens.shape[0], tokens.shape[1] + 188, dtype=tokens.dtype,
+                       device=tokens.device)
+    wide[:, 100:100 + tokens.shape[1]] = tokens
+    return dataclasses.replace(case, seq_lens=spread(case.seq_lens, 2),
+                               req_pool_indices=spread(case.req_pool_indices, 3),
+                               extend_seq_lens=spread(case.extend_seq_lens, 2),
+                               req_to_token=wide[:, 100:100 + tokens.shape[1]])
 
 
 def guarded_outputs(case, device, guard, **poisoned_kwargs):
@@ -247,11 +283,11 @@ BAD_DEVICE_VALUES = {
 
 
 def bad_case(mode, seq_lens, req_pool_indices, extend_seq_lens=None, dtype=torch.int64,
-             width=300, pool_rows=4):
+             width=300, pool_rows=4, pool_dtype=None):
     generator = torch.Generator().manual_seed(len(seq_lens))
     return StepCase(
         mode=mode, seq_lens=torch.tensor(seq_lens, dtype=dtype),
-        req_pool_indices=torch.tensor(req_pool_indices, dtype=dtype),
+        req_pool_indices=torch.tensor(req_pool_indices, dtype=pool_dtype or dtype),
         req_to_token=torch.randint(-5, 1 << 20, (pool_rows, width), generator=generator,
                                    dtype=torch.int32),
         extend_seq_lens=(None if extend_seq_lens is None
@@ -260,12 +296,19 @@ def bad_case(mode, seq_lens, req_pool_indices, extend_seq_lens=None, dtype=torch
         page_size=7)
 
 
-def bad_values_case(mode, name, dtype, copies):
+def bad_values_case(mode, name, dtype, copies, pool_dtype=None):
     """BAD_DEVICE_VALUES[name] repeated `copies` times (4 or 40 requests take
-    both kernels), clipped to dtype, as a case of `mode`; and draft-extend's
-    row capacity (None for the other modes)."""
-    info = torch.iinfo(dtype)
-    seq_lens, pool, extend = ([min(max(v, info.min), info.max) for v in values * copies]
-                              for values in BAD_DEVICE_VALUES[name])
-    case = bad_case(mode, seq_lens, pool, extend if mode == "draft_extend" else None, dtype)
+    both kernels), clipped to dtype (the pool indices to pool_dtype, if
+    given), as a case of `mode`; and draft-extend's row capacity (None for
+    the other modes)."""
+    pool_dtype = pool_dtype or dtype
+
+    def clipped(values, dtype):
+        info = torch.iinfo(dtype)
+        return [min(max(v, info.min), info.max) for v in values * copies]
+
+    seq_lens, pool, extend = BAD_DEVICE_VALUES[name]
+    case = bad_case(mode, clipped(seq_lens, dtype), clipped(pool, pool_dtype),
+                    clipped(extend, dtype) if mode == "draft_extend" else None, dtype,
+                    pool_dtype=pool_dtype)
     return case, 20 * copies if mode == "draft_extend" else None

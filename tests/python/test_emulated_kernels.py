@@ -32,9 +32,10 @@ from helpers import (POISON, assert_buffers_off_a_16_byte_boundary_match,
                      assert_guarded_run_matches_reference, define_like_ours, guard_buffers)
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
-from step_cases import (BAD_DEVICE_VALUES, OPS, ROW_VECTORS, SEQ_KINDS, TABLES,
+from step_cases import (BAD_DEVICE_VALUES, BAD_VALUE_DTYPES, INDEX_DTYPES, OPS, ROW_VECTORS, SEQ_KINDS, TABLES,
                         assert_guarded_step_matches_reference, assert_outputs_equal,
-                        bad_values_case, guarded_outputs, outputs_of, random_step_case)
+                        bad_values_case, guarded_outputs, outputs_of, random_step_case,
+                        strided_inputs)
 
 LIBRARY = os.environ.get("NSA_METADATA_EMULATION_LIBRARY")
 pytestmark = pytest.mark.skipif(
@@ -77,6 +78,19 @@ def test_every_mode_and_size_class(emulated, mode, batch_size, seq_kind):
     case = random_step_case(mode, batch_size, batch_size + 7, seq_kind=seq_kind, width=600)
     assert_step_matches(emulated, case, names=every_output(mode),
                         row_capacity=8 * batch_size + 5)
+
+
+# Every instance of the small-batch kernel: dense int32 lengths with int32
+# or int64 pool indices, and any other dtypes or strides.
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtypes", INDEX_DTYPES)
+@pytest.mark.parametrize("strided", [False, True])
+@pytest.mark.parametrize("seq_kind", ["up_to_width", "past_width"])
+def test_small_batch_index_dtypes_and_strides(emulated, mode, dtypes, strided, seq_kind):
+    case = random_step_case(mode, 6, 13, seq_kind=seq_kind, width=900, dtypes=dtypes[:2],
+                            extend_dtype=dtypes[2])
+    assert_step_matches(emulated, strided_inputs(case) if strided else case,
+                        names=every_output(mode))
 
 
 @pytest.mark.parametrize("batch_size", [3, 32, 100])
@@ -232,12 +246,12 @@ def test_index_pools(emulated, mode, index_kpool, batch_size):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
-@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("dtypes", BAD_VALUE_DTYPES)
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
 @pytest.mark.parametrize("page_size", [7, 64])  # the small-batch kernel's two copies
-def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtype, copies,
+def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtypes, copies,
                                                       page_size):
-    case, capacity = bad_values_case(mode, name, dtype, copies)
+    case, capacity = bad_values_case(mode, name, dtypes[0], copies, pool_dtype=dtypes[1])
     case.page_size = page_size
     assert_step_matches(emulated, case, row_capacity=capacity)
 

@@ -11,7 +11,7 @@ import torch
 from conftest import requires_cuda
 from helpers import cuda_kernels_without_sync
 from reference import MODES
-from step_cases import (BAD_DEVICE_VALUES, ROW_VECTORS, StepCase,
+from step_cases import (BAD_DEVICE_VALUES, BAD_VALUE_DTYPES, ROW_VECTORS, StepCase,
                         assert_guarded_step_matches_reference, assert_outputs_equal,
                         assert_runs_on_the_current_stream, assert_step_matches_reference,
                         bad_case, bad_values_case, poisoned_outputs, random_step_case)
@@ -75,12 +75,12 @@ GUARD = 512
 
 @pytest.mark.parametrize("mode", [*MODES, "rows"])
 @pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
-@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("dtypes", BAD_VALUE_DTYPES)
 @pytest.mark.parametrize("copies", [1, 10])  # 4 or 40 requests: both kernels
-def test_bad_device_values_give_the_documented_result(mode, name, dtype, copies):
+def test_bad_device_values_give_the_documented_result(mode, name, dtypes, copies):
     names = ROW_VECTORS if mode == "rows" else None
-    case, capacity = bad_values_case("draft_extend" if mode == "rows" else mode, name, dtype,
-                                     copies)
+    case, capacity = bad_values_case("draft_extend" if mode == "rows" else mode, name, dtypes[0],
+                                     copies, pool_dtype=dtypes[1])
     assert_guarded_step_matches_reference(case, "cuda", GUARD, names=names,
                                           row_capacity=capacity)
 

@@ -7,9 +7,9 @@ import torch
 
 from helpers import POISON
 from reference import MODES
-from step_cases import (ROW_VECTORS, SEQ_KINDS, StepCase, TABLES, assert_outputs_equal,
-                        assert_step_matches_reference, outputs_of, poisoned_outputs,
-                        random_step_case)
+from step_cases import (INDEX_DTYPES, ROW_VECTORS, SEQ_KINDS, StepCase, TABLES,
+                        assert_outputs_equal, assert_step_matches_reference, outputs_of,
+                        poisoned_outputs, random_step_case, strided_inputs)
 
 # Around the CUDA kernels' boundaries: a warp (32 requests: the warp-batch
 # kernel up to it, the block kernel past it), a tile (256 requests), the 64
@@ -46,10 +46,11 @@ def test_random_lengths(device, mode, seq_kind, seed, batch_size):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtypes", [(torch.int32, torch.int32), (torch.int32, torch.int64),
-                                    (torch.int64, torch.int32), (torch.int64, torch.int64)])
-def test_index_dtypes(device, mode, dtypes):
-    case = random_step_case(mode, 50, 7, dtypes=dtypes, width=700)
+@pytest.mark.parametrize("dtypes", INDEX_DTYPES)
+@pytest.mark.parametrize("batch_size", [5, 50])  # the small-batch and block kernels
+def test_index_dtypes(device, mode, dtypes, batch_size):
+    case = random_step_case(mode, batch_size, 7, dtypes=dtypes[:2], extend_dtype=dtypes[2],
+                            width=700)
     assert_step_matches_reference(case, device)
 
 
@@ -163,16 +164,10 @@ def test_page_tables_narrower_than_the_pool(device, mode, widths, batch_size):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_strided_inputs_and_row_strided_tables(device, mode):
-    case = random_step_case(mode, 64, 8, width=512).to(device)
-    seq_wide = torch.zeros(128, dtype=case.seq_lens.dtype, device=device)
-    seq_wide[::2] = case.seq_lens
-    pool_wide = torch.zeros(192, dtype=case.req_pool_indices.dtype, device=device)
-    pool_wide[::3] = case.req_pool_indices
-    tokens_wide = torch.zeros(case.req_to_token.shape[0], 700, dtype=torch.int32, device=device)
-    tokens_wide[:, 100:612] = case.req_to_token
-    case.seq_lens, case.req_pool_indices = seq_wide[::2], pool_wide[::3]
-    case.req_to_token = tokens_wide[:, 100:612]
+@pytest.mark.parametrize("batch_size", [5, 64])  # the small-batch and block kernels
+def test_strided_inputs_and_row_strided_tables(device, mode, batch_size):
+    case = strided_inputs(random_step_case(mode, batch_size, 8, width=512, dtypes=(
+        torch.int32, torch.int64), extend_dtype=torch.int32).to(device))
     outputs = poisoned_outputs(case, device, names=[n for n in outputs_of(mode) if n not in TABLES])
     rows = outputs["nsa_cache_seqlens"].shape[0]
     for name, width in (("page_table_1", 512), ("real_page_table", 8)):

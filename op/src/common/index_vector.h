@@ -1,7 +1,10 @@
 // A read-only view of a 1-D int32 or int64 tensor that reads either dtype as
 // int64, for kernels (CPU and CUDA) that take several index tensors of
 // independent dtypes: a runtime branch on a uniform flag costs less than the
-// compile time and binary size of a template per dtype combination.
+// compile time and binary size of a template per dtype combination. The one
+// kernel whose time is a single warp's chain of loads (the step engine's
+// small-batch kernel) also has instances that know the dtype and a unit
+// stride at compile time (DenseIndexVector).
 #pragma once
 
 #include "common/length_math.h"
@@ -9,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace nsa_metadata {
 
@@ -35,6 +39,30 @@ struct IndexVector {
   }
   NSA_HOST_DEVICE int64_t value(const Loaded& loaded) const {
     return is_int64 ? loaded.wide : static_cast<int64_t>(loaded.narrow);
+  }
+};
+
+// An IndexVector known to hold T at unit stride, read with IndexVector's
+// interface: no branch on the dtype and no stride product between a kernel's
+// start and its loads.
+template <typename T>
+struct DenseIndexVector {
+  static_assert(std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>,
+                "index vectors hold int32 or int64");
+  const T* data;
+
+  NSA_HOST_DEVICE explicit DenseIndexVector(const IndexVector& vector)
+      : data(static_cast<const T*>(vector.data)) {}
+
+  NSA_HOST_DEVICE int64_t operator[](int64_t i) const { return data[i]; }
+
+  using Loaded = T;
+  NSA_HOST_DEVICE Loaded load(int64_t i) const { return data[i]; }
+  NSA_HOST_DEVICE int64_t value(Loaded loaded) const { return loaded; }
+
+  // Whether `vector` may be read as a DenseIndexVector<T>.
+  static bool holds(const IndexVector& vector) {
+    return vector.is_int64 == std::is_same_v<T, int64_t> && vector.stride == 1;
   }
 };
 

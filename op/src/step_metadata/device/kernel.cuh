@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kThreads) step_metadata_warp_batch_kernel(cons
 
 // The packed parameters come first: their lines are the ones the warps
 // wait for (launch_params.cuh); the Launch serves the page warps' fallback.
-template <RowShape kRows>
+template <RowShape kRows, typename Indices>
 __global__ void __launch_bounds__(kThreads, kSmallBatchBlocksPerSM)
     step_metadata_small_batch_kernel(const SmallBatch small, const Launch launch) {
   // The page warps' branch first, so that their path follows the entry in
@@ -58,31 +58,47 @@ __global__ void __launch_bounds__(kThreads, kSmallBatchBlocksPerSM)
   const int64_t warp = dealt_warp(blockIdx.x, gridDim.x);
   if (warp < kSmallBatchVectorWarps) {
     if (warp == kRequestVectorWarp) {
-      write_small_batch_requests(small);
+      write_small_batch_requests<Indices>(small);
     } else {
-      write_small_batch_rows<kRows>(small);
+      write_small_batch_rows<kRows, Indices>(small);
     }
     return;
   }
-  copy_small_batch_pages<kRows>(small, launch, warp - kSmallBatchVectorWarps,
-                                int64_t{gridDim.x} * kWarps - kSmallBatchVectorWarps);
+  copy_small_batch_pages<kRows, Indices>(small, launch, warp - kSmallBatchVectorWarps,
+                                         int64_t{gridDim.x} * kWarps - kSmallBatchVectorWarps);
 }
 
 // The instance a launch runs (step_metadata/plan.cuh decides which kernel and
 // row shape): host code, for the launcher and the CPU emulation alike. The
-// small-batch kernel takes its packed parameters too.
+// small-batch kernel takes its packed parameters too, and has an instance
+// for int32 lengths with int32 or int64 pool indices at unit stride (the
+// dtypes engines pass) besides the one that reads any.
 using KernelEntry = void (*)(Launch);
 using SmallBatchEntry = void (*)(SmallBatch, Launch);
-inline SmallBatchEntry small_batch_entry(RowShape rows) {
+template <RowShape kRows>
+SmallBatchEntry small_batch_instance(const SmallBatch& small) {
+  const bool dense_lengths =
+      DenseIndexVector<int32_t>::holds(small.seq_lens) &&
+      (kRows != RowShape::kVariable || DenseIndexVector<int32_t>::holds(small.extend_seq_lens));
+  if (dense_lengths && DenseIndexVector<int64_t>::holds(small.req_pool_indices)) {
+    return step_metadata_small_batch_kernel<kRows, DenseIndices<int64_t>>;
+  }
+  if (dense_lengths && DenseIndexVector<int32_t>::holds(small.req_pool_indices)) {
+    return step_metadata_small_batch_kernel<kRows, DenseIndices<int32_t>>;
+  }
+  return step_metadata_small_batch_kernel<kRows, AnyIndices>;
+}
+
+inline SmallBatchEntry small_batch_entry(RowShape rows, const SmallBatch& small) {
   switch (rows) {
     case RowShape::kOne:
-      return step_metadata_small_batch_kernel<RowShape::kOne>;
+      return small_batch_instance<RowShape::kOne>(small);
     case RowShape::kFixed:
-      return step_metadata_small_batch_kernel<RowShape::kFixed>;
+      return small_batch_instance<RowShape::kFixed>(small);
     case RowShape::kVariable:
       break;
   }
-  return step_metadata_small_batch_kernel<RowShape::kVariable>;
+  return small_batch_instance<RowShape::kVariable>(small);
 }
 
 inline KernelEntry kernel_entry(Kernel kernel, RowShape rows, bool extend) {
@@ -103,7 +119,7 @@ template <typename Run>
 void run_kernel(Kernel kernel, RowShape rows, bool extend, const SmallBatch& small,
                 const Launch& launch, const Run& run) {
   if (kernel == Kernel::kSmallBatch) {
-    run(small_batch_entry(rows), small, launch);
+    run(small_batch_entry(rows, small), small, launch);
   } else {
     run(kernel_entry(kernel, rows, extend), launch);
   }

@@ -38,6 +38,23 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+// How an instance of the kernel reads its index vectors: the lengths
+// (seq_lens, and extend_seq_lens with per-request counts) and
+// req_pool_indices, each as an IndexVector of either dtype or as a
+// DenseIndexVector. The page warps' first step, from their start to the
+// vote over the lengths, is most of a small call's time; on an H100, reading
+// int32 lengths and int64 pool indices as dense vectors took 0.05-0.13 us
+// off decode, target-verify and draft-extend at bs 1-8 (of 1.1-1.6 us over
+// an empty kernel).
+template <typename LengthsVector, typename PoolIndicesVector>
+struct SmallBatchIndices {
+  using Lengths = LengthsVector;
+  using PoolIndices = PoolIndicesVector;
+};
+using AnyIndices = SmallBatchIndices<IndexVector, IndexVector>;
+template <typename PoolIndex>
+using DenseIndices = SmallBatchIndices<DenseIndexVector<int32_t>, DenseIndexVector<PoolIndex>>;
+
 // Row KV lengths as a request holds them: its first row's plus kRowKvBias,
 // in 32 unsigned bits, kept down to 0 rather than to the bias. Every row
 // here is fewer than kSmallBatchRows rows after its request's first and sees
@@ -79,23 +96,25 @@ struct SmallRequest {
 
 // With N rows a request, its lengths from the capped top in 32 bits; with
 // counts from extend_seq_lens (any count), from the top in 64.
-template <RowShape kRows>
+template <RowShape kRows, typename Indices>
 __device__ SmallRequest load_small_request(const SmallBatch& small) {
   const int lane = lane_id();
   SmallRequest request{0, 0, 0, 0, 0};
   if (lane < small.batch_size) {
-    const IndexVector::Loaded seq_len = small.seq_lens.load(lane);
+    const typename Indices::Lengths seq_lens(small.seq_lens);
+    const auto seq_len = seq_lens.load(lane);
     if constexpr (kRows == RowShape::kVariable) {
-      const IndexVector::Loaded extend_seq_len = small.extend_seq_lens.load(lane);
-      const int64_t top = saturating_offset(small.seq_lens.value(seq_len), small.top_offset);
-      request.rows = rows_of(small.extend_seq_lens.value(extend_seq_len));
+      const typename Indices::Lengths extend_seq_lens(small.extend_seq_lens);
+      const auto extend_seq_len = extend_seq_lens.load(lane);
+      const int64_t top = saturating_offset(seq_lens.value(seq_len), small.top_offset);
+      request.rows = rows_of(extend_seq_lens.value(extend_seq_len));
       request.kv = clamped_len(top);
       if (top > 0 && request.rows > 0) {
         request.first_kv = static_cast<uint32_t>(
             clamp_to(top - (request.rows - 1), -int64_t{kRowKvBias}, kInt32Max) + kRowKvBias);
       }
     } else {
-      const uint32_t top = capped_top(small, small.seq_lens.value(seq_len));
+      const uint32_t top = capped_top(small, seq_lens.value(seq_len));
       const uint32_t rows = small.rows_per_request.divisor();
       request.rows = rows;
       request.kv = static_cast<int32_t>(top < kInt32Max ? top : kInt32Max);
@@ -138,16 +157,19 @@ __device__ __forceinline__ uint32_t first_row_of(const SmallBatch& small,
 
 // Lane k's request's KV length (its last row's, the widest), for
 // cache_seqlens: load_small_request's, without the row counts.
+template <typename Indices>
 __device__ __forceinline__ int32_t load_small_request_kv(const SmallBatch& small) {
   const int lane = lane_id();
+  const typename Indices::Lengths seq_lens(small.seq_lens);
   return lane < small.batch_size
-             ? clamped_len(saturating_offset(small.seq_lens[lane], small.top_offset))
+             ? clamped_len(saturating_offset(seq_lens[lane], small.top_offset))
              : 0;
 }
 
+template <typename Indices>
 __device__ void write_small_batch_requests(const SmallBatch& small) {
   const int lane = lane_id();
-  const int32_t kv = load_small_request_kv(small);
+  const int32_t kv = load_small_request_kv<Indices>(small);
   const int32_t kv_through = small.cu_seqlens_k.present() ? inclusive_sum_32(kv) : 0;
   if (lane < small.batch_size) {
     // kv_through saturates at INT32_MAX, so adding kv back gives it again.
@@ -159,10 +181,10 @@ __device__ void write_small_batch_requests(const SmallBatch& small) {
   }
 }
 
-template <RowShape kRows>
+template <RowShape kRows, typename Indices>
 __device__ void write_small_batch_rows(const SmallBatch& small) {
   const int lane = lane_id();
-  const SmallRequest request = load_small_request<kRows>(small);
+  const SmallRequest request = load_small_request<kRows, Indices>(small);
   uint32_t row_count = small.vector_rows;
   int64_t total_rows = small.vector_rows;
   if constexpr (kRows == RowShape::kVariable) {
@@ -298,16 +320,17 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small, const 
   }
 }
 
-template <RowShape kRows>
+template <RowShape kRows, typename Indices>
 __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& launch,
                                        int64_t page_warp, int64_t page_warps) {
   // The batch's loads first: the lean path waits for them, and they need
   // only the first lines of the parameters.
   const int lane = lane_id();
   const bool has_request = lane < small.batch_size;
-  const IndexVector::Loaded pool =
-      has_request ? small.req_pool_indices.load(lane) : IndexVector::Loaded{0, 0};
-  const SmallRequest request = load_small_request<kRows>(small);
+  const typename Indices::PoolIndices req_pool_indices(small.req_pool_indices);
+  using PoolIndex = typename Indices::PoolIndices::Loaded;
+  const PoolIndex pool = has_request ? req_pool_indices.load(lane) : PoolIndex{};
+  const SmallRequest request = load_small_request<kRows, Indices>(small);
   if (!small.lean_pages) {
     // Here, after the batch's loads, rather than first: a call with a page
     // table never waits for the check.
@@ -318,7 +341,7 @@ __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& la
   }
   const int32_t* source = nullptr;
   uint32_t units = 0;
-  const int64_t pool_index = has_request ? small.req_pool_indices.value(pool) : -1;
+  const int64_t pool_index = has_request ? req_pool_indices.value(pool) : -1;
   if (pool_index >= 0 && pool_index < small.token_rows && request.rows > 0) {
     source = small.tokens + pool_index * small.token_stride;
     units = small_batch_units(small, request.kv);
