@@ -32,10 +32,10 @@ from helpers import (POISON, assert_buffers_off_a_16_byte_boundary_match,
                      assert_guarded_run_matches_reference, define_like_ours, guard_buffers)
 from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
-from step_cases import (BAD_DEVICE_VALUES, BAD_VALUE_DTYPES, INDEX_DTYPES, OPS, ROW_VECTORS, SEQ_KINDS, TABLES,
-                        assert_guarded_step_matches_reference, assert_outputs_equal,
-                        bad_values_case, guarded_outputs, outputs_of, random_step_case,
-                        strided_inputs)
+from step_cases import (BAD_DEVICE_VALUES, BAD_VALUE_DTYPES, INDEX_DTYPES, OPS, ROW_VECTORS,
+                        SEQ_KINDS, TABLES, assert_guarded_step_matches_reference,
+                        assert_outputs_equal, bad_values_case, guarded_outputs, outputs_of,
+                        random_step_case, strided_inputs)
 
 LIBRARY = os.environ.get("NSA_METADATA_EMULATION_LIBRARY")
 pytestmark = pytest.mark.skipif(
