@@ -153,8 +153,7 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::SmallBatch& s
   const Buffers& buffers = launch.buffers;
   const Model& model = launch.model;
   small = cuda::SmallBatch{};
-  small.seq_lens = model.seq_lens;
-  small.req_pool_indices = launch.req_pool_indices;
+  small.set_index_vectors(model.seq_lens, launch.req_pool_indices);
   small.tokens = launch.tokens.data;
   small.page_table_1 = buffers.page_table_1.data;
   small.real_page_table = buffers.real_page_table.data;

@@ -78,12 +78,12 @@ using SmallBatchEntry = void (*)(SmallBatch, Launch);
 template <RowShape kRows>
 SmallBatchEntry small_batch_instance(const SmallBatch& small) {
   const bool dense_lengths =
-      DenseIndexVector<int32_t>::holds(small.seq_lens) &&
+      DenseIndexVector<int32_t>::holds(small.seq_lens()) &&
       (kRows != RowShape::kVariable || DenseIndexVector<int32_t>::holds(small.extend_seq_lens));
-  if (dense_lengths && DenseIndexVector<int64_t>::holds(small.req_pool_indices)) {
+  if (dense_lengths && DenseIndexVector<int64_t>::holds(small.req_pool_indices())) {
     return step_metadata_small_batch_kernel<kRows, DenseIndices<int64_t>>;
   }
-  if (dense_lengths && DenseIndexVector<int32_t>::holds(small.req_pool_indices)) {
+  if (dense_lengths && DenseIndexVector<int32_t>::holds(small.req_pool_indices())) {
     return step_metadata_small_batch_kernel<kRows, DenseIndices<int32_t>>;
   }
   return step_metadata_small_batch_kernel<kRows, AnyIndices>;

@@ -36,28 +36,40 @@ enum class RowShape {
 // took 0.36-0.48 us longer at 80-264 blocks than one reading 8 fields of two
 // lines). The parameters start 16 bytes into a line (offset 0x210 on sm_90),
 // so the groups below fill lines: the page warps read the first three, the
-// request-vector warp the first two and the last, the row-vector warp the
+// request-vector warp the first and the last, the row-vector warp the
 // first two, the fourth and the fifth (and the fourth for extend_seq_lens).
 struct SmallBatch {
-  // Every warp (48 bytes: the page warps' loads wait for this line alone):
-  IndexVector seq_lens;
-  IndexVector req_pool_indices;
+  // Every warp (48 bytes): all a warp needs for its first loads, so that
+  // they wait for this line alone. seq_lens and req_pool_indices are
+  // IndexVectors (seq_lens() and req_pool_indices() below) packed with the
+  // batch size: with the batch size on the next line, its miss came first,
+  // and the page and vector warps took 0.03-0.05 us longer at bs 1-8 (one
+  // H100).
+  const void* seq_lens_data;
+  const void* req_pool_indices_data;
+  int64_t seq_lens_stride;
+  int64_t req_pool_indices_stride;
+  int32_t batch_size;
+  bool seq_lens_is_int64;
+  bool req_pool_indices_is_int64;
+  uint32_t top_offset;  // N for target-verify, else 0
+  uint32_t first_line_padding;
   // Every warp (64 bytes):
   const int32_t* tokens;
   int32_t* page_table_1;
   int32_t* real_page_table;
-  int32_t batch_size;
-  uint32_t top_offset;  // N for target-verify, else 0
+  // The page warps' 32-bit counts and strides fit (else lean_pages is false
+  // and they copy from the Launch).
+  uint32_t token_rows;
+  uint32_t token_stride;
   Divisor rows_per_request;
   Divisor page_size;
   // The tables' counts in 32 bits (at most INT32_MAX, which no row reaches):
   // 64-bit compares on a warp's chain cost it time.
   uint32_t page_table_1_columns;
   uint32_t real_page_table_columns;
-  // The page warps (64 bytes). Their 32-bit counts and strides fit (else
-  // lean_pages is false and they copy from the Launch).
-  uint32_t token_rows;
-  uint32_t token_stride;
+  // The page warps (56 bytes, and 8 that keep the next group on a line of
+  // its own):
   // The rows the page warps' items span (at most kSmallBatchRows): the
   // batch's, batch_size * N, with N rows a request; else the tables' rows,
   // the batch's being known only on the device.
@@ -79,6 +91,7 @@ struct SmallBatch {
   // The source columns a request's units span at most, whatever its KV
   // length (small_batch.cuh, small_batch_units).
   uint32_t unit_span;
+  uint32_t page_line_padding[2];
   // The row-vector warp (64 bytes):
   IndexVector extend_seq_lens;  // RowShape::kVariable's
   Counter num_tokens;
@@ -93,15 +106,30 @@ struct SmallBatch {
   Vector seqlens_expanded;
   Vector nsa_cache_seqlens;
   Vector nsa_cu_seqlens_k;
-  int64_t line_padding[2];
+  int64_t vector_line_padding[2];
   // The request-vector warp (64 bytes):
   Vector cache_seqlens;
   Vector cu_seqlens_k;
   Table paged_mqa_context_lens;
+
+  NSA_HOST_DEVICE IndexVector seq_lens() const {
+    return {seq_lens_data, seq_lens_stride, seq_lens_is_int64};
+  }
+  NSA_HOST_DEVICE IndexVector req_pool_indices() const {
+    return {req_pool_indices_data, req_pool_indices_stride, req_pool_indices_is_int64};
+  }
+  void set_index_vectors(const IndexVector& seq_lens, const IndexVector& req_pool_indices) {
+    seq_lens_data = seq_lens.data;
+    seq_lens_stride = seq_lens.stride;
+    seq_lens_is_int64 = seq_lens.is_int64;
+    req_pool_indices_data = req_pool_indices.data;
+    req_pool_indices_stride = req_pool_indices.stride;
+    req_pool_indices_is_int64 = req_pool_indices.is_int64;
+  }
 };
 // The groups' first offsets: a line's first, less the 16 bytes before the
 // parameters.
-static_assert(offsetof(SmallBatch, tokens) == 48 && offsetof(SmallBatch, token_rows) == 112 &&
+static_assert(offsetof(SmallBatch, tokens) == 48 && offsetof(SmallBatch, rows) == 112 &&
                   offsetof(SmallBatch, extend_seq_lens) == 176 &&
                   offsetof(SmallBatch, seqlens_expanded) == 240 &&
                   offsetof(SmallBatch, cache_seqlens) == 304 && sizeof(SmallBatch) == 368,

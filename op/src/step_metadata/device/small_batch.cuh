@@ -101,7 +101,7 @@ __device__ SmallRequest load_small_request(const SmallBatch& small) {
   const int lane = lane_id();
   SmallRequest request{0, 0, 0, 0, 0};
   if (lane < small.batch_size) {
-    const typename Indices::Lengths seq_lens(small.seq_lens);
+    const typename Indices::Lengths seq_lens(small.seq_lens());
     const auto seq_len = seq_lens.load(lane);
     if constexpr (kRows == RowShape::kVariable) {
       const typename Indices::Lengths extend_seq_lens(small.extend_seq_lens);
@@ -160,7 +160,7 @@ __device__ __forceinline__ uint32_t first_row_of(const SmallBatch& small,
 template <typename Indices>
 __device__ __forceinline__ int32_t load_small_request_kv(const SmallBatch& small) {
   const int lane = lane_id();
-  const typename Indices::Lengths seq_lens(small.seq_lens);
+  const typename Indices::Lengths seq_lens(small.seq_lens());
   return lane < small.batch_size
              ? clamped_len(saturating_offset(seq_lens[lane], small.top_offset))
              : 0;
@@ -324,10 +324,10 @@ template <RowShape kRows, typename Indices>
 __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& launch,
                                        int64_t page_warp, int64_t page_warps) {
   // The batch's loads first: the lean path waits for them, and they need
-  // only the first lines of the parameters.
+  // only the parameters' first line.
   const int lane = lane_id();
   const bool has_request = lane < small.batch_size;
-  const typename Indices::PoolIndices req_pool_indices(small.req_pool_indices);
+  const typename Indices::PoolIndices req_pool_indices(small.req_pool_indices());
   using PoolIndex = typename Indices::PoolIndices::Loaded;
   const PoolIndex pool = has_request ? req_pool_indices.load(lane) : PoolIndex{};
   const SmallRequest request = load_small_request<kRows, Indices>(small);
