@@ -35,16 +35,16 @@ enum class RowShape {
 // kernel of 256-thread blocks reading one field from each of 8 lines in turn
 // took 0.36-0.48 us longer at 80-264 blocks than one reading 8 fields of two
 // lines). The parameters start 16 bytes into a line (offset 0x210 on sm_90),
-// so the groups below fill lines: the page warps read the first three, the
-// request-vector warp the first and the last, the row-vector warp the
-// first two, the fourth and the fifth (and the fourth for extend_seq_lens).
+// so the groups below fill lines: the page warps read the first three (and
+// the fourth for extend_seq_lens), the request-vector warp the first and the
+// last, the row-vector warp the first two, the fourth and the fifth.
 struct SmallBatch {
-  // Every warp (48 bytes): all a warp needs for its first loads, so that
-  // they wait for this line alone. seq_lens and req_pool_indices are
-  // IndexVectors (seq_lens() and req_pool_indices() below) packed with the
-  // batch size: with the batch size on the next line, its miss came first,
-  // and the page and vector warps took 0.03-0.05 us longer at bs 1-8 (one
-  // H100).
+  // Every warp (48 bytes): what a warp needs for its first loads (but
+  // extend_seq_lens), so that they wait for this line alone: seq_lens and
+  // req_pool_indices as IndexVectors (seq_lens() and req_pool_indices()
+  // below) packed with the batch size. With the batch size on the next
+  // line, its miss came first, and the page and vector warps took
+  // 0.03-0.05 us longer at bs 1-8 (one H100).
   const void* seq_lens_data;
   const void* req_pool_indices_data;
   int64_t seq_lens_stride;
