@@ -112,7 +112,8 @@ constexpr int64_t kBlocksPerSM = 2;
 // warps, their copy is bounded by bytes in flight: on an H200, contexts up
 // to 163840 at bs 32 took 6.7-6.8 us instead of 7.3-7.6 for decode and
 // 19.0-19.3 instead of 20.6 for static draft-extend with three. (The block
-// kernel held to 80 registers spills: 0.8-1.7 us slower at 1K-8K bs 128-256.
+// kernel held to 80 registers spills: 0.8-1.7 us slower at 1K-8K bs 128-256,
+// 1-9% at contexts up to 163840 (H100; docs/step_metadata.md).
 // The warp-batch kernel, which serves extend's small batches, was no faster
 // with three in the one benchmark run that had it: extend at bs 32, mixed,
 // 4.3 us against 3.6 in the run before; not compared side by side.)
