@@ -99,6 +99,11 @@ struct Buffers {
                                           token_to_batch_idx, indexer_k_start, indexer_k_end);
     return most > cu_rows ? most : cu_rows;
   }
+  // The row vectors present: what a row costs the vector blocks.
+  NSA_HOST_DEVICE int row_vectors() const {
+    return seqlens_expanded.present() + nsa_cache_seqlens.present() + nsa_cu_seqlens_k.present() +
+           token_to_batch_idx.present() + indexer_k_start.present() + indexer_k_end.present();
+  }
   NSA_HOST_DEVICE int64_t page_row_limit() const {
     return page_table_1.rows > real_page_table.rows ? page_table_1.rows : real_page_table.rows;
   }
