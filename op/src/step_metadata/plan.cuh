@@ -105,8 +105,8 @@ inline void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
 // the rest (device/block_pages.cuh). The vectors' bytes come from the
 // buffers' capacities, at least the call's rows: a lead too long leaves the
 // late blocks less to do, as if there were none. On an H100 this took
-// chunked extend at bs 128 and 256 4-9% faster, with the lead at half or
-// twice this estimate alike. (Vector blocks that copy units themselves once
+// chunked extend at bs 128 3-6% and at bs 256 8-10% faster, with the lead at
+// half or twice this estimate alike. (Vector blocks that copy units themselves once
 // their vectors are written did as well on chunked extend, but their two
 // paths in one block took the kernel past 128 registers; held to 128 it
 // spilled, and prefill at bs 256 took 25% longer.)
