@@ -105,19 +105,25 @@ inline void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
 // the rest (device/block_pages.cuh). The vectors' bytes come from the
 // buffers' capacities, at least the call's rows: a lead too long leaves the
 // late blocks less to do, as if there were none. On an H100 this took
-// chunked extend at bs 128 3-6% and at bs 256 8-10% faster, with the lead at
-// half or twice this estimate alike. (Vector blocks that copy units themselves once
-// their vectors are written did as well on chunked extend, but their two
-// paths in one block took the kernel past 128 registers; held to 128 it
-// spilled, and prefill at bs 256 took 25% longer.)
+// chunked extend at bs 128 2-5% and at bs 256 3-8% faster, with the lead at
+// half or twice this estimate alike. A late block starts only as a vector
+// block ends, and learns only from its first tile whether any unit is left
+// for it: where there are fewer than a quarter of the page blocks' number,
+// they would add little copying but could end the call later (mixed extend
+// batches, one vector block and one late block, took 0.4 us longer with it),
+// so there are none. (Vector blocks that copy units themselves once their
+// vectors are written did as well on chunked extend, but their two paths in
+// one block took the kernel past 128 registers; held to 128 it spilled, and
+// prefill at bs 256 took 25% longer.)
 inline void plan_late_page_blocks(cuda::Launch& launch, int64_t resident_blocks) {
   const Buffers& buffers = launch.buffers;
   const int64_t vector_blocks = launch.chunks * launch.row_splits;
-  if (launch.page_blocks == 0) {
+  const int64_t late_blocks =
+      std::clamp<int64_t>(resident_blocks - launch.page_blocks, 0, vector_blocks);
+  if (launch.page_blocks == 0 || late_blocks < launch.page_blocks / 4) {
     return;
   }
-  launch.late_page_blocks =
-      std::clamp<int64_t>(resident_blocks - launch.page_blocks, 0, vector_blocks);
+  launch.late_page_blocks = late_blocks;
   const double vector_bytes = static_cast<double>(sizeof(int32_t)) *
                               static_cast<double>(buffers.vector_row_limit()) *
                               buffers.row_vectors();
