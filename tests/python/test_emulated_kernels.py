@@ -329,6 +329,17 @@ def test_extend_capacities_cut_the_batch(emulated, batch_size):
     assert_extend_matches(emulated, case, plain)
 
 
+# Extend's late page blocks take the units past the page blocks' lead, whose
+# length follows the row vectors' capacity (step_metadata/plan.cuh,
+# plan_late_page_blocks): spare token rows move its end from the first units
+# to the second tile (600 requests, 800000 spare) or past the last unit (90).
+@pytest.mark.parametrize("spare_tokens", [0, 3000, 40000, 800000])
+@pytest.mark.parametrize("batch_size", [90, 600])
+def test_extend_units_past_the_page_blocks_lead(emulated, spare_tokens, batch_size):
+    case = random_extend_case(batch_size, 31, longest_extend=3, longest_prefix=2500, width=2100)
+    assert_extend_matches(emulated, case, extend_outputs(case, spare_tokens=spare_tokens))
+
+
 @pytest.mark.parametrize("offset", [0, 1, 2, 3])
 @pytest.mark.parametrize("batch_size", [5, 120])
 def test_flattened_table_at_every_alignment(emulated, offset, batch_size):

@@ -92,12 +92,24 @@ struct Buffers {
   Counter num_tokens;
   Counter num_kv_tokens;           // extend
 
+  // The row vectors with a slot a row, to a visitor: every question about
+  // them (nsa_cu_seqlens_k, a row longer, apart) asks of this one list.
+  template <typename Visit>
+  NSA_HOST_DEVICE auto visit_row_vectors(Visit visit) const {
+    return visit(seqlens_expanded, nsa_cache_seqlens, token_to_batch_idx, indexer_k_start,
+                 indexer_k_end);
+  }
   // Rows past this are written to no row vector.
   NSA_HOST_DEVICE int64_t vector_row_limit() const {
     const int64_t cu_rows = nsa_cu_seqlens_k.capacity > 0 ? nsa_cu_seqlens_k.capacity - 1 : 0;
-    const int64_t most = largest_capacity(seqlens_expanded, nsa_cache_seqlens,
-                                          token_to_batch_idx, indexer_k_start, indexer_k_end);
+    const int64_t most =
+        visit_row_vectors([](const auto&... vectors) { return largest_capacity(vectors...); });
     return most > cu_rows ? most : cu_rows;
+  }
+  // The row vectors present: what a row costs the vector blocks.
+  int row_vectors() const {
+    return nsa_cu_seqlens_k.present() +
+           visit_row_vectors([](const auto&... vectors) { return (0 + ... + vectors.present()); });
   }
   NSA_HOST_DEVICE int64_t page_row_limit() const {
     return page_table_1.rows > real_page_table.rows ? page_table_1.rows : real_page_table.rows;

@@ -116,10 +116,58 @@ __device__ __forceinline__ int tile_request_of(const PageTile& tile, int64_t u) 
   return first + __popc(__ballot_sync(kFullWarp, at_or_below)) - 1;
 }
 
+// The items of a tile a page warp copies. Without late page blocks
+// (kLate false: the step operators), item i goes to warp i mod warps. With
+// them (extend: plan.cuh, plan_late_page_blocks), the first `lead` items go
+// to the first page blocks' warps alone, item i to warp i mod warps, and the
+// rest to every page warp, item i to warp i mod all_warps (the late blocks'
+// warps numbered after the others). The rotation goes on from where the
+// lead's ends: restarted at warp 0, a lead shorter than a round of the warps
+// gives its warps a second item before the others have one (mixed extend
+// batches at bs 128 and 256 took 1.7 us longer so, on an H100).
+template <bool kLate>
+struct ItemDeal {
+  int64_t warp;
+  int64_t warps;       // the first page blocks' warps
+  int64_t all_warps;   // with the late blocks' warps
+  int64_t lead;
+  int64_t first_past;  // the warp's first item at or past the lead
+
+  __device__ __forceinline__ ItemDeal(int64_t warp, int64_t warps, int64_t all_warps, int64_t lead)
+      : warp(warp), warps(warps), all_warps(all_warps), lead(lead), first_past(0) {
+    if constexpr (kLate) {
+      // In 32 bits: warps of one grid (a 64-bit division is a library call).
+      const auto all = static_cast<uint32_t>(all_warps);
+      const auto lead_place = static_cast<uint32_t>(static_cast<uint64_t>(lead) % all);
+      first_past = lead + (static_cast<uint32_t>(warp) + all - lead_place) % all;
+    }
+  }
+  __device__ __forceinline__ int64_t first() const {
+    if constexpr (!kLate) {
+      return warp;
+    }
+    return warp < lead && warp < warps ? warp : first_past;
+  }
+  __device__ __forceinline__ int64_t next(int64_t item) const {
+    if constexpr (!kLate) {
+      return item + warps;
+    }
+    if (item < lead) {
+      return item + warps < lead ? item + warps : first_past;
+    }
+    return item + all_warps;
+  }
+};
+
 template <bool kExtend>
 __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageTile& tile) {
   const int64_t warps = launch.page_blocks * kWarps;
-  const int64_t warp = dealt_warp(page_block, launch.page_blocks);
+  const bool late = kExtend && page_block >= launch.page_blocks;
+  const int64_t warp = late ? warps + dealt_warp(page_block - launch.page_blocks,
+                                                 launch.late_page_blocks)
+                            : dealt_warp(page_block, launch.page_blocks);
+  const int64_t all_warps = warps + launch.late_page_blocks * kWarps;
+  int64_t lead_left = launch.lead_units;  // of the batch's units
   PageSums start{0, 0, 0};
   for (int64_t tile_begin = 0; tile_begin < launch.batch_size; tile_begin += kPageTile) {
     const PageSums tile_sums = load_page_tile(launch, tile, tile_begin, start);
@@ -129,7 +177,10 @@ __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageT
     const int shift = row_group_shift(static_cast<uint64_t>(tile_sums.units),
                                       static_cast<uint64_t>(warps), launch.max_row_group_shift);
     const int64_t items = tile_sums.units << shift;
-    for (int64_t item = warp; item < items; item += warps) {
+    const int64_t lead = min_of(tile_sums.units, lead_left) << shift;
+    lead_left -= lead >> shift;
+    const ItemDeal<kExtend> deal(warp, warps, all_warps, lead);
+    for (int64_t item = deal.first(); item < items; item = deal.next(item)) {
       const int64_t u = item >> shift;
       const int64_t group = item - (u << shift);
       const int k = tile_request_of(tile, u);

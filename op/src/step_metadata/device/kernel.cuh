@@ -2,8 +2,9 @@
 // draft-extend alike; the launcher picks one from the batch size.
 //
 // Block kernel: the first chunks * row_splits blocks write the vectors
-// (block_vectors.cuh), the `page_blocks` after them copy the page tables
-// (block_pages.cuh); the two kinds run side by side and share nothing.
+// (block_vectors.cuh), the `page_blocks` (and extend's `late_page_blocks`)
+// after them copy the page tables (block_pages.cuh); the two kinds run side by
+// side and share nothing.
 // Warp-batch kernel, for batches of at most kWarpBatch requests: its first
 // `vector_warps` warps write the vectors, the later ones copy the page tables
 // (warp_batch.cuh). Small-batch kernel, for the smallest calls: warp 0 writes

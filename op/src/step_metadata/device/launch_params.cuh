@@ -160,6 +160,10 @@ struct Launch {
   int64_t chunks;       // runs of requests, each written by row_splits vector blocks
   int64_t row_splits;   // the vector blocks (chunks * row_splits) come first in the grid
   int64_t page_blocks;  // page-copy blocks, after them
+  // Extend's late page blocks, after those (plan.cuh, plan_late_page_blocks),
+  // and the units the page blocks before them copy alone.
+  int64_t late_page_blocks;
+  int64_t lead_units;
 };
 
 }  // namespace nsa_metadata::step_metadata::cuda
