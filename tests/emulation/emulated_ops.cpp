@@ -32,7 +32,12 @@ namespace {
 
 // A GPU of two multiprocessors: grids stay small (few fibers), and their
 // warps and blocks loop over the work, as on a GPU with a large batch.
-constexpr int64_t kMultiprocessors = 2;
+// NSA_EMULATION_MULTIPROCESSORS sets another count, for plans only a larger
+// GPU makes.
+int64_t multiprocessors() {
+  const char* count = std::getenv("NSA_EMULATION_MULTIPROCESSORS");
+  return count != nullptr ? std::stoll(count) : 2;
+}
 
 // Each call runs its launches in the order NSA_EMULATION_SCHEDULE_SEED draws
 // (cuda_emulation::set_schedule; unset or 0: blocks and threads in order).
@@ -61,7 +66,7 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
   namespace kernels = step_metadata::cuda;
   schedule_from_environment();
   const step_metadata::Plan plan = step_metadata::plan_engine(
-      model, req_pool_indices, req_to_token, page_size, buffers, kMultiprocessors);
+      model, req_pool_indices, req_to_token, page_size, buffers, multiprocessors());
   if (plan.row_scan) {
     run_row_scan(plan.row_scan_plan, model, buffers);
     return;
@@ -100,7 +105,7 @@ void run_engine(const step_metadata::Model& model, const at::Tensor& req_pool_in
   const step_metadata::Buffers buffers = draft_extend::buffers_of(arguments);
   schedule_from_environment();
   run_row_scan(step_metadata::row_scan::plan_launch(model, arguments.extend_seq_lens.size(0),
-                                                    buffers, kMultiprocessors,
+                                                    buffers, multiprocessors(),
                                                     /*two_passes_allowed=*/true),
                model, buffers);
 }

@@ -340,6 +340,17 @@ def test_extend_units_past_the_page_blocks_lead(emulated, spare_tokens, batch_si
     assert_extend_matches(emulated, case, extend_outputs(case, spare_tokens=spare_tokens))
 
 
+# Where late page blocks would number under a quarter of the page blocks, an
+# extend call runs the block kernel's instance without them
+# (step_metadata/device/kernel.cuh): on a GPU of five multiprocessors, one
+# vector block and nine page blocks.
+@pytest.mark.parametrize("batch_size", [40, 200])
+def test_extend_without_late_page_blocks(emulated, monkeypatch, batch_size):
+    monkeypatch.setenv("NSA_EMULATION_MULTIPROCESSORS", "5")
+    case = random_extend_case(batch_size, 37, longest_extend=1, longest_prefix=2500, width=2100)
+    assert_extend_matches(emulated, case, extend_outputs(case))
+
+
 @pytest.mark.parametrize("offset", [0, 1, 2, 3])
 @pytest.mark.parametrize("batch_size", [5, 120])
 def test_flattened_table_at_every_alignment(emulated, offset, batch_size):

@@ -100,23 +100,21 @@ inline void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
 // blocks, which finish long before the page blocks beside them. The grid then
 // holds as many page blocks again ("late" ones, last), which take the vector
 // blocks' places as those finish: the page blocks before them copy a lead of
-// units alone, about what they copy while the vector blocks write (the
-// vectors' bytes and the units' at one rate a block), and all of them share
-// the rest (device/block_pages.cuh). The vectors' bytes come from the
-// buffers' capacities, at least the call's rows: a lead too long leaves the
-// late blocks less to do, as if there were none. In three runs on one H100
-// this took chunked extend at bs 128 2-6% and at bs 256 3-8% faster (the
-// lead at half or twice this estimate alike), and mixed batches at bs 128
-// and 256, which have no late blocks, 0.3-0.5 us slower (4-9%); with the
-// step operators' deal in the page loop instead of extend's
-// (device/block_pages.cuh, ItemDeal), 0.1-0.2 us of it stayed. A late
-// block starts only as a vector block ends and learns only from its first
-// tile whether any unit is left for it: fewer than a quarter of the page
-// blocks' number would add little copying, so there are none then. (Vector
-// blocks that copy units themselves once their vectors are written did as
-// well on chunked extend, but their two paths in one block took the kernel
-// past 128 registers; held to 128 it spilled, and prefill at bs 256 took 25%
-// longer.)
+// units alone, about what they copy while the vector blocks write (the vectors'
+// bytes and the units' at one rate a block), and all of them share the rest
+// (device/block_pages.cuh). The vectors' bytes come from the buffers'
+// capacities, at least the call's rows: a lead too long leaves the late blocks
+// less to do, as if there were none. In three runs on one H100 this took
+// chunked extend at bs 128 2-6% and at bs 256 3-8% faster (the lead at half or
+// twice this estimate alike). Their code made calls without them slower (mixed
+// batches at bs 128 and 256 by 0.3-0.5 us, 4-9%) while both ran one instance of
+// the kernel, so those have their own (device/kernel.cuh). A late block starts
+// only as a vector block ends and learns only from its first tile whether any
+// unit is left for it: fewer than a quarter of the page blocks' number would
+// add little copying, so there are none then. (Vector blocks that copy units
+// themselves once their vectors are written did as well on chunked extend, but
+// their two paths in one block took the kernel past 128 registers; held to 128
+// it spilled, and prefill at bs 256 took 25% longer.)
 inline void plan_late_page_blocks(cuda::Launch& launch, int64_t resident_blocks) {
   const Buffers& buffers = launch.buffers;
   const int64_t vector_blocks = launch.chunks * launch.row_splits;

@@ -117,7 +117,7 @@ __device__ __forceinline__ int tile_request_of(const PageTile& tile, int64_t u) 
 }
 
 // The items of a tile a page warp copies. Without late page blocks
-// (kLate false: the step operators), item i goes to warp i mod warps. With
+// (kLate false), item i goes to warp i mod warps. With
 // them (extend: plan.cuh, plan_late_page_blocks), the first `lead` items go
 // to the first page blocks' warps alone, item i to warp i mod warps, and the
 // rest to every page warp, item i to warp i mod all_warps (the late blocks'
@@ -159,10 +159,11 @@ struct ItemDeal {
   }
 };
 
-template <bool kExtend>
+// kLate: the grid ends in late page blocks (extend's instance for them).
+template <bool kExtend, bool kLate>
 __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageTile& tile) {
   const int64_t warps = launch.page_blocks * kWarps;
-  const bool late = kExtend && page_block >= launch.page_blocks;
+  const bool late = kLate && page_block >= launch.page_blocks;
   const int64_t warp = late ? warps + dealt_warp(page_block - launch.page_blocks,
                                                  launch.late_page_blocks)
                             : dealt_warp(page_block, launch.page_blocks);
@@ -179,7 +180,7 @@ __device__ void copy_page_tables(const Launch& launch, int64_t page_block, PageT
     const int64_t items = tile_sums.units << shift;
     const int64_t lead = min_of(tile_sums.units, lead_left) << shift;
     lead_left -= lead >> shift;
-    const ItemDeal<kExtend> deal(warp, warps, all_warps, lead);
+    const ItemDeal<kLate> deal(warp, warps, all_warps, lead);
     for (int64_t item = deal.first(); item < items; item = deal.next(item)) {
       const int64_t u = item >> shift;
       const int64_t group = item - (u << shift);

@@ -23,7 +23,10 @@ namespace nsa_metadata::step_metadata::cuda {
 
 // kExtend: whether the call has outputs only extend fills (buffers.h); the
 // launcher instantiates both, so the other operators carry no code for them.
-template <bool kExtend>
+// kLate: whether the grid ends in late page blocks (extend's alone:
+// plan.cuh, plan_late_page_blocks); calls without them run an instance
+// without their code, which made such calls slower.
+template <bool kExtend, bool kLate>
 __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch launch) {
   __shared__ union {
     VectorTile vectors;
@@ -33,7 +36,7 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
   if (blockIdx.x < vector_blocks) {
     write_chunk_vectors<kExtend>(launch, blockIdx.x, shared.vectors);
   } else {
-    copy_page_tables<kExtend>(launch, blockIdx.x - vector_blocks, shared.pages);
+    copy_page_tables<kExtend, kLate>(launch, blockIdx.x - vector_blocks, shared.pages);
   }
 }
 
@@ -102,9 +105,12 @@ inline SmallBatchEntry small_batch_entry(RowShape rows, const SmallBatch& small)
   return small_batch_instance<RowShape::kVariable>(small);
 }
 
-inline KernelEntry kernel_entry(Kernel kernel, RowShape rows, bool extend) {
+inline KernelEntry kernel_entry(Kernel kernel, RowShape rows, bool extend, bool late) {
   if (kernel == Kernel::kBlock) {
-    return extend ? step_metadata_kernel<true> : step_metadata_kernel<false>;
+    if (!extend) {
+      return step_metadata_kernel<false, false>;
+    }
+    return late ? step_metadata_kernel<true, true> : step_metadata_kernel<true, false>;
   }
   if (rows == RowShape::kVariable) {
     return extend ? step_metadata_warp_batch_kernel<RowShape::kVariable, true>
@@ -122,7 +128,7 @@ void run_kernel(Kernel kernel, RowShape rows, bool extend, const SmallBatch& sma
   if (kernel == Kernel::kSmallBatch) {
     run(small_batch_entry(rows, small), small, launch);
   } else {
-    run(kernel_entry(kernel, rows, extend), launch);
+    run(kernel_entry(kernel, rows, extend, launch.late_page_blocks != 0), launch);
   }
 }
 
