@@ -116,15 +116,15 @@ __device__ __forceinline__ int tile_request_of(const PageTile& tile, int64_t u) 
   return first + __popc(__ballot_sync(kFullWarp, at_or_below)) - 1;
 }
 
-// The items of a tile a page warp copies. Without late page blocks
-// (kLate false), item i goes to warp i mod warps. With
-// them (extend: plan.cuh, plan_late_page_blocks), the first `lead` items go
-// to the first page blocks' warps alone, item i to warp i mod warps, and the
-// rest to every page warp, item i to warp i mod all_warps (the late blocks'
-// warps numbered after the others). The rotation goes on from where the
-// lead's ends: restarted at warp 0, a lead shorter than a round of the warps
-// gives its warps a second item before the others have one (mixed extend
-// batches at bs 128 and 256 took 1.7 us longer so, on an H100).
+// The items of a tile a page warp copies. Without late page blocks (kLate
+// false), item i goes to warp i mod warps. With them (extend: plan.cuh,
+// plan_late_page_blocks), the first `lead` items go to the first page blocks'
+// warps alone, item i to warp i mod warps, and the rest to every page warp,
+// item i to warp i mod all_warps (the late blocks' warps numbered after the
+// others). The rotation goes on from where the lead's ends: restarted at warp
+// 0, a lead shorter than a round of the warps gives its warps a second item
+// before the others have one (mixed extend batches at bs 128 and 256 took
+// 1.7 us longer so, on an H100).
 template <bool kLate>
 struct ItemDeal {
   int64_t warp;
@@ -136,7 +136,8 @@ struct ItemDeal {
   __device__ __forceinline__ ItemDeal(int64_t warp, int64_t warps, int64_t all_warps, int64_t lead)
       : warp(warp), warps(warps), all_warps(all_warps), lead(lead), first_past(0) {
     if constexpr (kLate) {
-      // In 32 bits: warps of one grid (a 64-bit division is a library call).
+      // The lead's place among the warps in 64 bits (a library call, once a
+      // tile), the rest in 32 bits: warps of one grid.
       const auto all = static_cast<uint32_t>(all_warps);
       const auto lead_place = static_cast<uint32_t>(static_cast<uint64_t>(lead) % all);
       first_past = lead + (static_cast<uint32_t>(warp) + all - lead_place) % all;
