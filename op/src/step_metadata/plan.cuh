@@ -86,7 +86,7 @@ inline void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
   launch.row_splits = std::clamp<int64_t>(
       ceil_div(launch.buffers.vector_row_limit(), launch.chunks * cuda::kRowsPerVectorBlock), 1,
       std::max<int64_t>(1, vector_share / launch.chunks));
-  const int64_t vector_blocks = launch.chunks * launch.row_splits;
+  const int64_t vector_blocks = launch.vector_blocks();
   launch.page_blocks =
       units == 0 ? 0
                  : std::clamp<int64_t>(ceil_div(units, cuda::kWarps), 1,
@@ -117,7 +117,7 @@ inline void plan_block_kernel(cuda::Launch& launch, int64_t resident_warps) {
 // it spilled, and prefill at bs 256 took 25% longer.)
 inline void plan_late_page_blocks(cuda::Launch& launch, int64_t resident_blocks) {
   const Buffers& buffers = launch.buffers;
-  const int64_t vector_blocks = launch.chunks * launch.row_splits;
+  const int64_t vector_blocks = launch.vector_blocks();
   const int64_t late_blocks =
       std::clamp<int64_t>(resident_blocks - launch.page_blocks, 0, vector_blocks);
   if (launch.page_blocks == 0 || late_blocks < launch.page_blocks / 4) {
@@ -316,7 +316,7 @@ inline Plan plan_engine(const Model& model, const at::Tensor& req_pool_indices,
     if (plan.extend) {
       plan_detail::plan_late_page_blocks(launch, resident_warps / cuda::kWarps);
     }
-    plan.blocks = static_cast<unsigned>(launch.chunks * launch.row_splits + launch.page_blocks +
+    plan.blocks = static_cast<unsigned>(launch.vector_blocks() + launch.page_blocks +
                                         launch.late_page_blocks);
   }
   return plan;

@@ -221,7 +221,7 @@ __device__ void write_heads_and_tail(const Launch& launch, int64_t vector_block,
   if (total.rows >= limit) {
     return;  // Also keeps total.rows + offset from overflowing.
   }
-  const int64_t stride = launch.chunks * launch.row_splits * kThreads;
+  const int64_t stride = launch.vector_blocks() * kThreads;
   for (int64_t position = total.rows + vector_block * kThreads + threadIdx.x; position < limit;
        position += stride) {
     write_tail_position<kExtend>(launch.buffers, position, total);

@@ -32,7 +32,7 @@ __global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch la
     VectorTile vectors;
     PageTile pages;
   } shared;
-  const int64_t vector_blocks = launch.chunks * launch.row_splits;
+  const int64_t vector_blocks = launch.vector_blocks();
   if (blockIdx.x < vector_blocks) {
     write_chunk_vectors<kExtend>(launch, blockIdx.x, shared.vectors);
   } else {

@@ -164,6 +164,8 @@ struct Launch {
   // and the units the page blocks before them copy alone.
   int64_t late_page_blocks;
   int64_t lead_units;
+
+  NSA_HOST_DEVICE int64_t vector_blocks() const { return chunks * row_splits; }
 };
 
 }  // namespace nsa_metadata::step_metadata::cuda
