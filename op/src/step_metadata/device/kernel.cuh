@@ -27,7 +27,8 @@ namespace nsa_metadata::step_metadata::cuda {
 // plan.cuh, plan_late_page_blocks); calls without them run an instance
 // without their code, which made such calls slower.
 template <bool kExtend, bool kLate>
-__global__ void __launch_bounds__(kThreads) step_metadata_kernel(const Launch launch) {
+__global__ void __launch_bounds__(kThreads, kBlockKernelMinBlocks<kExtend>)
+    step_metadata_kernel(const Launch launch) {
   __shared__ union {
     VectorTile vectors;
     PageTile pages;
