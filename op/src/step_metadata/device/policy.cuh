@@ -107,14 +107,6 @@ constexpr int64_t kSmallBatchPageSize = unit_columns<kShortVectorsPerLane> / kWa
 // the block kernel's registers (up to 128 a thread at 256 threads) fit two,
 // as do the warp-batch kernel's.
 constexpr int64_t kBlocksPerSM = 2;
-// The block kernel's launch bounds hold the step operators' instance to
-// kBlocksPerSM blocks (128 registers): left to itself the compiler chose 128
-// and 16 bytes of stack, and once, for a longer page path, 158 (one block,
-// 1.2-2.0x slower at 1K-8K bs 64-256). Held, it has no stack, and 1K-8K bs
-// 128-256 took 2-3% less (H100). Extend's instances are left to the compiler
-// (0: no minimum; it chooses 128): held, prefill at bs 128-256 took 1-2% longer.
-template <bool kExtend>
-constexpr int64_t kBlockKernelMinBlocks = kExtend ? 0 : kBlocksPerSM;
 // The small-batch kernel's fit three (its launch bounds hold it to 80
 // registers), and where a call's units do not fit one pass of its page
 // warps, their copy is bounded by bytes in flight: on an H200, contexts up
@@ -126,5 +118,15 @@ constexpr int64_t kBlockKernelMinBlocks = kExtend ? 0 : kBlocksPerSM;
 // with three in the one benchmark run that had it: extend at bs 32, mixed,
 // 4.3 us against 3.6 in the run before; not compared side by side.)
 constexpr int kSmallBatchBlocksPerSM = 3;
+// The block kernel's launch bounds hold the step operators' instance to
+// kBlocksPerSM blocks (128 registers): left to itself the compiler chose 128
+// and 16 bytes of stack, and once, for a longer page path, 158 (one block,
+// 1.2-2.0x slower at 1K-8K bs 64-256). Held, it has no stack, and 1K-8K bs
+// 128-256 took 2-3% less (H100). Extend's instances are left to the compiler
+// (0: no minimum; it chooses 128): held, prefill at bs 128-256 took 1-2% longer.
+// The warp-batch kernel's bounds name its block size alone: held to two
+// blocks, extend's small batches took 16-20% longer.
+template <bool kExtend>
+constexpr int64_t kBlockKernelMinBlocks = kExtend ? 0 : kBlocksPerSM;
 
 }  // namespace nsa_metadata::step_metadata::cuda
