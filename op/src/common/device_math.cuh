@@ -30,6 +30,19 @@ __device__ __forceinline__ T shuffle_up(T value, unsigned delta) {
   return __shfl_up_sync(kFullWarp, value, delta);
 }
 
+// A plain load of global memory (ld.global, cached as any load), for a
+// pointer the compiler cannot tell is global, where it would otherwise emit a
+// generic load.
+__device__ __forceinline__ int32_t load_global(const int32_t* address) {
+#if defined(__CUDA_ARCH__)
+  int32_t value;
+  asm("ld.global.b32 %0, [%1];" : "=r"(value) : "l"(address));
+  return value;
+#else
+  return *address;
+#endif
+}
+
 // Plain addition, for a scan whose sums cannot overflow.
 struct Plus {
   template <typename T>

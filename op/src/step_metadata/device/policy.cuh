@@ -101,7 +101,11 @@ constexpr int64_t kSmallBatchRows = 128;
 constexpr int64_t kRequestVectorWarp = 0;
 constexpr int64_t kSmallBatchVectorWarps = 2;
 constexpr int kSmallBatchRowsPerLane = static_cast<int>(kSmallBatchRows / kWarpSize);
-constexpr int64_t kSmallBatchPageSize = unit_columns<kShortVectorsPerLane> / kWarpSize;
+// Its page warps' units are as wide as the warp-batch kernel's short ones,
+// held as 16-byte vectors or 4-byte words (small_batch.cuh, UnitForm).
+constexpr int64_t kSmallUnitColumns = unit_columns<kShortVectorsPerLane>;
+constexpr int kSmallUnitWords = static_cast<int>(kSmallUnitColumns / kWarpSize);
+constexpr int64_t kSmallBatchPageSize = kSmallUnitColumns / kWarpSize;
 
 // Resident blocks per multiprocessor the grid aims at for the page copies:
 // the block kernel's registers (up to 128 a thread at 256 threads) fit two,

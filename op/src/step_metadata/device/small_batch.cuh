@@ -16,7 +16,10 @@
 //   row's request);
 // - every later warp copies one work item, where the call's items fit one
 //   pass of the page warps and its tables allow (SmallBatch::lean_pages):
-//   one unit of one row (its request found by one vote of the lanes), or
+//   where every item of the widest rows the tables hold has a warp
+//   (SmallBatch::direct_pages), the unit and row its place names, loading
+//   only its own request; else one unit of one row (its request found by
+//   one vote of the lanes), or
 //   where the rows' items do not fit, one unit of one request stored into
 //   every second or fourth of its rows, or into each of them, as the pass
 //   allows (one warp's chain then holds up to N rows' stores: on an H200
@@ -35,6 +38,7 @@
 #include "step_metadata/device/warp_batch.cuh"
 
 #include <cstdint>
+#include <type_traits>
 
 namespace nsa_metadata::step_metadata::cuda {
 
@@ -267,14 +271,26 @@ __device__ __forceinline__ Column small_real_columns(const SmallBatch& small, Co
 // chain instead of the exact count's division and 64-bit products.
 __device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, Column kv) {
   return static_cast<uint32_t>(
-      ceil_div(small_columns(kv, small.unit_span), unit_columns<kShortVectorsPerLane>));
+      ceil_div(small_columns(kv, small.unit_span), kSmallUnitColumns));
 }
+
+// How a page warp holds a unit of kSmallUnitColumns columns. Such a call's
+// time is its chain, not its bytes. Where each page warp takes its item
+// from its place (copy_direct_unit), 4-byte words with plain loads and
+// stores, lane l holding columns first + 32 * t + l, took bs 1 0.92-0.97x of
+// the time of 16-byte vectors read through the read-only path and stored
+// streaming (load_unit, store_unit); on the lean paths of bs 8-32 they took
+// 0.99-1.03x, so those keep the vectors (one H100).
+enum class UnitForm { kWords, kVectors };
 
 // One unit of a request's source as a warp holds it: page_table_1's columns
 // below the widest row it is stored into, and this lane's real_page_table
 // column of the unit (one at most: kSmallBatchPageSize).
+template <UnitForm kForm>
 struct SmallUnit {
-  int4 values[kShortVectorsPerLane];
+  std::conditional_t<kForm == UnitForm::kWords, int32_t[kSmallUnitWords],
+                     int4[kShortVectorsPerLane]>
+      values;
   Column first;
   Column real_column;
   Column real_unit_end;
@@ -283,35 +299,56 @@ struct SmallUnit {
 
 // Loads unit `index` for rows of at most kv_widest tokens. The loads come
 // first, the stores (store_small_unit) after them: one wait on memory.
-__device__ __forceinline__ SmallUnit load_small_unit(const SmallBatch& small,
-                                                     const int32_t* source, uint32_t index,
-                                                     Column kv_widest) {
-  SmallUnit unit;
-  unit.first = static_cast<Column>(index * unit_columns<kShortVectorsPerLane>);
+template <UnitForm kForm>
+__device__ __forceinline__ SmallUnit<kForm> load_small_unit(const SmallBatch& small,
+                                                            const int32_t* source, uint32_t index,
+                                                            Column kv_widest) {
+  SmallUnit<kForm> unit;
+  unit.first = static_cast<Column>(index * kSmallUnitColumns);
   const Column span = small_columns(kv_widest, small.page_table_1_columns);
-  if (unit.first < span) {
+  const int lane = lane_id();
+  if constexpr (kForm == UnitForm::kWords) {
+#pragma unroll
+    for (int t = 0; t < kSmallUnitWords; ++t) {
+      const Column c = unit.first + kWarpSize * t + lane;
+      unit.values[t] = c < span ? load_global(source + c) : 0;
+    }
+  } else if (unit.first < span) {
     load_unit(source, unit.first, span, unit.values);
   }
   const Divisor& page_size = small.page_size;
-  unit.real_column = page_size.divide_rounding_up(unit.first) + lane_id();
-  unit.real_unit_end = page_size.divide_rounding_up(
-      static_cast<Column>(unit.first + unit_columns<kShortVectorsPerLane>));
+  unit.real_column = page_size.divide_rounding_up(unit.first) + lane;
+  unit.real_unit_end =
+      page_size.divide_rounding_up(static_cast<Column>(unit.first + kSmallUnitColumns));
   unit.real_value = 0;
   if (small.real_page_table != nullptr &&
       unit.real_column < min_of(unit.real_unit_end, small_real_columns(small, kv_widest))) {
-    unit.real_value = page_size.floor(__ldg(source + unit.real_column * page_size.divisor()));
+    const int32_t* const real_source = source + unit.real_column * page_size.divisor();
+    unit.real_value = page_size.floor(kForm == UnitForm::kWords ? load_global(real_source)
+                                                                : __ldg(real_source));
   }
   return unit;
 }
 
 // Into row `row`, up to its kv tokens (nothing past a table's rows).
-__device__ __forceinline__ void store_small_unit(const SmallBatch& small, const SmallUnit& unit,
-                                                 uint32_t row, Column kv) {
+template <UnitForm kForm>
+__device__ __forceinline__ void store_small_unit(const SmallBatch& small,
+                                                 const SmallUnit<kForm>& unit, uint32_t row,
+                                                 Column kv) {
   const Column columns =
       row < small.page_table_1_rows ? small_columns(kv, small.page_table_1_columns) : 0;
-  if (unit.first < columns) {
-    store_unit(small.page_table_1 + uint64_t{row} * small.page_table_1_stride, unit.first,
-               columns, unit.values);
+  int32_t* const destination = small.page_table_1 + uint64_t{row} * small.page_table_1_stride;
+  if constexpr (kForm == UnitForm::kWords) {
+    const int lane = lane_id();
+#pragma unroll
+    for (int t = 0; t < kSmallUnitWords; ++t) {
+      const Column c = unit.first + kWarpSize * t + lane;
+      if (c < columns) {
+        destination[c] = unit.values[t];
+      }
+    }
+  } else if (unit.first < columns) {
+    store_unit(destination, unit.first, columns, unit.values);
   }
   if (small.real_page_table != nullptr && row < small.real_page_table_rows &&
       unit.real_column < min_of(unit.real_unit_end, small_real_columns(small, kv))) {
@@ -320,9 +357,45 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small, const 
   }
 }
 
+// The page warp of item `item` = unit * rows + row where every item has a
+// warp (SmallBatch::direct_pages; N rows a request): its row's request's
+// lengths and pool index, loaded by the warp itself (no vote over the
+// batch, no shuffles), then its unit.
+template <RowShape kRows, typename Indices>
+__device__ void copy_direct_unit(const SmallBatch& small, uint32_t item) {
+  const uint32_t unit = small.rows_divisor.divide(item);
+  const uint32_t row = item - unit * small.rows;
+  if (row >= small.rows) {
+    return;  // Past the batch's rows (and an empty batch).
+  }
+  const uint32_t i = kRows == RowShape::kOne ? row : small.rows_per_request.divide(row);
+  const typename Indices::Lengths seq_lens(small.seq_lens());
+  const typename Indices::PoolIndices req_pool_indices(small.req_pool_indices());
+  const auto seq_len = seq_lens.load(i);
+  const auto pool = req_pool_indices.load(i);
+  const uint32_t top = capped_top(small, seq_lens.value(seq_len));
+  const Column kv_widest = top < kInt32Max ? top : kInt32Max;
+  const int64_t pool_index = req_pool_indices.value(pool);
+  if (pool_index < 0 || pool_index >= small.token_rows ||
+      unit >= small_batch_units(small, kv_widest)) {
+    return;
+  }
+  const uint32_t first_row = kRows == RowShape::kOne ? row : i * small.rows_per_request.divisor();
+  const uint32_t first_kv = top + kRowKvBias - (small.rows_per_request.divisor() - 1);
+  const int32_t kv = small_row_kv(first_kv, row - first_row);
+  const int32_t* source = small.tokens + pool_index * small.token_stride;
+  store_small_unit(small, load_small_unit<UnitForm::kWords>(small, source, unit, kv), row, kv);
+}
+
 template <RowShape kRows, typename Indices>
 __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& launch,
                                        int64_t page_warp, int64_t page_warps) {
+  if constexpr (kRows != RowShape::kVariable) {
+    if (small.direct_pages) {
+      copy_direct_unit<kRows, Indices>(small, static_cast<uint32_t>(page_warp));
+      return;
+    }
+  }
   // The batch's loads first: the lean path waits for them, and they need
   // only the parameters' first line.
   const int lane = lane_id();
@@ -371,7 +444,9 @@ __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& la
       return;  // Also a request whose pool index lies outside req_to_token.
     }
     const int32_t kv = small_row_kv(first_kv, row - first_row);
-    store_small_unit(small, load_small_unit(small, request_source, unit, kv), row, kv);
+    const SmallUnit<UnitForm::kVectors> loaded =
+        load_small_unit<UnitForm::kVectors>(small, request_source, unit, kv);
+    store_small_unit(small, loaded, row, kv);
     return;
   }
   const uint64_t request_items = uint64_t{batch_size} * live_units;
@@ -399,7 +474,8 @@ __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& la
     if (unit >= __shfl_sync(kFullWarp, units, i) || first_row + group >= row_end) {
       return;
     }
-    const SmallUnit loaded = load_small_unit(small, request_source, unit, kv_widest);
+    const SmallUnit<UnitForm::kVectors> loaded =
+        load_small_unit<UnitForm::kVectors>(small, request_source, unit, kv_widest);
     for (uint32_t row = first_row + group; row < row_end; row += 1u << shift) {
       store_small_unit(small, loaded, row, small_row_kv(first_kv, row - first_row));
     }
