@@ -125,13 +125,16 @@ def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_si
 
 
 # The small-batch kernel's page warps (device/small_batch.cuh) copy a unit
-# of one row each where the batch's (unit, row) items fit one pass of them,
-# a unit of one request into every G-th of its rows where its (unit,
-# request) items times G do (G = 4, 2 or 1), else as the warp-batch kernel's.
-# The emulated GPU's small-batch grid holds 31 page warps; with the widest
-# request 600 columns (3 units), N = 4 rows a request: 4 requests are 48 row
-# items but 12 request items (G = 2), 8 requests 96 and 24 (G = 1), 16
-# requests 192 and 48; decode's 8 requests 24 row items. With counts from
+# of one row each where the batch's (unit, row) items fit one pass of them
+# (each warp taking its item from its place where the items of the widest
+# rows the tables hold fit: the direct path), a unit of one request into
+# every G-th of its rows where its (unit, request) items times G do (G = 4,
+# 2 or 1), else as the warp-batch kernel's. The emulated GPU's small-batch
+# grid holds 31 page warps; with the widest request 600 columns (3 units),
+# N = 4 rows a request: 1 request is 12 row items (direct), 4 requests are
+# 48 row items but 12 request items (G = 2), 8 requests 96 and 24 (G = 1),
+# 16 requests 192 and 48; decode's 8 requests 24 row items (direct), 16
+# requests 48. With counts from
 # extend_seq_lens (1 to 8), the items span the tables' rows: 8 rows of 2
 # requests are 24 items, 40 rows of 2 requests 120 (6 request items: G = 4,
 # and groups past a request's rows), 20 rows of 4 requests 60 (12: G = 2),
@@ -139,9 +142,10 @@ def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_si
 # batch has.
 @pytest.mark.parametrize("mode,batch_size,static_extend,row_capacity", [
     ("decode", 8, True, None), ("decode", 16, True, None),
-    ("target_verify", 4, True, None), ("target_verify", 8, True, None),
-    ("target_verify", 16, True, None),
-    ("draft_extend", 4, True, None), ("draft_extend", 16, True, None),
+    ("target_verify", 1, True, None), ("target_verify", 4, True, None),
+    ("target_verify", 8, True, None), ("target_verify", 16, True, None),
+    ("draft_extend", 1, True, None), ("draft_extend", 4, True, None),
+    ("draft_extend", 16, True, None),
     ("draft_extend", 2, False, 8), ("draft_extend", 2, False, 40),
     ("draft_extend", 4, False, 20), ("draft_extend", 16, False, 100)])
 @pytest.mark.parametrize("page_size", [8, 64])
@@ -254,6 +258,20 @@ def test_bad_device_values_give_the_documented_result(emulated, mode, name, dtyp
     case, capacity = bad_values_case(mode, name, dtypes[0], copies, pool_dtype=dtypes[1])
     case.page_size = page_size
     assert_step_matches(emulated, case, row_capacity=capacity)
+
+
+# Static draft-extend's bad values in the small-batch kernel's direct path
+# (device/small_batch.cuh, copy_direct_unit), as target-verify's above: 4
+# requests of N = 3 rows in bad_case's table 300 wide (2 units) are 24 page
+# items, within the emulated grid's 31 page warps.
+@pytest.mark.parametrize("name", [name for name in BAD_DEVICE_VALUES if "extend" not in name])
+@pytest.mark.parametrize("dtypes", BAD_VALUE_DTYPES)
+@pytest.mark.parametrize("page_size", [7, 64])
+def test_bad_device_values_in_static_draft_extend(emulated, name, dtypes, page_size):
+    case, _ = bad_values_case("target_verify", name, dtypes[0], 1, pool_dtype=dtypes[1])
+    case.mode = "draft_extend"  # N = 3 rows a request, as target-verify's, without its offset
+    case.page_size = page_size
+    assert_step_matches(emulated, case)
 
 
 # Draft-extend's row vectors alone (any of seqlens_expanded,
