@@ -105,7 +105,7 @@ constexpr int kSmallBatchRowsPerLane = static_cast<int>(kSmallBatchRows / kWarpS
 // held as 16-byte vectors or 4-byte words (small_batch.cuh, UnitForm).
 constexpr int64_t kSmallUnitColumns = unit_columns<kShortVectorsPerLane>;
 constexpr int kSmallUnitWords = static_cast<int>(kSmallUnitColumns / kWarpSize);
-constexpr int64_t kSmallBatchPageSize = kSmallUnitColumns / kWarpSize;
+constexpr int64_t kSmallBatchPageSize = kSmallUnitWords;
 
 // Resident blocks per multiprocessor the grid aims at for the page copies:
 // the block kernel's registers (up to 128 a thread at 256 threads) fit two,

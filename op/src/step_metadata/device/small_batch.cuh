@@ -78,6 +78,16 @@ __device__ __forceinline__ uint32_t capped_top(const SmallBatch& small, int64_t 
   return static_cast<uint32_t>(clamp_to(top, 0, kTopCap));
 }
 
+// With N rows a request, from its capped top: its last row's KV length (the
+// widest row's) and its first row's, biased (kRowKvBias).
+__device__ __forceinline__ int32_t last_row_kv(uint32_t top) {
+  return static_cast<int32_t>(top < kInt32Max ? top : kInt32Max);
+}
+
+__device__ __forceinline__ uint32_t first_row_kv(const SmallBatch& small, uint32_t top) {
+  return top + kRowKvBias - (small.rows_per_request.divisor() - 1);
+}
+
 // row_kv_len(top, rows - 1 - j), the row j rows after its request's first
 // (j < kSmallBatchRows), from that first row's biased length.
 __device__ __forceinline__ int32_t small_row_kv(uint32_t first_kv, uint32_t j) {
@@ -119,10 +129,9 @@ __device__ SmallRequest load_small_request(const SmallBatch& small) {
       }
     } else {
       const uint32_t top = capped_top(small, seq_lens.value(seq_len));
-      const uint32_t rows = small.rows_per_request.divisor();
-      request.rows = rows;
-      request.kv = static_cast<int32_t>(top < kInt32Max ? top : kInt32Max);
-      request.first_kv = top + kRowKvBias - (rows - 1);
+      request.rows = small.rows_per_request.divisor();
+      request.kv = last_row_kv(top);
+      request.first_kv = first_row_kv(small, top);
     }
   }
   if constexpr (kRows == RowShape::kVariable) {
@@ -277,10 +286,11 @@ __device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, C
 // How a page warp holds a unit of kSmallUnitColumns columns. Such a call's
 // time is its chain, not its bytes. Where each page warp takes its item
 // from its place (copy_direct_unit), 4-byte words with plain loads and
-// stores, lane l holding columns first + 32 * t + l, took bs 1 0.92-0.97x of
-// the time of 16-byte vectors read through the read-only path and stored
-// streaming (load_unit, store_unit); on the lean paths of bs 8-32 they took
-// 0.99-1.03x, so those keep the vectors (one H100).
+// stores, lane l holding columns first + 32 * t + l, took bs 1 0.93-0.98x of
+// the time of the lean path's 16-byte vectors read through the read-only
+// path and stored streaming (load_unit, store_unit; static draft-extend at
+// long contexts 1.00x); on the lean paths of bs 8-32 they took 0.99-1.03x,
+// so those keep the vectors (one H100).
 enum class UnitForm { kWords, kVectors };
 
 // One unit of a request's source as a warp holds it: page_table_1's columns
@@ -374,15 +384,13 @@ __device__ void copy_direct_unit(const SmallBatch& small, uint32_t item) {
   const auto seq_len = seq_lens.load(i);
   const auto pool = req_pool_indices.load(i);
   const uint32_t top = capped_top(small, seq_lens.value(seq_len));
-  const Column kv_widest = top < kInt32Max ? top : kInt32Max;
   const int64_t pool_index = req_pool_indices.value(pool);
   if (pool_index < 0 || pool_index >= small.token_rows ||
-      unit >= small_batch_units(small, kv_widest)) {
+      unit >= small_batch_units(small, last_row_kv(top))) {
     return;
   }
   const uint32_t first_row = kRows == RowShape::kOne ? row : i * small.rows_per_request.divisor();
-  const uint32_t first_kv = top + kRowKvBias - (small.rows_per_request.divisor() - 1);
-  const int32_t kv = small_row_kv(first_kv, row - first_row);
+  const int32_t kv = small_row_kv(first_row_kv(small, top), row - first_row);
   const int32_t* source = small.tokens + pool_index * small.token_stride;
   store_small_unit(small, load_small_unit<UnitForm::kWords>(small, source, unit, kv), row, kv);
 }
