@@ -33,13 +33,19 @@ struct PageRequest {
   int64_t kv_before;  // where its page_table_1_flattened slots start
 };
 
+// Whether a pool index names a row of req_to_token (`pool_rows` rows). A
+// request whose pool index does not gets no page-table writes: its page
+// rows are left untouched, in every kernel.
+__device__ __forceinline__ bool in_pool(int64_t pool_index, int64_t pool_rows) {
+  return pool_index >= 0 && pool_index < pool_rows;
+}
+
 // Request i's req_to_token row, or nullptr when its pool index lies outside
-// req_to_token (its page rows are then left untouched).
+// req_to_token.
 __device__ __forceinline__ const int32_t* source_row(const Launch& launch, int64_t i) {
   const TokenTable& tokens = launch.tokens;
   const int64_t pool_index = launch.req_pool_indices[i];
-  return pool_index >= 0 && pool_index < tokens.rows ? tokens.data + pool_index * tokens.row_stride
-                                                     : nullptr;
+  return in_pool(pool_index, tokens.rows) ? tokens.data + pool_index * tokens.row_stride : nullptr;
 }
 
 // The columns a unit spans are those of page_table_1 and the flattened table

@@ -385,7 +385,7 @@ __device__ void copy_direct_unit(const SmallBatch& small, uint32_t item) {
   const auto pool = req_pool_indices.load(i);
   const uint32_t top = capped_top(small, seq_lens.value(seq_len));
   const int64_t pool_index = req_pool_indices.value(pool);
-  if (pool_index < 0 || pool_index >= small.token_rows ||
+  if (!in_pool(pool_index, small.token_rows) ||
       unit >= small_batch_units(small, last_row_kv(top))) {
     return;
   }
@@ -423,7 +423,7 @@ __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& la
   const int32_t* source = nullptr;
   uint32_t units = 0;
   const int64_t pool_index = has_request ? req_pool_indices.value(pool) : -1;
-  if (pool_index >= 0 && pool_index < small.token_rows && request.rows > 0) {
+  if (in_pool(pool_index, small.token_rows) && request.rows > 0) {
     source = small.tokens + pool_index * small.token_stride;
     units = small_batch_units(small, request.kv);
   }
