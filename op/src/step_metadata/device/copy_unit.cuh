@@ -33,9 +33,10 @@ struct PageRequest {
   int64_t kv_before;  // where its page_table_1_flattened slots start
 };
 
-// Whether a pool index names a row of req_to_token (`pool_rows` rows). A
-// request whose pool index does not gets no page-table writes: its page
-// rows are left untouched, in every kernel.
+// Whether a pool index names a row of req_to_token (`pool_rows` rows), as
+// every kernel that copies page tables asks of each request's: a request
+// whose pool index does not gets no page-table writes (its rows are left
+// untouched).
 __device__ __forceinline__ bool in_pool(int64_t pool_index, int64_t pool_rows) {
   return pool_index >= 0 && pool_index < pool_rows;
 }
