@@ -269,6 +269,13 @@ __device__ __forceinline__ Column small_real_columns(const SmallBatch& small, Co
   return small_columns(small.page_size.divide_rounding_up(kv), small.real_page_table_columns);
 }
 
+// The req_to_token row of a pool index in_pool accepted (32-bit stride:
+// SmallBatch::lean_pages).
+__device__ __forceinline__ const int32_t* small_source_row(const SmallBatch& small,
+                                                           int64_t pool_index) {
+  return small.tokens + pool_index * small.token_stride;
+}
+
 // Units of a request's source its rows copy, from its last row's KV length:
 // enough for the columns of page_table_1 that row writes and the sources of
 // its real_page_table columns. Those columns are each below the KV length and
@@ -391,7 +398,7 @@ __device__ void copy_direct_unit(const SmallBatch& small, uint32_t item) {
   }
   const uint32_t first_row = kRows == RowShape::kOne ? row : i * small.rows_per_request.divisor();
   const int32_t kv = small_row_kv(first_row_kv(small, top), row - first_row);
-  const int32_t* source = small.tokens + pool_index * small.token_stride;
+  const int32_t* source = small_source_row(small, pool_index);
   store_small_unit(small, load_small_unit<UnitForm::kWords>(small, source, unit, kv), row, kv);
 }
 
@@ -424,7 +431,7 @@ __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& la
   uint32_t units = 0;
   const int64_t pool_index = has_request ? req_pool_indices.value(pool) : -1;
   if (in_pool(pool_index, small.token_rows) && request.rows > 0) {
-    source = small.tokens + pool_index * small.token_stride;
+    source = small_source_row(small, pool_index);
     units = small_batch_units(small, request.kv);
   }
   const uint32_t live_units = __reduce_max_sync(kFullWarp, units);
