@@ -35,10 +35,12 @@ def extremes(dtype):
 
 
 @st.composite
-def step_draws(draw, allow_bad_values):
-    """(case, poisoned_outputs keyword arguments)."""
-    mode = draw(st.sampled_from(["decode", "target_verify", "draft_extend"]))
-    batch_size = draw(st.integers(0, 40))
+def step_draws(draw, allow_bad_values, batch_sizes=st.integers(0, 40),
+               modes=st.sampled_from(["decode", "target_verify", "draft_extend"])):
+    """(case, poisoned_outputs keyword arguments), the batch's size from
+    `batch_sizes` and its mode from `modes`."""
+    mode = draw(modes)
+    batch_size = draw(batch_sizes)
     seq_dtype, pool_dtype = draw(DTYPES), draw(DTYPES)
     pool_rows, width = draw(st.integers(1, 6)), draw(st.integers(1, 400))
     seq = st.one_of(st.integers(0, 5), st.integers(0, width + 50),

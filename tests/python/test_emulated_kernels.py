@@ -19,6 +19,7 @@ import os
 import pytest
 import torch
 from hypothesis import given
+from hypothesis import strategies as st
 
 from extend_cases import BAD_DEVICE_VALUES as EXTEND_BAD_VALUES
 from extend_cases import bad_values_case as extend_bad_values_case
@@ -34,8 +35,8 @@ from inputs import EXTEND_KINDS, SEQ_KINDS as DRAFT_SEQ_KINDS, random_inputs
 from reference import MODES
 from step_cases import (BAD_DEVICE_VALUES, BAD_VALUE_DTYPES, INDEX_DTYPES, OPS, ROW_VECTORS,
                         SEQ_KINDS, TABLES, assert_guarded_step_matches_reference,
-                        assert_outputs_equal, bad_values_case, guarded_outputs, outputs_of,
-                        random_step_case, strided_inputs)
+                        assert_outputs_equal, bad_case, bad_values_case, guarded_outputs,
+                        outputs_of, random_step_case, strided_inputs)
 
 LIBRARY = os.environ.get("NSA_METADATA_EMULATION_LIBRARY")
 pytestmark = pytest.mark.skipif(
@@ -135,7 +136,8 @@ def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_si
 # 48 row items but 12 request items (G = 2), 8 requests 96 and 24 (G = 1),
 # 16 requests 192 and 48; decode's 8 requests 24 row items (direct), 16
 # requests 48. With counts from
-# extend_seq_lens (1 to 8), the items span the tables' rows: 8 rows of 2
+# extend_seq_lens (1 to 8), the items span the tables' rows: 8 rows of one
+# request are 24 items (direct: a batch of one), 3 rows 9; 8 rows of 2
 # requests are 24 items, 40 rows of 2 requests 120 (6 request items: G = 4,
 # and groups past a request's rows), 20 rows of 4 requests 60 (12: G = 2),
 # 100 rows of 16 requests 300 (48); the tables may hold fewer rows than the
@@ -146,6 +148,7 @@ def test_warp_batch_units_at_one_pass_of_the_page_warps(emulated, mode, batch_si
     ("target_verify", 8, True, None), ("target_verify", 16, True, None),
     ("draft_extend", 1, True, None), ("draft_extend", 4, True, None),
     ("draft_extend", 16, True, None),
+    ("draft_extend", 1, False, 8), ("draft_extend", 1, False, 3),
     ("draft_extend", 2, False, 8), ("draft_extend", 2, False, 40),
     ("draft_extend", 4, False, 20), ("draft_extend", 16, False, 100)])
 @pytest.mark.parametrize("page_size", [8, 64])
@@ -272,6 +275,22 @@ def test_bad_device_values_in_static_draft_extend(emulated, name, dtypes, page_s
     case.mode = "draft_extend"  # N = 3 rows a request, as target-verify's, without its offset
     case.page_size = page_size
     assert_step_matches(emulated, case)
+
+
+# Draft-extend's bad values one request at a time: with its count from
+# extend_seq_lens, a batch of one takes the small-batch kernel's direct path
+# (device/small_batch.cuh, copy_direct_unit): 8 rows of bad_case's table 300
+# wide (2 units) are 16 page items, within the emulated grid's 31 page warps.
+@pytest.mark.parametrize("name", list(BAD_DEVICE_VALUES))
+@pytest.mark.parametrize("request_index", range(4))
+@pytest.mark.parametrize("page_size", [7, 64])  # the small-batch kernel's two copies
+def test_bad_device_values_in_draft_extend_of_one_request(emulated, name, request_index,
+                                                          page_size):
+    seq_lens, pool, extend = BAD_DEVICE_VALUES[name]
+    case = bad_case("draft_extend", [seq_lens[request_index]], [pool[request_index]],
+                    [extend[request_index]])
+    case.page_size = page_size
+    assert_step_matches(emulated, case, row_capacity=8)
 
 
 # Draft-extend's row vectors alone (any of seqlens_expanded,
@@ -478,6 +497,17 @@ def test_results_do_not_depend_on_the_schedule(emulated, monkeypatch, seed, kern
 @fuzz_settings
 @given(draw=step_draws(allow_bad_values=True))
 def test_fuzzed_step_calls(emulated, draw):
+    case, kwargs = draw
+    assert_guarded_step_matches_reference(case, "cpu", GUARD, emulated, **kwargs)
+
+
+# Draft-extend batches of one request: their page items, with N rows or
+# with the count from extend_seq_lens, take the small-batch kernel's direct
+# path wherever they fit its grid (device/small_batch.cuh, copy_direct_unit).
+@fuzz_settings
+@given(draw=step_draws(allow_bad_values=True, batch_sizes=st.just(1),
+                       modes=st.just("draft_extend")))
+def test_fuzzed_step_calls_of_one_request(emulated, draw):
     case, kwargs = draw
     assert_guarded_step_matches_reference(case, "cpu", GUARD, emulated, **kwargs)
 

@@ -251,7 +251,8 @@ inline int64_t plan_small_batch_kernel(cuda::Launch& launch, cuda::SmallBatch& s
       std::max<int64_t>(small.rows, launch.batch_size << launch.max_row_group_shift);
   const int64_t page_warps = std::min(items_per_unit * launch.request_units,
                                       resident_warps - cuda::kSmallBatchVectorWarps);
-  small.direct_pages = small.lean_pages && rows != cuda::RowShape::kVariable &&
+  small.direct_pages = small.lean_pages &&
+                       (rows != cuda::RowShape::kVariable || launch.batch_size == 1) &&
                        int64_t{small.rows} * launch.request_units <= page_warps;
   return ceil_div(cuda::kSmallBatchVectorWarps + page_warps, cuda::kWarps);
 }

@@ -54,8 +54,9 @@ struct SmallBatch {
   bool req_pool_indices_is_int64;
   uint32_t top_offset;  // N for target-verify, else 0
   // Whether every (unit, row) item of the widest rows the tables hold has a
-  // page warp of its own (N rows a request): each warp then takes its row and
-  // unit from its place, loading only its own request (small_batch.cuh).
+  // page warp of its own (N rows a request, or a batch of one request):
+  // each warp then takes its row and unit from its place, loading only its
+  // own request (small_batch.cuh).
   bool direct_pages;
   bool first_line_padding[3];
   // Every warp (64 bytes):

@@ -108,8 +108,24 @@ struct SmallRequest {
   uint32_t row_end;
 };
 
+// With its row count from extend_seq_lens (any count), a request's rows and
+// its last and first rows' lengths (not its row range), from its top in 64
+// bits.
+__device__ __forceinline__ SmallRequest variable_request(const SmallBatch& small, int64_t seq_len,
+                                                         int64_t extend_seq_len) {
+  SmallRequest request{0, 0, 0, 0, 0};
+  const int64_t top = saturating_offset(seq_len, small.top_offset);
+  request.rows = rows_of(extend_seq_len);
+  request.kv = clamped_len(top);
+  if (top > 0 && request.rows > 0) {
+    request.first_kv = static_cast<uint32_t>(
+        clamp_to(top - (request.rows - 1), -int64_t{kRowKvBias}, kInt32Max) + kRowKvBias);
+  }
+  return request;
+}
+
 // With N rows a request, its lengths from the capped top in 32 bits; with
-// counts from extend_seq_lens (any count), from the top in 64.
+// counts from extend_seq_lens, variable_request's.
 template <RowShape kRows, typename Indices>
 __device__ SmallRequest load_small_request(const SmallBatch& small) {
   const int lane = lane_id();
@@ -120,13 +136,8 @@ __device__ SmallRequest load_small_request(const SmallBatch& small) {
     if constexpr (kRows == RowShape::kVariable) {
       const typename Indices::Lengths extend_seq_lens(small.extend_seq_lens);
       const auto extend_seq_len = extend_seq_lens.load(lane);
-      const int64_t top = saturating_offset(seq_lens.value(seq_len), small.top_offset);
-      request.rows = rows_of(extend_seq_lens.value(extend_seq_len));
-      request.kv = clamped_len(top);
-      if (top > 0 && request.rows > 0) {
-        request.first_kv = static_cast<uint32_t>(
-            clamp_to(top - (request.rows - 1), -int64_t{kRowKvBias}, kInt32Max) + kRowKvBias);
-      }
+      request = variable_request(small, seq_lens.value(seq_len),
+                                 extend_seq_lens.value(extend_seq_len));
     } else {
       const uint32_t top = capped_top(small, seq_lens.value(seq_len));
       request.rows = small.rows_per_request.divisor();
@@ -374,10 +385,27 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small,
   }
 }
 
+// Unit `unit` of row `row` of the request whose pool index is `pool_index`
+// and whose widest row sees kv_widest tokens, the row's own KV length from
+// `row_kv()`: nothing where the pool index lies outside req_to_token or the
+// unit past the request's.
+template <typename RowKv>
+__device__ __forceinline__ void copy_direct_row_unit(const SmallBatch& small, int64_t pool_index,
+                                                     uint32_t unit, int32_t kv_widest,
+                                                     uint32_t row, const RowKv& row_kv) {
+  if (!in_pool(pool_index, small.token_rows) || unit >= small_batch_units(small, kv_widest)) {
+    return;
+  }
+  const int32_t kv = row_kv();
+  const int32_t* source = small_source_row(small, pool_index);
+  store_small_unit(small, load_small_unit<UnitForm::kWords>(small, source, unit, kv), row, kv);
+}
+
 // The page warp of item `item` = unit * rows + row where every item has a
-// warp (SmallBatch::direct_pages; N rows a request): its row's request's
-// lengths and pool index, loaded by the warp itself (no vote over the
-// batch, no shuffles), then its unit.
+// warp (SmallBatch::direct_pages): its row's request's lengths and pool
+// index, loaded by the warp itself (no vote over the batch, no shuffles),
+// then its unit. With N rows a request, row r is request r / N's; with
+// counts from extend_seq_lens, the batch is one request, every row its.
 template <RowShape kRows, typename Indices>
 __device__ void copy_direct_unit(const SmallBatch& small, uint32_t item) {
   const uint32_t unit = small.rows_divisor.divide(item);
@@ -385,31 +413,39 @@ __device__ void copy_direct_unit(const SmallBatch& small, uint32_t item) {
   if (row >= small.rows) {
     return;  // Past the batch's rows (and an empty batch).
   }
-  const uint32_t i = kRows == RowShape::kOne ? row : small.rows_per_request.divide(row);
   const typename Indices::Lengths seq_lens(small.seq_lens());
   const typename Indices::PoolIndices req_pool_indices(small.req_pool_indices());
-  const auto seq_len = seq_lens.load(i);
-  const auto pool = req_pool_indices.load(i);
-  const uint32_t top = capped_top(small, seq_lens.value(seq_len));
-  const int64_t pool_index = req_pool_indices.value(pool);
-  if (!in_pool(pool_index, small.token_rows) ||
-      unit >= small_batch_units(small, last_row_kv(top))) {
-    return;
+  if constexpr (kRows == RowShape::kVariable) {
+    const typename Indices::Lengths extend_seq_lens(small.extend_seq_lens);
+    const auto seq_len = seq_lens.load(0);
+    const auto pool = req_pool_indices.load(0);
+    const auto extend_seq_len = extend_seq_lens.load(0);
+    const SmallRequest request =
+        variable_request(small, seq_lens.value(seq_len), extend_seq_lens.value(extend_seq_len));
+    if (row >= request.rows) {
+      return;  // Past the request's rows.
+    }
+    copy_direct_row_unit(small, req_pool_indices.value(pool), unit, request.kv, row,
+                         [&] { return small_row_kv(request.first_kv, row); });
+  } else {
+    const uint32_t i = kRows == RowShape::kOne ? row : small.rows_per_request.divide(row);
+    const auto seq_len = seq_lens.load(i);
+    const auto pool = req_pool_indices.load(i);
+    const uint32_t top = capped_top(small, seq_lens.value(seq_len));
+    copy_direct_row_unit(small, req_pool_indices.value(pool), unit, last_row_kv(top), row, [&] {
+      const uint32_t first_row =
+          kRows == RowShape::kOne ? row : i * small.rows_per_request.divisor();
+      return small_row_kv(first_row_kv(small, top), row - first_row);
+    });
   }
-  const uint32_t first_row = kRows == RowShape::kOne ? row : i * small.rows_per_request.divisor();
-  const int32_t kv = small_row_kv(first_row_kv(small, top), row - first_row);
-  const int32_t* source = small_source_row(small, pool_index);
-  store_small_unit(small, load_small_unit<UnitForm::kWords>(small, source, unit, kv), row, kv);
 }
 
 template <RowShape kRows, typename Indices>
 __device__ void copy_small_batch_pages(const SmallBatch& small, const Launch& launch,
                                        int64_t page_warp, int64_t page_warps) {
-  if constexpr (kRows != RowShape::kVariable) {
-    if (small.direct_pages) {
-      copy_direct_unit<kRows, Indices>(small, static_cast<uint32_t>(page_warp));
-      return;
-    }
+  if (small.direct_pages) {
+    copy_direct_unit<kRows, Indices>(small, static_cast<uint32_t>(page_warp));
+    return;
   }
   // The batch's loads first: the lean path waits for them, and they need
   // only the parameters' first line.
