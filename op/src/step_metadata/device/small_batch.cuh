@@ -388,7 +388,9 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small,
 // Unit `unit` of row `row` of the request whose pool index is `pool_index`
 // and whose widest row sees kv_widest tokens, the row's own KV length from
 // `row_kv()`: nothing where the pool index lies outside req_to_token or the
-// unit past the request's.
+// unit past the request's. The row's own length is computed only past
+// those exits, as the N-row path always did: computed ahead of them, it
+// changed that path's machine code.
 template <typename RowKv>
 __device__ __forceinline__ void copy_direct_row_unit(const SmallBatch& small, int64_t pool_index,
                                                      uint32_t unit, int32_t kv_widest,
