@@ -3,7 +3,7 @@
 # builds against that machine's own Python torch, with GoogleTest and Catch2
 # unpacked from Debian packages copied into .debs/ (see docs/testing.md), then
 # runs CTest and pytest side by side, one pytest process per test file: one
-# after the other they took over 10 minutes, side by side under 4 on a
+# after the other they took over 10 minutes, side by side 4-5 on a
 # 16-core machine. The tests share the GPU; none of them times anything.
 # Logs go to $OUT (or build-gpu/) as ctest.log and pytest.log (each pytest
 # process's log in turn).
