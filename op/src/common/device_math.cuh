@@ -43,6 +43,23 @@ __device__ __forceinline__ int32_t load_global(const int32_t* address) {
 #endif
 }
 
+// load_global(address) where `live`, else 0, as one predicated load: the
+// address is computed whether or not the load is live (and only read where
+// it is), so that loads from one pointer at constant offsets keep that
+// pointer and take the offsets into the instruction, rather than each
+// computing its address anew under its own branch.
+__device__ __forceinline__ int32_t load_global_if(bool live, const int32_t* address) {
+#if defined(__CUDA_ARCH__)
+  int32_t value = 0;
+  asm("{\n .reg .pred live;\n setp.ne.u32 live, %2, 0;\n @live ld.global.b32 %0, [%1];\n}"
+      : "+r"(value)
+      : "l"(address), "r"(static_cast<uint32_t>(live)));
+  return value;
+#else
+  return live ? *address : 0;
+#endif
+}
+
 // Plain addition, for a scan whose sums cannot overflow.
 struct Plus {
   template <typename T>

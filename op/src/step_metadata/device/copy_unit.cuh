@@ -20,7 +20,6 @@ namespace nsa_metadata::step_metadata::cuda {
 
 using nsa_metadata::cuda::ceil_div;
 using nsa_metadata::cuda::lane_id;
-using nsa_metadata::cuda::load_global;
 using nsa_metadata::cuda::max_of;
 using nsa_metadata::cuda::min_of;
 

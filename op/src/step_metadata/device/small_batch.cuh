@@ -42,6 +42,9 @@
 
 namespace nsa_metadata::step_metadata::cuda {
 
+using nsa_metadata::cuda::load_global;
+using nsa_metadata::cuda::load_global_if;
+
 // How an instance of the kernel reads its index vectors: the lengths
 // (seq_lens, and extend_seq_lens with per-request counts) and
 // req_pool_indices, each as an IndexVector of either dtype or as a
@@ -311,6 +314,26 @@ __device__ __forceinline__ uint32_t small_batch_units(const SmallBatch& small, C
 // so those keep the vectors (one H100).
 enum class UnitForm { kWords, kVectors };
 
+// A lane's words of a unit in UnitForm::kWords, columns first + lane + 32 * t
+// below `end`: addressed from one pointer with constant offsets and bounded
+// by one count, so that each load or store is one instruction and one
+// compare rather than a 64-bit address of its own.
+struct LaneWords {
+  Column lane_first;  // the lane's first column
+  Column left;        // its columns from there to `end` (0 past it)
+
+  __device__ __forceinline__ LaneWords(Column first, Column end)
+      : lane_first(first + static_cast<Column>(lane_id())),
+        left(end > lane_first ? end - lane_first : 0) {}
+  __device__ __forceinline__ bool holds(int t) const {
+    return static_cast<Column>(kWarpSize * t) < left;
+  }
+  template <typename T>
+  __device__ __forceinline__ T* of(T* row) const {
+    return row + lane_first;
+  }
+};
+
 // One unit of a request's source as a warp holds it: page_table_1's columns
 // below the widest row it is stored into, and this lane's real_page_table
 // column of the unit (one at most: kSmallBatchPageSize).
@@ -322,7 +345,10 @@ struct SmallUnit {
   Column first;
   Column real_column;
   Column real_unit_end;
-  int32_t real_value;
+  // That column's source token, loaded after the unit's words and divided by
+  // the page size only when stored, after page_table_1's stores: they need
+  // not wait for this later load.
+  int32_t real_token;
 };
 
 // Loads unit `index` for rows of at most kv_widest tokens. The loads come
@@ -336,10 +362,11 @@ __device__ __forceinline__ SmallUnit<kForm> load_small_unit(const SmallBatch& sm
   const Column span = small_columns(kv_widest, small.page_table_1_columns);
   const int lane = lane_id();
   if constexpr (kForm == UnitForm::kWords) {
+    const LaneWords words(unit.first, span);
+    const int32_t* const lane_source = words.of(source);
 #pragma unroll
     for (int t = 0; t < kSmallUnitWords; ++t) {
-      const Column c = unit.first + kWarpSize * t + lane;
-      unit.values[t] = c < span ? load_global(source + c) : 0;
+      unit.values[t] = load_global_if(words.holds(t), lane_source + kWarpSize * t);
     }
   } else if (unit.first < span) {
     load_unit(source, unit.first, span, unit.values);
@@ -348,12 +375,11 @@ __device__ __forceinline__ SmallUnit<kForm> load_small_unit(const SmallBatch& sm
   unit.real_column = page_size.divide_rounding_up(unit.first) + lane;
   unit.real_unit_end =
       page_size.divide_rounding_up(static_cast<Column>(unit.first + kSmallUnitColumns));
-  unit.real_value = 0;
+  unit.real_token = 0;
   if (small.real_page_table != nullptr &&
       unit.real_column < min_of(unit.real_unit_end, small_real_columns(small, kv_widest))) {
     const int32_t* const real_source = source + unit.real_column * page_size.divisor();
-    unit.real_value = page_size.floor(kForm == UnitForm::kWords ? load_global(real_source)
-                                                                : __ldg(real_source));
+    unit.real_token = kForm == UnitForm::kWords ? load_global(real_source) : __ldg(real_source);
   }
   return unit;
 }
@@ -367,12 +393,12 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small,
       row < small.page_table_1_rows ? small_columns(kv, small.page_table_1_columns) : 0;
   int32_t* const destination = small.page_table_1 + uint64_t{row} * small.page_table_1_stride;
   if constexpr (kForm == UnitForm::kWords) {
-    const int lane = lane_id();
+    const LaneWords words(unit.first, columns);
+    int32_t* const lane_destination = words.of(destination);
 #pragma unroll
     for (int t = 0; t < kSmallUnitWords; ++t) {
-      const Column c = unit.first + kWarpSize * t + lane;
-      if (c < columns) {
-        destination[c] = unit.values[t];
+      if (words.holds(t)) {
+        lane_destination[kWarpSize * t] = unit.values[t];
       }
     }
   } else if (unit.first < columns) {
@@ -381,7 +407,7 @@ __device__ __forceinline__ void store_small_unit(const SmallBatch& small,
   if (small.real_page_table != nullptr && row < small.real_page_table_rows &&
       unit.real_column < min_of(unit.real_unit_end, small_real_columns(small, kv))) {
     small.real_page_table[uint64_t{row} * small.real_page_table_stride + unit.real_column] =
-        unit.real_value;
+        small.page_size.floor(unit.real_token);
   }
 }
 
