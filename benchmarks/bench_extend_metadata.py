@@ -188,8 +188,8 @@ def measure(workload, extend_range, prefix_range, batch_size, req_to_token, copy
     calls = {"eager": eager, "ours": ours, "floor": floor}
     input_sets = [(case, hosts[id(case)], outputs) for case in sets]
     latency = harness.latencies_with_sync(calls, input_sets, repeats=repeats, settle=2, timed=5)
-    gpu = {name: harness.gpu_time_in_graph(calls[name], input_sets[0], launches=20)
-           for name in ("ours", "floor")}
+    gpu = harness.gpu_times_in_graphs({name: calls[name] for name in ("ours", "floor")},
+                                      input_sets[0])
     row = Row(workload, batch_size, sets[0].tokens(), sets[0].kv_tokens(), latency, gpu,
               least_traffic_bytes(sets[0]) / copy_rate * 1e6, 0.0)
     del outputs

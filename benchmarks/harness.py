@@ -109,9 +109,8 @@ def issue_costs(calls, input_sets, repeats=300, warmup=30, settle=TURN_SETTLE, t
                            settle, timed)
 
 
-def gpu_time_in_graph(call, inputs, launches=100, replays=20):
-    """GPU time of one call: `launches` calls captured in one CUDA graph, the
-    graph replayed between CUDA events, the median replay divided by `launches`."""
+def _graph_of_launches(call, inputs, launches):
+    """`launches` calls captured in one CUDA graph (after a warm-up call)."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -121,7 +120,38 @@ def gpu_time_in_graph(call, inputs, launches=100, replays=20):
     with torch.cuda.graph(graph):
         for _ in range(launches):
             call(*inputs)
-    return _median_replay_us(graph, replays) / launches
+    return graph
+
+
+def gpu_time_in_graph(call, inputs, launches=100, replays=20):
+    """GPU time of one call: `launches` calls captured in one CUDA graph, the
+    graph replayed between CUDA events, the median replay divided by `launches`."""
+    return _median_replay_us(_graph_of_launches(call, inputs, launches), replays) / launches
+
+
+# GPU times of peers are taken in rounds: each round replays every peer's
+# graph a few times, in an order that flips every round. A small call's GPU
+# time moves by up to 10% over seconds (clocks, the other tenants of the
+# host); timed one peer after the other, that drift lands on whichever peer
+# ran then, while in rounds it lands on all of them alike.
+GPU_ROUNDS = 8
+GPU_REPLAYS_PER_TURN = 4
+
+
+def gpu_times_in_graphs(calls, inputs, launches=20, rounds=GPU_ROUNDS,
+                        replays=GPU_REPLAYS_PER_TURN):
+    """GPU time of one call for each of `calls` (name -> callable), as
+    gpu_time_in_graph measures it, the peers' replays taken in rounds: the
+    median of rounds * replays replays, divided by `launches`."""
+    graphs = {name: _graph_of_launches(call, inputs, launches) for name, call in calls.items()}
+    for graph in graphs.values():
+        graph.replay()
+    torch.cuda.synchronize()
+    samples = {name: [] for name in graphs}
+    for round_index in range(rounds):
+        for name, graph in _turns(graphs, round_index):
+            samples[name] += _event_times_s(graph.replay, replays)
+    return {name: median_us(times) / launches for name, times in samples.items()}
 
 
 def graph_replay_cost(call, inputs, replays=200):
