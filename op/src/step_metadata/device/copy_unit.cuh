@@ -98,9 +98,9 @@ __device__ __forceinline__ Column vector_column(Column first, int t, int lane) {
 // values[t], so a warp's t-th load reads 512 contiguous bytes.
 // A whole unit (every unit of a request but its last) is loaded from one
 // pointer at constant offsets, with no compare each: on an H100 that took
-// 1K-8K contexts at bs 32-256 2-5% less GPU time. (The same for the stores
-// took target-verify at bs 128-256 2-4% longer and spilled in the
-// warp-batch kernel.)
+// most 1K-8K calls at bs 32-256 2-5% less GPU time. (The same for the
+// stores took target-verify and static draft-extend at bs 128-256 up to 4%
+// longer, and the warp-batch kernel spilled.)
 template <int kVectors>
 __device__ __forceinline__ void load_unit(const int32_t* __restrict__ source, Column first,
                                           Column span, int4 (&values)[kVectors]) {
